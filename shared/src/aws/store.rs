@@ -1,0 +1,591 @@
+//! DynamoDB single-table store.
+//!
+//! | item            | pk                             | sk                      |
+//! |-----------------|--------------------------------|-------------------------|
+//! | channel         | `CHANNEL#{id}`                 | `CHANNEL`               |
+//! | contact window  | `CONTACT#{channel}#{contact}`  | `CONTACT`               |
+//! | conversation    | `CONV#{id}`                    | `CONV`                  |
+//! | message         | `CONV#{id}`                    | `MSG#{at:016}#{wamid}`  |
+//! | provider id     | `WAMID#{wamid}`                | `WAMID`                 |
+//!
+//! GSI `by_contact` (`contact_key`, `opened_key`) lists a contact's conversations.
+//! `ttl` is the retention attribute; it never decides anything.
+
+use crate::domain::{
+    conversation::InboundDecision, Channel, Conversation, DeliveryStatus, Message, Millis,
+};
+use crate::ports::{
+    ContactRecord, ConversationStore, InboundOutcome, InboundWrite, Page, PortError, PortResult,
+    ProviderMessageRef, StatusOutcome, StatusUpdate,
+};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use std::collections::HashMap;
+
+type Item = HashMap<String, AttributeValue>;
+
+pub const BY_CONTACT_INDEX: &str = "by_contact";
+const DAY_SECS: i64 = 86_400;
+
+#[derive(Clone, Debug)]
+pub struct DynamoStore {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+    retention_days: i64,
+}
+
+impl DynamoStore {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>, retention_days: i64) -> Self {
+        Self {
+            client,
+            table: table.into(),
+            retention_days,
+        }
+    }
+
+    fn retention_ttl(&self, now: Millis) -> i64 {
+        now / 1000 + self.retention_days * DAY_SECS
+    }
+
+    async fn get<T: DeserializeOwned>(&self, pk: String, sk: &str) -> PortResult<Option<T>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(pk))
+            .key("sk", AttributeValue::S(sk.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| super::sdk_error("dynamodb", e))?;
+        match out.item {
+            Some(item) if !expired(&item) => from_item(item).map(Some),
+            _ => Ok(None),
+        }
+    }
+}
+
+fn channel_pk(id: &str) -> String {
+    format!("CHANNEL#{id}")
+}
+fn contact_pk(channel: &str, contact: &str) -> String {
+    format!("CONTACT#{channel}#{contact}")
+}
+fn conversation_pk(id: &str) -> String {
+    format!("CONV#{id}")
+}
+fn wamid_pk(id: &str) -> String {
+    format!("WAMID#{id}")
+}
+fn message_sk(m: &Message) -> String {
+    format!("MSG#{:016}#{}", m.at.max(0), m.id)
+}
+
+/// Reads skip items whose retention TTL has passed but that DynamoDB has not yet deleted.
+fn expired(item: &Item) -> bool {
+    let now = chrono::Utc::now().timestamp();
+    item.get("ttl")
+        .and_then(|v| v.as_n().ok())
+        .and_then(|n| n.parse::<i64>().ok())
+        .is_some_and(|ttl| ttl <= now)
+}
+
+fn to_item<T: Serialize>(value: &T) -> PortResult<Item> {
+    serde_dynamo::to_item(value).map_err(|e| PortError::new("dynamodb", format!("encode: {e}")))
+}
+
+fn from_item<T: DeserializeOwned>(item: Item) -> PortResult<T> {
+    serde_dynamo::from_item(item).map_err(|e| PortError::new("dynamodb", format!("decode: {e}")))
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+#[derive(Serialize, Deserialize)]
+struct Keyed<T> {
+    pk: String,
+    sk: String,
+    #[serde(flatten)]
+    value: T,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ConversationItem {
+    pk: String,
+    sk: String,
+    #[serde(flatten)]
+    conversation: Conversation,
+    contact_key: String,
+    opened_key: String,
+}
+
+impl ConversationItem {
+    fn new(c: &Conversation) -> Self {
+        Self {
+            pk: conversation_pk(&c.id),
+            sk: "CONV".into(),
+            contact_key: format!("{}#{}", c.channel, c.contact),
+            opened_key: format!("{:016}#{}", c.opened_at.max(0), c.id),
+            conversation: c.clone(),
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct MessageItem {
+    pk: String,
+    sk: String,
+    #[serde(flatten)]
+    message: Message,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    status_rank: Option<u8>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ttl: Option<i64>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ProviderMessageItem {
+    pk: String,
+    sk: String,
+    #[serde(flatten)]
+    reference: ProviderMessageRef,
+    ttl: i64,
+}
+
+/// A status that arrived before its message was recorded.
+#[derive(Serialize, Deserialize)]
+struct PendingStatus {
+    pending_status: DeliveryStatus,
+    pending_status_rank: u8,
+    #[serde(default)]
+    pending_error_code: Option<i64>,
+}
+
+fn cancellation_codes(
+    err: &aws_sdk_dynamodb::error::SdkError<
+        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
+        aws_sdk_dynamodb::config::http::HttpResponse,
+    >,
+) -> Option<Vec<String>> {
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+    match err.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(e)) => Some(
+            e.cancellation_reasons()
+                .iter()
+                .map(|r| r.code().unwrap_or("None").to_owned())
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+fn encode_cursor(key: &Item, field: &str) -> Option<String> {
+    key.get(field)
+        .and_then(|v| v.as_s().ok())
+        .map(|v| hex::encode(v.as_bytes()))
+}
+
+fn decode_cursor(cursor: &str) -> PortResult<String> {
+    hex::decode(cursor)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(|| PortError::new("cursor", "invalid cursor"))
+}
+
+#[async_trait]
+impl ConversationStore for DynamoStore {
+    async fn channel(&self, id: &str) -> PortResult<Option<Channel>> {
+        let keyed: Option<Keyed<Channel>> = self.get(channel_pk(id), "CHANNEL").await?;
+        Ok(keyed.map(|k| k.value))
+    }
+
+    async fn put_channel(&self, channel: &Channel) -> PortResult<()> {
+        let item = to_item(&Keyed {
+            pk: channel_pk(&channel.id),
+            sk: "CHANNEL".into(),
+            value: channel,
+        })?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| super::sdk_error("dynamodb", e))?;
+        Ok(())
+    }
+
+    async fn contact(&self, channel: &str, contact: &str) -> PortResult<Option<ContactRecord>> {
+        let keyed: Option<Keyed<ContactRecord>> =
+            self.get(contact_pk(channel, contact), "CONTACT").await?;
+        Ok(keyed.map(|k| k.value))
+    }
+
+    async fn conversation(&self, id: &str) -> PortResult<Option<Conversation>> {
+        let item: Option<ConversationItem> = self.get(conversation_pk(id), "CONV").await?;
+        Ok(item.map(|i| i.conversation))
+    }
+
+    async fn conversations_of_contact(
+        &self,
+        channel: &str,
+        contact: &str,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> PortResult<Page<Conversation>> {
+        let contact_key = format!("{channel}#{contact}");
+        let mut q = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(BY_CONTACT_INDEX)
+            .key_condition_expression("contact_key = :k")
+            .expression_attribute_values(":k", s(&contact_key))
+            .scan_index_forward(false)
+            .limit(limit as i32);
+        if let Some(cursor) = cursor {
+            let opened_key = decode_cursor(cursor)?;
+            let id = opened_key.rsplit('#').next().unwrap_or_default();
+            q = q
+                .exclusive_start_key("contact_key", s(&contact_key))
+                .exclusive_start_key("opened_key", s(&opened_key))
+                .exclusive_start_key("pk", s(conversation_pk(id)))
+                .exclusive_start_key("sk", s("CONV"));
+        }
+        let out = q.send().await.map_err(|e| super::sdk_error("dynamodb", e))?;
+        let mut items = Vec::new();
+        for item in out.items.unwrap_or_default() {
+            if !expired(&item) {
+                items.push(from_item::<ConversationItem>(item)?.conversation);
+            }
+        }
+        let next_cursor = out
+            .last_evaluated_key
+            .as_ref()
+            .and_then(|k| encode_cursor(k, "opened_key"));
+        Ok(Page { items, next_cursor })
+    }
+
+    async fn messages(
+        &self,
+        conversation_id: &str,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> PortResult<Page<Message>> {
+        let pk = conversation_pk(conversation_id);
+        let mut q = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :msg)")
+            .expression_attribute_values(":pk", s(&pk))
+            .expression_attribute_values(":msg", s("MSG#"))
+            .consistent_read(true)
+            .limit(limit as i32);
+        if let Some(cursor) = cursor {
+            q = q
+                .exclusive_start_key("pk", s(&pk))
+                .exclusive_start_key("sk", s(decode_cursor(cursor)?));
+        }
+        let out = q.send().await.map_err(|e| super::sdk_error("dynamodb", e))?;
+        let mut items = Vec::new();
+        for item in out.items.unwrap_or_default() {
+            if !expired(&item) {
+                items.push(from_item::<MessageItem>(item)?.message);
+            }
+        }
+        let next_cursor = out
+            .last_evaluated_key
+            .as_ref()
+            .and_then(|k| encode_cursor(k, "sk"));
+        Ok(Page { items, next_cursor })
+    }
+
+    async fn provider_message(&self, message_id: &str) -> PortResult<Option<ProviderMessageRef>> {
+        let item: Option<Item> = {
+            let out = self
+                .client
+                .get_item()
+                .table_name(&self.table)
+                .key("pk", s(wamid_pk(message_id)))
+                .key("sk", s("WAMID"))
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(|e| super::sdk_error("dynamodb", e))?;
+            out.item.filter(|i| !expired(i))
+        };
+        // A record holding only a pending status has no message yet.
+        match item {
+            Some(i) if i.contains_key("message_key") => Ok(Some(from_item::<ProviderMessageItem>(i)?.reference)),
+            _ => Ok(None),
+        }
+    }
+
+    async fn message(&self, reference: &ProviderMessageRef) -> PortResult<Option<Message>> {
+        let item: Option<MessageItem> = self
+            .get(conversation_pk(&reference.conversation_id), &reference.message_key)
+            .await?;
+        Ok(item.map(|i| i.message))
+    }
+
+    async fn record_inbound(&self, write: &InboundWrite, now: Millis) -> PortResult<InboundOutcome> {
+        let (conversation, opened) = match &write.decision {
+            InboundDecision::Open(c) => (c, true),
+            InboundDecision::Append(c) => (c, false),
+        };
+        let message_key = message_sk(&write.message);
+        let ttl = self.retention_ttl(now);
+        let reference = ProviderMessageItem {
+            pk: wamid_pk(&write.message.id),
+            sk: "WAMID".into(),
+            reference: ProviderMessageRef {
+                conversation_id: conversation.id.clone(),
+                message_key: message_key.clone(),
+                opened_conversation: opened,
+                published: false,
+            },
+            ttl,
+        };
+        let message = MessageItem {
+            pk: conversation_pk(&conversation.id),
+            sk: message_key,
+            message: write.message.clone(),
+            status_rank: None,
+            ttl: None,
+        };
+
+        let put = |item: Item, condition: &str| -> PortResult<TransactWriteItem> {
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression(condition)
+                .build()
+                .map_err(|e| PortError::new("dynamodb", e))?;
+            Ok(TransactWriteItem::builder().put(put).build())
+        };
+
+        // The dedupe record goes first: its cancellation reason tells a redelivery apart.
+        let mut ops = vec![
+            put(to_item(&reference)?, "attribute_not_exists(pk)")?,
+            put(to_item(&message)?, "attribute_not_exists(pk)")?,
+        ];
+        let conversation_item = to_item(&ConversationItem::new(conversation))?;
+        let conversation_put = if opened {
+            Put::builder().condition_expression("attribute_not_exists(pk)")
+        } else {
+            Put::builder()
+                .condition_expression("#version = :expected AND #state <> :closed")
+                .expression_attribute_names("#version", "version")
+                .expression_attribute_names("#state", "state")
+                .expression_attribute_values(":expected", n(write.expected_version.unwrap_or(0)))
+                .expression_attribute_values(":closed", s("closed"))
+        }
+        .table_name(&self.table)
+        .set_item(Some(conversation_item))
+        .build()
+        .map_err(|e| PortError::new("dynamodb", e))?;
+        ops.push(TransactWriteItem::builder().put(conversation_put).build());
+
+        // The contact record carries the window and the one-open-conversation pointer.
+        let mut contact_update = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(contact_pk(&conversation.channel, &conversation.contact)))
+            .key("sk", s("CONTACT"))
+            .update_expression(
+                "SET channel = :ch, contact = :ct, open_conversation_id = :open, last_inbound_at = :at",
+            )
+            .expression_attribute_values(":ch", s(&conversation.channel))
+            .expression_attribute_values(":ct", s(&conversation.contact))
+            .expression_attribute_values(":open", s(&conversation.id))
+            .expression_attribute_values(
+                ":at",
+                n(conversation.last_inbound_at.unwrap_or(write.message.at)),
+            );
+        contact_update = match &write.expected_open {
+            None => contact_update.condition_expression("attribute_not_exists(open_conversation_id)"),
+            Some(expected) => contact_update
+                .condition_expression("open_conversation_id = :expected_open")
+                .expression_attribute_values(":expected_open", s(expected)),
+        };
+        if let Some(name) = &write.contact_name {
+            contact_update = contact_update
+                .update_expression(
+                    "SET channel = :ch, contact = :ct, open_conversation_id = :open, last_inbound_at = :at, #name = :name",
+                )
+                .expression_attribute_names("#name", "name")
+                .expression_attribute_values(":name", s(name));
+        }
+        ops.push(
+            TransactWriteItem::builder()
+                .update(contact_update.build().map_err(|e| PortError::new("dynamodb", e))?)
+                .build(),
+        );
+
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(ops))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(InboundOutcome::Committed),
+            Err(err) => match cancellation_codes(&err) {
+                Some(codes) if codes.first().map(String::as_str) == Some("ConditionalCheckFailed") => {
+                    match self.provider_message(&write.message.id).await? {
+                        Some(existing) => Ok(InboundOutcome::Duplicate(existing)),
+                        None => Ok(InboundOutcome::Conflict),
+                    }
+                }
+                Some(_) => Ok(InboundOutcome::Conflict),
+                None => Err(super::sdk_error("dynamodb", err)),
+            },
+        }
+    }
+
+    async fn record_outbound(&self, message: &Message) -> PortResult<()> {
+        let item = MessageItem {
+            pk: conversation_pk(&message.conversation_id),
+            sk: message_sk(message),
+            status_rank: message.status.map(DeliveryStatus::rank),
+            message: message.clone(),
+            ttl: None,
+        };
+        let reference = ProviderMessageRef {
+            conversation_id: message.conversation_id.clone(),
+            message_key: item.sk.clone(),
+            opened_conversation: false,
+            published: true,
+        };
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(to_item(&item)?))
+            .build()
+            .map_err(|e| PortError::new("dynamodb", e))?;
+        // Keep a pending status that raced ahead of the message: merge, not overwrite.
+        let index = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(wamid_pk(&message.id)))
+            .key("sk", s("WAMID"))
+            .update_expression(
+                "SET conversation_id = :c, message_key = :k, opened_conversation = :f, published = :t, #ttl = :ttl",
+            )
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":c", s(&reference.conversation_id))
+            .expression_attribute_values(":k", s(&reference.message_key))
+            .expression_attribute_values(":f", AttributeValue::Bool(false))
+            .expression_attribute_values(":t", AttributeValue::Bool(true))
+            .expression_attribute_values(":ttl", n(self.retention_ttl(message.stored_at)))
+            .build()
+            .map_err(|e| PortError::new("dynamodb", e))?;
+        self.client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(put).build())
+            .transact_items(TransactWriteItem::builder().update(index).build())
+            .send()
+            .await
+            .map_err(|e| super::sdk_error("dynamodb", e))?;
+        Ok(())
+    }
+
+    async fn mark_published(&self, message_id: &str) -> PortResult<()> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(wamid_pk(message_id)))
+            .key("sk", s("WAMID"))
+            .update_expression("SET published = :t")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":t", AttributeValue::Bool(true))
+            .send()
+            .await
+            .map_err(|e| super::sdk_error("dynamodb", e))?;
+        Ok(())
+    }
+
+    async fn apply_status(&self, update: &StatusUpdate) -> PortResult<StatusOutcome> {
+        let Some(reference) = self.provider_message(&update.message_id).await? else {
+            // Keep the most advanced early status on the id record until the message exists.
+            let pending = PendingStatus {
+                pending_status: update.status,
+                pending_status_rank: update.status.rank(),
+                pending_error_code: update.error_code,
+            };
+            let mut values: Item = to_item(&pending)?
+                .into_iter()
+                .map(|(k, v)| (format!(":{k}"), v))
+                .collect();
+            values.insert(":bound".into(), n(update.status.replaces_ranks_below()));
+            values.insert(":ttl".into(), n(self.retention_ttl(update.at)));
+            let result = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key("pk", s(wamid_pk(&update.message_id)))
+                .key("sk", s("WAMID"))
+                .update_expression(
+                    "SET pending_status = :pending_status, pending_status_rank = :pending_status_rank, pending_error_code = :pending_error_code, #ttl = if_not_exists(#ttl, :ttl)",
+                )
+                .condition_expression(
+                    "attribute_not_exists(pending_status_rank) OR pending_status_rank < :bound",
+                )
+                .expression_attribute_names("#ttl", "ttl")
+                .set_expression_attribute_values(Some(values))
+                .send()
+                .await;
+            return match result {
+                Ok(_) => Ok(StatusOutcome::Pending),
+                Err(e) if is_conditional_failure(&e) => Ok(StatusOutcome::Stale),
+                Err(e) => Err(super::sdk_error("dynamodb", e)),
+            };
+        };
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(conversation_pk(&reference.conversation_id)))
+            .key("sk", s(&reference.message_key))
+            .update_expression(
+                "SET #status = :status, status_rank = :rank, status_at = :at REMOVE error_code",
+            )
+            .condition_expression(
+                "attribute_exists(pk) AND (attribute_not_exists(status_rank) OR status_rank < :bound)",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":status", s(update.status.as_str()))
+            .expression_attribute_values(":rank", n(update.status.rank()))
+            .expression_attribute_values(":bound", n(update.status.replaces_ranks_below()))
+            .expression_attribute_values(":at", n(update.at))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew);
+        if let Some(code) = update.error_code {
+            req = req
+                .update_expression(
+                    "SET #status = :status, status_rank = :rank, status_at = :at, error_code = :code",
+                )
+                .expression_attribute_values(":code", n(code));
+        }
+        match req.send().await {
+            Ok(out) => {
+                let item: MessageItem = from_item(out.attributes.unwrap_or_default())?;
+                Ok(StatusOutcome::Applied(item.message))
+            }
+            Err(e) if is_conditional_failure(&e) => Ok(StatusOutcome::Stale),
+            Err(e) => Err(super::sdk_error("dynamodb", e)),
+        }
+    }
+}
+
+fn is_conditional_failure(
+    err: &aws_sdk_dynamodb::error::SdkError<
+        aws_sdk_dynamodb::operation::update_item::UpdateItemError,
+        aws_sdk_dynamodb::config::http::HttpResponse,
+    >,
+) -> bool {
+    err.as_service_error()
+        .is_some_and(|e| e.is_conditional_check_failed_exception())
+}

@@ -1,0 +1,55 @@
+//! A channel is one WhatsApp business number (Meta `phone_number_id`) and its settings.
+
+use serde::{Deserialize, Serialize};
+
+pub type ChannelId = String;
+
+pub const MIN_AUTO_CLOSE_HOURS: u32 = 1;
+pub const MAX_AUTO_CLOSE_HOURS: u32 = 72;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Channel {
+    /// Meta's `phone_number_id`.
+    pub id: ChannelId,
+    /// The business number as digits, e.g. `554830000001`.
+    pub display_number: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub color: String,
+    /// WhatsApp Business Account id, for the template catalogue.
+    #[serde(default)]
+    pub waba_id: String,
+    /// May agents start conversations from this channel.
+    #[serde(default)]
+    pub outbound_enabled: bool,
+    /// The queue new inbound conversations enter.
+    #[serde(default = "default_queue")]
+    pub default_queue: String,
+    /// Idle conversations close after this many hours (1..=72).
+    #[serde(default = "default_auto_close_hours")]
+    pub auto_close_hours: u32,
+}
+
+fn default_queue() -> String {
+    "support".to_owned()
+}
+
+fn default_auto_close_hours() -> u32 {
+    24
+}
+
+impl Channel {
+    pub fn new(id: impl Into<String>, display_number: impl Into<String>) -> Self {
+        Self {
+            id: id.into(),
+            display_number: display_number.into(),
+            name: String::new(),
+            color: String::new(),
+            waba_id: String::new(),
+            outbound_enabled: false,
+            default_queue: default_queue(),
+            auto_close_hours: default_auto_close_hours(),
+        }
+    }
+}

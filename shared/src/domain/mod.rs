@@ -1,0 +1,16 @@
+//! Pure domain rules. Time is always passed in.
+
+pub mod channel;
+pub mod conversation;
+pub mod message;
+pub mod phone;
+pub mod window;
+
+pub use channel::{Channel, ChannelId};
+pub use conversation::{CloseReason, Conversation, ConversationState, Origin};
+pub use message::{DeliveryStatus, Direction, Message, MessageContent};
+pub use phone::{Phone, PhoneError};
+pub use window::{Window, WINDOW_HOURS};
+
+/// Milliseconds since the Unix epoch, UTC. The domain's only notion of time.
+pub type Millis = i64;

@@ -1,0 +1,7 @@
+//! The WhatsApp Cloud API: webhook payloads, their signature, and work items.
+
+pub mod signature;
+pub mod webhook;
+
+pub use signature::{verify_signature, SignatureError};
+pub use webhook::{split_payload, PayloadError, WorkItem};
