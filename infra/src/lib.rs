@@ -1,1 +1,163 @@
-fn main(){}
+//! The local stack: the AWS emulator, resources created from `template.yaml`, and every
+//! function of the template served in one process with the same handlers as in Lambda.
+
+pub mod clock;
+pub mod devauth;
+pub mod emulator;
+pub mod provision;
+pub mod runtime;
+pub mod server;
+pub mod template;
+
+use std::path::PathBuf;
+
+/// The repository root (where `template.yaml` lives).
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+use crate::clock::DevClock;
+use crate::emulator::Emulator;
+use crate::provision::{capture_events, provision, put_secure_parameter, ProvisionError, Stack};
+use crate::runtime::{Runtime, RuntimeError};
+use crate::template::Template;
+use aws_config::SdkConfig;
+use conversa::aws::DynamoStore;
+use conversa::domain::Channel;
+use conversa::ports::ConversationStore;
+use std::sync::Arc;
+use tokio::sync::Mutex;
+
+/// The documented development settings (README, "Local stack").
+pub mod dev {
+    pub const VERIFY_TOKEN: &str = "dev-verify-token";
+    pub const APP_SECRET: &str = "dev-app-secret";
+    pub const SAMPLE_CHANNEL_ID: &str = "100000000000001";
+    pub const SAMPLE_DISPLAY_NUMBER: &str = "554830000001";
+    pub const SAMPLE_WABA_ID: &str = "200000000000001";
+    pub const STACK_NAME: &str = "conversa-local";
+    pub const PORT: u16 = 3000;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LocalStackError {
+    #[error(transparent)]
+    Provision(#[from] ProvisionError),
+    #[error(transparent)]
+    Template(#[from] template::TemplateError),
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    #[error("seed: {0}")]
+    Seed(#[from] conversa::ports::PortError),
+}
+
+/// A provisioned, seeded stack with its functions ready to invoke.
+pub struct LocalStack {
+    pub stack: Stack,
+    pub config: SdkConfig,
+    pub clock: Arc<DevClock>,
+    pub runtime: Arc<Runtime>,
+    pub events_queue_url: String,
+    events: Mutex<Vec<serde_json::Value>>,
+}
+
+/// The sample channel the local stack and the tests start with.
+pub fn sample_channel() -> Channel {
+    let mut c = Channel::new(dev::SAMPLE_CHANNEL_ID, dev::SAMPLE_DISPLAY_NUMBER);
+    c.name = "Conversa Demo".into();
+    c.color = "#25D366".into();
+    c.waba_id = dev::SAMPLE_WABA_ID.into();
+    c.outbound_enabled = true;
+    c.default_queue = "support".into();
+    c
+}
+
+impl LocalStack {
+    /// Creates the template's resources under `stack_name`, stores the development
+    /// secrets, seeds the sample channel and builds every function.
+    pub async fn create(
+        template: &Template,
+        stack_name: &str,
+        config: SdkConfig,
+    ) -> Result<Self, LocalStackError> {
+        let stack = provision(template, stack_name, &config).await?;
+        for (param, value) in [
+            ("VerifyTokenParameterName", dev::VERIFY_TOKEN),
+            ("AppSecretParameterName", dev::APP_SECRET),
+        ] {
+            if let Some(name) = stack.resolver.parameters.get(param) {
+                put_secure_parameter(&config, name, value).await?;
+            }
+        }
+        let store = Self::store_of(&stack, &config);
+        store.put_channel(&sample_channel()).await?;
+        let events_queue_url = capture_events(&stack, "EventBus", &config).await?;
+        let clock = Arc::new(DevClock::default());
+        let runtime = Arc::new(Runtime::build(&stack, &config, clock.clone()).await?);
+        Ok(Self {
+            stack,
+            config,
+            clock,
+            runtime,
+            events_queue_url,
+            events: Mutex::new(Vec::new()),
+        })
+    }
+
+    fn store_of(stack: &Stack, config: &SdkConfig) -> DynamoStore {
+        DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(config),
+            stack.reference("ConversationsTable").unwrap_or_default(),
+            90,
+        )
+    }
+
+    /// The store the functions use, for seeding and inspection.
+    pub fn store(&self) -> DynamoStore {
+        Self::store_of(&self.stack, &self.config)
+    }
+
+    /// Every event published so far, oldest first.
+    pub async fn events_seen(&self) -> Vec<serde_json::Value> {
+        let sqs = aws_sdk_sqs::Client::new(&self.config);
+        let mut seen = self.events.lock().await;
+        loop {
+            let Ok(out) = sqs
+                .receive_message()
+                .queue_url(&self.events_queue_url)
+                .max_number_of_messages(10)
+                .send()
+                .await
+            else {
+                break;
+            };
+            let messages = out.messages.unwrap_or_default();
+            if messages.is_empty() {
+                break;
+            }
+            for m in &messages {
+                if let Some(v) = m.body().and_then(|b| serde_json::from_str(b).ok()) {
+                    seen.push(v);
+                }
+                let _ = sqs
+                    .delete_message()
+                    .queue_url(&self.events_queue_url)
+                    .receipt_handle(m.receipt_handle().unwrap_or_default())
+                    .send()
+                    .await;
+            }
+        }
+        seen.clone()
+    }
+}
+
+/// Starts the emulator (or uses `CONVERSA_EMULATOR`), for `make run` and the tests.
+pub fn emulator_from_env(port: u16) -> Result<Emulator, emulator::EmulatorError> {
+    match std::env::var("CONVERSA_EMULATOR") {
+        Ok(endpoint) if !endpoint.is_empty() => Ok(Emulator::existing(endpoint)),
+        _ => Emulator::start(&repo_root(), port),
+    }
+}

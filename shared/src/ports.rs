@@ -135,7 +135,8 @@ pub trait ConversationStore: Send + Sync {
     async fn message(&self, reference: &ProviderMessageRef) -> PortResult<Option<Message>>;
     /// Commits an inbound message, its conversation and the contact's window at once,
     /// deduplicated on the provider's message id.
-    async fn record_inbound(&self, write: &InboundWrite, now: Millis) -> PortResult<InboundOutcome>;
+    async fn record_inbound(&self, write: &InboundWrite, now: Millis)
+        -> PortResult<InboundOutcome>;
     /// Stores an outbound message of an existing conversation.
     async fn record_outbound(&self, message: &Message) -> PortResult<()>;
     async fn mark_published(&self, message_id: &str) -> PortResult<()>;

@@ -1,1 +1,237 @@
+//! Test harness: one emulator per test binary, one stack (its own table, queues and bus,
+//! created from `template.yaml`) per test, the local stack's server on a free port.
 
+use aws_config::SdkConfig;
+use aws_lambda_events::sqs::SqsEvent;
+use conversa::aws::DynamoStore;
+use conversa::provider::signature::sign;
+use conversa::provider::WorkItem;
+use conversa_infra::{
+    dev, emulator::Emulator, emulator_from_env, repo_root, server, template::Template, LocalStack,
+};
+use serde_json::{json, Value};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+pub use conversa_infra::dev::{SAMPLE_CHANNEL_ID, SAMPLE_DISPLAY_NUMBER};
+
+static EMULATOR: OnceLock<Emulator> = OnceLock::new();
+
+fn emulator() -> &'static Emulator {
+    EMULATOR.get_or_init(|| emulator_from_env(0).expect("start the emulator (make venv)"))
+}
+
+pub struct TestStack {
+    pub local: Arc<LocalStack>,
+    pub config: SdkConfig,
+    pub base_url: String,
+    pub http: reqwest::Client,
+}
+
+/// A fresh stack, seeded like `make run`, served on 127.0.0.1 at a free port.
+pub async fn stack() -> TestStack {
+    let config = emulator().sdk_config().await;
+    let template = Template::load(&repo_root().join("template.yaml")).expect("template.yaml");
+    let name = format!("t{}", ulid::Ulid::new().to_string().to_lowercase());
+    let local = Arc::new(
+        LocalStack::create(&template, &name, config.clone())
+            .await
+            .expect("provision the test stack"),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base_url = format!("http://{}", listener.local_addr().expect("addr"));
+    let app = server::router(local.clone());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    TestStack {
+        local,
+        config,
+        base_url,
+        http: reqwest::Client::new(),
+    }
+}
+
+impl TestStack {
+    pub fn store(&self) -> DynamoStore {
+        self.local.store()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base_url, path)
+    }
+
+    pub fn queue_url(&self, logical_id: &str) -> String {
+        self.local
+            .stack
+            .reference(logical_id)
+            .expect("queue in template")
+            .to_owned()
+    }
+
+    /// Posts a webhook body signed with the development app secret.
+    pub async fn post_webhook(&self, body: &[u8]) -> reqwest::Response {
+        self.http
+            .post(self.url("/webhooks/whatsapp"))
+            .header("content-type", "application/json")
+            .header(
+                "x-hub-signature-256",
+                sign(dev::APP_SECRET.as_bytes(), body),
+            )
+            .body(body.to_vec())
+            .send()
+            .await
+            .expect("post webhook")
+    }
+
+    pub async fn token(&self, sub: &str, role: &str, queues: &[&str]) -> String {
+        let r: Value = self
+            .http
+            .post(self.url("/_dev/token"))
+            .json(&json!({"sub": sub, "role": role, "queues": queues}))
+            .send()
+            .await
+            .expect("token")
+            .json()
+            .await
+            .expect("token json");
+        r["token"].as_str().expect("token field").to_owned()
+    }
+
+    pub async fn get_json(&self, path: &str, token: &str) -> (u16, Value) {
+        let r = self
+            .http
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("get");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Runs the inbound event source mapping until the queue stays empty.
+    pub async fn drain_inbound(&self) {
+        let poller = self
+            .local
+            .runtime
+            .pollers
+            .iter()
+            .find(|p| p.function == "InboundFunction")
+            .expect("inbound poller");
+        let mut idle = 0;
+        while idle < 2 {
+            let n = self.local.runtime.poll_once(poller, 0).await.expect("poll");
+            idle = if n == 0 { idle + 1 } else { 0 };
+        }
+    }
+
+    /// Invokes the inbound handler directly with these items, as one SQS batch.
+    pub async fn invoke_inbound(
+        &self,
+        items: &[WorkItem],
+    ) -> aws_lambda_events::sqs::SqsBatchResponse {
+        let poller = self
+            .local
+            .runtime
+            .pollers
+            .iter()
+            .find(|p| p.function == "InboundFunction")
+            .expect("inbound poller");
+        poller.handler.call(sqs_event(items)).await
+    }
+
+    /// Messages waiting in a queue (visible), received and left in place.
+    pub async fn peek(&self, queue_url: &str) -> Vec<aws_sdk_sqs::types::Message> {
+        let sqs = aws_sdk_sqs::Client::new(&self.config);
+        let out = sqs
+            .receive_message()
+            .queue_url(queue_url)
+            .max_number_of_messages(10)
+            .visibility_timeout(0)
+            .message_attribute_names("All")
+            .send()
+            .await
+            .expect("receive");
+        out.messages.unwrap_or_default()
+    }
+
+    pub async fn queue_depth(&self, queue_url: &str) -> usize {
+        let sqs = aws_sdk_sqs::Client::new(&self.config);
+        let out = sqs
+            .get_queue_attributes()
+            .queue_url(queue_url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(
+                aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
+            )
+            .send()
+            .await
+            .expect("attributes");
+        out.attributes()
+            .map(|a| a.values().filter_map(|v| v.parse::<usize>().ok()).sum())
+            .unwrap_or(0)
+    }
+
+    /// Events published on the bus so far.
+    pub async fn events(&self) -> Vec<Value> {
+        // EventBridge delivers to the capture queue asynchronously in the emulator too.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        self.local.events_seen().await
+    }
+
+    pub async fn events_of(&self, detail_type: &str) -> Vec<Value> {
+        self.events()
+            .await
+            .into_iter()
+            .filter(|e| e["detail-type"] == detail_type)
+            .collect()
+    }
+}
+
+/// An SQS event as Lambda would deliver these work items from the FIFO queue.
+pub fn sqs_event(items: &[WorkItem]) -> SqsEvent {
+    let records: Vec<Value> = items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            json!({
+                "messageId": format!("m-{}-{i}", ulid::Ulid::new()),
+                "receiptHandle": "test",
+                "body": serde_json::to_string(item).expect("item"),
+                "attributes": {
+                    "MessageGroupId": item.group_id(),
+                    "MessageDeduplicationId": item.dedup_id(),
+                    "ApproximateReceiveCount": "1"
+                },
+                "messageAttributes": {},
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:test.fifo",
+                "awsRegion": "us-east-1"
+            })
+        })
+        .collect();
+    serde_json::from_value(json!({ "Records": records })).expect("sqs event")
+}
+
+/// A WhatsApp webhook body with these `messages` (and optional `statuses`) on a channel.
+pub fn webhook_body(channel: &str, messages: Value, statuses: Value) -> Vec<u8> {
+    json!({
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "WABA", "changes": [{"field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": SAMPLE_DISPLAY_NUMBER, "phone_number_id": channel},
+            "contacts": [{"profile": {"name": "Ana"}, "wa_id": "5548999990000"}],
+            "messages": messages,
+            "statuses": statuses
+        }}]}]
+    })
+    .to_string()
+    .into_bytes()
+}
+
+pub fn text_message(from: &str, id: &str, body: &str) -> Value {
+    json!({"from": from, "id": id, "timestamp": "1764057600", "type": "text", "text": {"body": body}})
+}

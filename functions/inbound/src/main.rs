@@ -1,1 +1,24 @@
-fn main(){}
+//! `inbound`: consumes `inbound.fifo` and answers `SqsBatchResponse` with partial failures.
+
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
+use conversa::app::config::{process_env, Clients};
+use conversa::app::functions;
+use conversa::ports::SystemClock;
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use std::sync::Arc;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let clients = Clients::from_env().await;
+    let inbound = Arc::new(functions::inbound(
+        &clients,
+        &process_env,
+        Arc::new(SystemClock),
+    )?);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+        let inbound = inbound.clone();
+        async move { Ok::<SqsBatchResponse, Error>(inbound.handle(event.payload).await) }
+    }))
+    .await
+}

@@ -39,12 +39,12 @@ impl AgentApi {
 
     async fn list_conversations(&self, req: &Request, _who: &Caller) -> ApiResult {
         let params = req.query_string_parameters();
-        let channel = params
-            .first("channel")
-            .ok_or_else(|| ApiError::unprocessable("missing_parameter", "query parameter channel is required"))?;
-        let contact = params
-            .first("contact")
-            .ok_or_else(|| ApiError::unprocessable("missing_parameter", "query parameter contact is required"))?;
+        let channel = params.first("channel").ok_or_else(|| {
+            ApiError::unprocessable("missing_parameter", "query parameter channel is required")
+        })?;
+        let contact = params.first("contact").ok_or_else(|| {
+            ApiError::unprocessable("missing_parameter", "query parameter contact is required")
+        })?;
         let contact = Phone::parse(contact)
             .map_err(|e| ApiError::unprocessable("invalid_phone", e.to_string()))?;
         let limit = page_limit(params.first("limit"))?;

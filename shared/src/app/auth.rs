@@ -63,11 +63,16 @@ pub fn caller(req: &Request) -> Result<Caller, ApiError> {
     let role = claims
         .get("role")
         .and_then(|r| Role::parse(r))
-        .ok_or_else(|| ApiError::forbidden("the token's role must be agent, assistant or supervisor"))?;
+        .ok_or_else(|| {
+            ApiError::forbidden("the token's role must be agent, assistant or supervisor")
+        })?;
     Ok(Caller {
         sub: sub.clone(),
         role,
-        queues: claims.get("queues").map(|q| parse_list_claim(q)).unwrap_or_default(),
+        queues: claims
+            .get("queues")
+            .map(|q| parse_list_claim(q))
+            .unwrap_or_default(),
     })
 }
 
@@ -77,8 +82,14 @@ mod tests {
 
     #[test]
     fn list_claims_are_read_in_both_shapes() {
-        assert_eq!(parse_list_claim("[support sales]"), vec!["support", "sales"]);
-        assert_eq!(parse_list_claim(r#"["support","sales"]"#), vec!["support", "sales"]);
+        assert_eq!(
+            parse_list_claim("[support sales]"),
+            vec!["support", "sales"]
+        );
+        assert_eq!(
+            parse_list_claim(r#"["support","sales"]"#),
+            vec!["support", "sales"]
+        );
         assert!(parse_list_claim("[]").is_empty());
     }
 }

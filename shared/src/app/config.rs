@@ -1,6 +1,6 @@
 //! Settings from the environment, and AWS clients built once per cold start.
 
-use crate::aws::{read_secure_parameter, DynamoStore, EventBridgePublisher, SqsWorkQueue};
+use crate::aws::{read_secure_parameters, DynamoStore, EventBridgePublisher, SqsWorkQueue};
 use crate::ports::PortError;
 
 #[derive(Debug, thiserror::Error)]
@@ -23,25 +23,37 @@ pub struct Settings {
     pub retention_days: i64,
 }
 
-fn var(name: &'static str) -> Result<String, ConfigError> {
-    std::env::var(name).map_err(|_| ConfigError::Missing(name))
+/// Where settings come from: the process environment in Lambda, the template's
+/// resolved variables in the local stack.
+pub type Lookup<'a> = &'a (dyn Fn(&str) -> Option<String> + Sync);
+
+/// The process environment as a [`Lookup`].
+pub fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+fn var(env: Lookup<'_>, name: &'static str) -> Result<String, ConfigError> {
+    env(name)
+        .filter(|v| !v.is_empty())
+        .ok_or(ConfigError::Missing(name))
 }
 
 impl Settings {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        let retention_days = match std::env::var("RETENTION_DAYS") {
-            Ok(v) => v
-                .parse::<i64>()
-                .ok()
-                .filter(|d| *d > 0)
-                .ok_or_else(|| ConfigError::Invalid("RETENTION_DAYS", format!("{v:?} is not a positive number of days")))?,
-            Err(_) => 90,
+    pub fn from_lookup(env: Lookup<'_>) -> Result<Self, ConfigError> {
+        let retention_days = match env("RETENTION_DAYS") {
+            Some(v) => v.parse::<i64>().ok().filter(|d| *d > 0).ok_or_else(|| {
+                ConfigError::Invalid(
+                    "RETENTION_DAYS",
+                    format!("{v:?} is not a positive number of days"),
+                )
+            })?,
+            None => 90,
         };
         Ok(Self {
-            table_name: var("TABLE_NAME")?,
-            event_bus_name: var("EVENT_BUS_NAME")?,
-            inbound_queue_url: std::env::var("INBOUND_QUEUE_URL").unwrap_or_default(),
-            inbound_dlq_url: std::env::var("INBOUND_DLQ_URL").unwrap_or_default(),
+            table_name: var(env, "TABLE_NAME")?,
+            event_bus_name: var(env, "EVENT_BUS_NAME")?,
+            inbound_queue_url: env("INBOUND_QUEUE_URL").unwrap_or_default(),
+            inbound_dlq_url: env("INBOUND_DLQ_URL").unwrap_or_default(),
             retention_days,
         })
     }
@@ -71,7 +83,11 @@ impl Clients {
     }
 
     pub fn store(&self, settings: &Settings) -> DynamoStore {
-        DynamoStore::new(self.dynamodb.clone(), &settings.table_name, settings.retention_days)
+        DynamoStore::new(
+            self.dynamodb.clone(),
+            &settings.table_name,
+            settings.retention_days,
+        )
     }
 
     pub fn events(&self, settings: &Settings) -> EventBridgePublisher {
@@ -82,9 +98,18 @@ impl Clients {
         SqsWorkQueue::new(self.sqs.clone(), url)
     }
 
-    /// Reads a secret named by `{env_var}` (an SSM SecureString parameter name).
-    pub async fn secret_from_env(&self, env_var: &'static str) -> Result<String, ConfigError> {
-        let name = var(env_var)?;
-        Ok(read_secure_parameter(&self.ssm, &name).await?)
+    /// Reads the secrets whose SSM parameter names are in these environment variables,
+    /// in one call.
+    pub async fn secrets(
+        &self,
+        env: Lookup<'_>,
+        env_vars: &[&'static str],
+    ) -> Result<Vec<String>, ConfigError> {
+        let names = env_vars
+            .iter()
+            .map(|v| var(env, v))
+            .collect::<Result<Vec<_>, _>>()?;
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        Ok(read_secure_parameters(&self.ssm, &refs).await?)
     }
 }

@@ -78,7 +78,8 @@ impl Inbound {
                 if self.store.channel(&channel).await?.is_none() {
                     return self.unknown_channel(record, body, &channel).await;
                 }
-                self.on_message(&channel, &contact, contact_name, message).await
+                self.on_message(&channel, &contact, contact_name, message)
+                    .await
             }
             WorkItem::Status {
                 message_id,
@@ -138,7 +139,12 @@ impl Inbound {
                 open.as_ref(),
                 &channel,
                 contact,
-                || ulid::Ulid::from_datetime(std::time::UNIX_EPOCH + std::time::Duration::from_millis(now.max(0) as u64)).to_string(),
+                || {
+                    ulid::Ulid::from_datetime(
+                        std::time::UNIX_EPOCH + std::time::Duration::from_millis(now.max(0) as u64),
+                    )
+                    .to_string()
+                },
                 at,
                 now,
             );
@@ -179,13 +185,19 @@ impl Inbound {
                     if opened {
                         out.push(events::conversation_opened(&conversation, &message.id));
                     }
-                    out.push(events::message_received(&conversation, &message, contact_name.as_deref()));
+                    out.push(events::message_received(
+                        &conversation,
+                        &message,
+                        contact_name.as_deref(),
+                    ));
                     self.events.publish(&out).await?;
                     self.store.mark_published(&message.id).await?;
                     return Ok(());
                 }
                 InboundOutcome::Duplicate(reference) => {
-                    return self.redelivered(&inbound.id, reference, contact_name.as_deref()).await;
+                    return self
+                        .redelivered(&inbound.id, reference, contact_name.as_deref())
+                        .await;
                 }
                 InboundOutcome::Conflict => {
                     tracing::debug!(contact = %mask_phone(contact), "concurrent write; reading again");
@@ -213,7 +225,11 @@ impl Inbound {
             if reference.opened_conversation {
                 out.push(events::conversation_opened(&conversation, message_id));
             }
-            out.push(events::message_received(&conversation, &message, contact_name));
+            out.push(events::message_received(
+                &conversation,
+                &message,
+                contact_name,
+            ));
             self.events.publish(&out).await?;
         }
         self.store.mark_published(message_id).await?;
@@ -230,13 +246,18 @@ impl Inbound {
                     error_code = ?update.error_code,
                     "message status advanced"
                 );
-                self.events.publish(&[events::message_status(&message)]).await?;
+                self.events
+                    .publish(&[events::message_status(&message)])
+                    .await?;
             }
             StatusOutcome::Stale => {
                 tracing::info!(status = update.status.as_str(), "stale status ignored");
             }
             StatusOutcome::Pending => {
-                tracing::info!(status = update.status.as_str(), "status for a message not recorded yet; kept pending");
+                tracing::info!(
+                    status = update.status.as_str(),
+                    "status for a message not recorded yet; kept pending"
+                );
             }
         }
         Ok(())
@@ -248,12 +269,21 @@ impl Inbound {
         body: &str,
         channel: &str,
     ) -> Result<(), RetryableError> {
-        self.dead_letter(record, body, format!("unknown_channel: phone_number_id {channel} is not configured"))
-            .await
+        self.dead_letter(
+            record,
+            body,
+            format!("unknown_channel: phone_number_id {channel} is not configured"),
+        )
+        .await
     }
 
     /// Moves an item that can never succeed to the dead-letter queue, with its reason.
-    async fn dead_letter(&self, record: &SqsMessage, body: &str, reason: String) -> Result<(), RetryableError> {
+    async fn dead_letter(
+        &self,
+        record: &SqsMessage,
+        body: &str,
+        reason: String,
+    ) -> Result<(), RetryableError> {
         let group_id = record
             .attributes
             .get("MessageGroupId")

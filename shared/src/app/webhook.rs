@@ -74,8 +74,12 @@ impl Webhook {
         let items = split_payload(body, received_at).map_err(|e| {
             tracing::warn!(error = %e, bytes = body.len(), "webhook rejected: payload");
             match e {
-                PayloadError::Malformed(_) => ApiError::bad_request("malformed_json", e.to_string()),
-                PayloadError::NotWhatsApp(_) => ApiError::bad_request("invalid_payload", e.to_string()),
+                PayloadError::Malformed(_) => {
+                    ApiError::bad_request("malformed_json", e.to_string())
+                }
+                PayloadError::NotWhatsApp(_) => {
+                    ApiError::bad_request("invalid_payload", e.to_string())
+                }
             }
         })?;
         let queued: Vec<QueuedItem> = items
@@ -97,7 +101,10 @@ impl Webhook {
             ApiError::internal("could not queue the webhook; retry")
         })?;
         tracing::info!(items = queued.len(), bytes = body.len(), "webhook queued");
-        Ok(json(StatusCode::OK, &serde_json::json!({"queued": queued.len()})))
+        Ok(json(
+            StatusCode::OK,
+            &serde_json::json!({"queued": queued.len()}),
+        ))
     }
 }
 

@@ -53,7 +53,11 @@ impl EventPublisher for EventBridgePublisher {
                     .collect();
                 return Err(PortError::new(
                     "eventbridge",
-                    format!("{} events rejected: {}", out.failed_entry_count(), why.join("; ")),
+                    format!(
+                        "{} events rejected: {}",
+                        out.failed_entry_count(),
+                        why.join("; ")
+                    ),
                 ));
             }
         }

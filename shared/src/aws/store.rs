@@ -36,7 +36,11 @@ pub struct DynamoStore {
 }
 
 impl DynamoStore {
-    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>, retention_days: i64) -> Self {
+    pub fn new(
+        client: aws_sdk_dynamodb::Client,
+        table: impl Into<String>,
+        retention_days: i64,
+    ) -> Self {
         Self {
             client,
             table: table.into(),
@@ -257,7 +261,10 @@ impl ConversationStore for DynamoStore {
                 .exclusive_start_key("pk", s(conversation_pk(id)))
                 .exclusive_start_key("sk", s("CONV"));
         }
-        let out = q.send().await.map_err(|e| super::sdk_error("dynamodb", e))?;
+        let out = q
+            .send()
+            .await
+            .map_err(|e| super::sdk_error("dynamodb", e))?;
         let mut items = Vec::new();
         for item in out.items.unwrap_or_default() {
             if !expired(&item) {
@@ -292,7 +299,10 @@ impl ConversationStore for DynamoStore {
                 .exclusive_start_key("pk", s(&pk))
                 .exclusive_start_key("sk", s(decode_cursor(cursor)?));
         }
-        let out = q.send().await.map_err(|e| super::sdk_error("dynamodb", e))?;
+        let out = q
+            .send()
+            .await
+            .map_err(|e| super::sdk_error("dynamodb", e))?;
         let mut items = Vec::new();
         for item in out.items.unwrap_or_default() {
             if !expired(&item) {
@@ -322,19 +332,28 @@ impl ConversationStore for DynamoStore {
         };
         // A record holding only a pending status has no message yet.
         match item {
-            Some(i) if i.contains_key("message_key") => Ok(Some(from_item::<ProviderMessageItem>(i)?.reference)),
+            Some(i) if i.contains_key("message_key") => {
+                Ok(Some(from_item::<ProviderMessageItem>(i)?.reference))
+            }
             _ => Ok(None),
         }
     }
 
     async fn message(&self, reference: &ProviderMessageRef) -> PortResult<Option<Message>> {
         let item: Option<MessageItem> = self
-            .get(conversation_pk(&reference.conversation_id), &reference.message_key)
+            .get(
+                conversation_pk(&reference.conversation_id),
+                &reference.message_key,
+            )
             .await?;
         Ok(item.map(|i| i.message))
     }
 
-    async fn record_inbound(&self, write: &InboundWrite, now: Millis) -> PortResult<InboundOutcome> {
+    async fn record_inbound(
+        &self,
+        write: &InboundWrite,
+        now: Millis,
+    ) -> PortResult<InboundOutcome> {
         let (conversation, opened) = match &write.decision {
             InboundDecision::Open(c) => (c, true),
             InboundDecision::Append(c) => (c, false),
@@ -408,7 +427,9 @@ impl ConversationStore for DynamoStore {
                 n(conversation.last_inbound_at.unwrap_or(write.message.at)),
             );
         contact_update = match &write.expected_open {
-            None => contact_update.condition_expression("attribute_not_exists(open_conversation_id)"),
+            None => {
+                contact_update.condition_expression("attribute_not_exists(open_conversation_id)")
+            }
             Some(expected) => contact_update
                 .condition_expression("open_conversation_id = :expected_open")
                 .expression_attribute_values(":expected_open", s(expected)),
@@ -423,7 +444,11 @@ impl ConversationStore for DynamoStore {
         }
         ops.push(
             TransactWriteItem::builder()
-                .update(contact_update.build().map_err(|e| PortError::new("dynamodb", e))?)
+                .update(
+                    contact_update
+                        .build()
+                        .map_err(|e| PortError::new("dynamodb", e))?,
+                )
                 .build(),
         );
 
@@ -436,7 +461,9 @@ impl ConversationStore for DynamoStore {
         {
             Ok(_) => Ok(InboundOutcome::Committed),
             Err(err) => match cancellation_codes(&err) {
-                Some(codes) if codes.first().map(String::as_str) == Some("ConditionalCheckFailed") => {
+                Some(codes)
+                    if codes.first().map(String::as_str) == Some("ConditionalCheckFailed") =>
+                {
                     match self.provider_message(&write.message.id).await? {
                         Some(existing) => Ok(InboundOutcome::Duplicate(existing)),
                         None => Ok(InboundOutcome::Conflict),

@@ -153,7 +153,14 @@ mod tests {
         else {
             panic!("expected open")
         };
-        let d = decide_inbound(Some(&open), &channel(), "5548999990000", || "c2".into(), 30, 40);
+        let d = decide_inbound(
+            Some(&open),
+            &channel(),
+            "5548999990000",
+            || "c2".into(),
+            30,
+            40,
+        );
         let InboundDecision::Append(c) = d else {
             panic!("expected append")
         };
@@ -172,7 +179,14 @@ mod tests {
             panic!("expected open")
         };
         old.state = ConversationState::Closed;
-        let d = decide_inbound(Some(&old), &channel(), "5548999990000", || "c2".into(), 30, 40);
+        let d = decide_inbound(
+            Some(&old),
+            &channel(),
+            "5548999990000",
+            || "c2".into(),
+            30,
+            40,
+        );
         assert!(matches!(d, InboundDecision::Open(c) if c.id == "c2"));
     }
 
@@ -183,9 +197,14 @@ mod tests {
         else {
             panic!("expected open")
         };
-        let InboundDecision::Append(c) =
-            decide_inbound(Some(&open), &channel(), "5548999990000", || "x".into(), 50, 200)
-        else {
+        let InboundDecision::Append(c) = decide_inbound(
+            Some(&open),
+            &channel(),
+            "5548999990000",
+            || "x".into(),
+            50,
+            200,
+        ) else {
             panic!("expected append")
         };
         assert_eq!(c.last_inbound_at, Some(100));

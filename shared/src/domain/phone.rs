@@ -10,7 +10,9 @@ pub struct Phone(String);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PhoneError {
-    #[error("phone must contain digits only, with country and area code (for example 554832817000)")]
+    #[error(
+        "phone must contain digits only, with country and area code (for example 554832817000)"
+    )]
     NotDigits,
     #[error("phone must have 10 to 15 digits including country and area code (for example 554832817000); got {0} digits")]
     Length(usize),
@@ -86,10 +88,7 @@ mod tests {
 
     #[test]
     fn phone_with_symbols_is_rejected() {
-        assert_eq!(
-            Phone::parse("+55 48 3281-7000"),
-            Err(PhoneError::NotDigits)
-        );
+        assert_eq!(Phone::parse("+55 48 3281-7000"), Err(PhoneError::NotDigits));
         assert_eq!(Phone::parse(""), Err(PhoneError::NotDigits));
     }
 

@@ -298,9 +298,7 @@ fn content_of(kind: &str, rest: &Map<String, Value>) -> MessageContent {
             contacts: part.clone(),
         }),
         "interactive" => {
-            let reply = part
-                .get("button_reply")
-                .or_else(|| part.get("list_reply"));
+            let reply = part.get("button_reply").or_else(|| part.get("list_reply"));
             reply.and_then(|r| {
                 Some(MessageContent::Interactive {
                     reply_id: str_of(r, "id")?,
@@ -372,8 +370,10 @@ mod tests {
     #[test]
     fn text_message_keeps_contact_name_and_timestamp() {
         let items = split_payload(
-            &payload(json!([{"from": "5548999990000", "id": "wamid.A", "timestamp": "1700000000",
-                "type": "text", "text": {"body": "oi"}}])),
+            &payload(
+                json!([{"from": "5548999990000", "id": "wamid.A", "timestamp": "1700000000",
+                "type": "text", "text": {"body": "oi"}}]),
+            ),
             0,
         )
         .unwrap();
@@ -396,8 +396,10 @@ mod tests {
 
     #[test]
     fn media_is_kept_by_reference() {
-        let c = only_content(json!([{"from": "5548999990000", "id": "wamid.I", "timestamp": "1",
-            "type": "image", "image": {"id": "MEDIA1", "mime_type": "image/jpeg", "caption": "nota"}}]));
+        let c = only_content(
+            json!([{"from": "5548999990000", "id": "wamid.I", "timestamp": "1",
+            "type": "image", "image": {"id": "MEDIA1", "mime_type": "image/jpeg", "caption": "nota"}}]),
+        );
         assert_eq!(
             c,
             MessageContent::Image(Media {
@@ -412,16 +414,43 @@ mod tests {
     #[test]
     fn every_supported_type_is_read() {
         let cases = [
-            (json!({"type": "audio", "audio": {"id": "A", "mime_type": "audio/ogg"}}), "audio"),
+            (
+                json!({"type": "audio", "audio": {"id": "A", "mime_type": "audio/ogg"}}),
+                "audio",
+            ),
             (json!({"type": "video", "video": {"id": "V"}}), "video"),
-            (json!({"type": "document", "document": {"id": "D", "filename": "a.pdf"}}), "document"),
-            (json!({"type": "sticker", "sticker": {"id": "S"}}), "sticker"),
-            (json!({"type": "location", "location": {"latitude": -27.5, "longitude": -48.5}}), "location"),
-            (json!({"type": "contacts", "contacts": [{"name": {"formatted_name": "Bia"}}]}), "contacts"),
-            (json!({"type": "interactive", "interactive": {"type": "button_reply", "button_reply": {"id": "b1", "title": "Sim"}}}), "interactive"),
-            (json!({"type": "interactive", "interactive": {"type": "list_reply", "list_reply": {"id": "l1", "title": "Vendas", "description": "d"}}}), "interactive"),
-            (json!({"type": "button", "button": {"payload": "P", "text": "Quero"}}), "button"),
-            (json!({"type": "reaction", "reaction": {"message_id": "wamid.X", "emoji": "👍"}}), "reaction"),
+            (
+                json!({"type": "document", "document": {"id": "D", "filename": "a.pdf"}}),
+                "document",
+            ),
+            (
+                json!({"type": "sticker", "sticker": {"id": "S"}}),
+                "sticker",
+            ),
+            (
+                json!({"type": "location", "location": {"latitude": -27.5, "longitude": -48.5}}),
+                "location",
+            ),
+            (
+                json!({"type": "contacts", "contacts": [{"name": {"formatted_name": "Bia"}}]}),
+                "contacts",
+            ),
+            (
+                json!({"type": "interactive", "interactive": {"type": "button_reply", "button_reply": {"id": "b1", "title": "Sim"}}}),
+                "interactive",
+            ),
+            (
+                json!({"type": "interactive", "interactive": {"type": "list_reply", "list_reply": {"id": "l1", "title": "Vendas", "description": "d"}}}),
+                "interactive",
+            ),
+            (
+                json!({"type": "button", "button": {"payload": "P", "text": "Quero"}}),
+                "button",
+            ),
+            (
+                json!({"type": "reaction", "reaction": {"message_id": "wamid.X", "emoji": "👍"}}),
+                "reaction",
+            ),
         ];
         for (mut m, expected) in cases {
             m["from"] = json!("5548999990000");
@@ -433,17 +462,23 @@ mod tests {
 
     #[test]
     fn unknown_message_type_is_kept_as_unsupported() {
-        let c = only_content(json!([{"from": "5548999990000", "id": "wamid.U", "type": "order", "order": {}}]));
+        let c = only_content(
+            json!([{"from": "5548999990000", "id": "wamid.U", "type": "order", "order": {}}]),
+        );
         assert_eq!(
             c,
             MessageContent::Unsupported {
                 original_type: "order".into()
             }
         );
-        let c = only_content(json!([{"from": "5548999990000", "id": "wamid.U2", "type": "unsupported",
-            "errors": [{"code": 131051}]}]));
+        let c = only_content(
+            json!([{"from": "5548999990000", "id": "wamid.U2", "type": "unsupported",
+            "errors": [{"code": 131051}]}]),
+        );
         assert_eq!(c.type_name(), "unsupported");
-        let c = only_content(json!([{"from": "5548999990000", "id": "wamid.U3", "type": "text", "text": {}}]));
+        let c = only_content(
+            json!([{"from": "5548999990000", "id": "wamid.U3", "type": "text", "text": {}}]),
+        );
         assert_eq!(c.type_name(), "unsupported");
     }
 
@@ -473,7 +508,9 @@ mod tests {
         });
         let items = split_payload(body.to_string().as_bytes(), 7).unwrap();
         assert_eq!(items.len(), 5);
-        assert!(matches!(&items[2], WorkItem::Status { error_code: Some(131047), status, at: 7, .. } if status == "failed"));
+        assert!(
+            matches!(&items[2], WorkItem::Status { error_code: Some(131047), status, at: 7, .. } if status == "failed")
+        );
         assert_eq!(items[3].channel(), "100000000000002");
         assert!(matches!(&items[4], WorkItem::Error { .. }));
         let ids: std::collections::HashSet<_> = items.iter().map(WorkItem::dedup_id).collect();
@@ -484,8 +521,10 @@ mod tests {
     #[test]
     fn work_item_round_trips_through_json() {
         let items = split_payload(
-            &payload(json!([{"from": "5548999990000", "id": "wamid.A", "type": "location",
-                "location": {"latitude": 1.5, "longitude": 2.5, "name": "x"}}])),
+            &payload(
+                json!([{"from": "5548999990000", "id": "wamid.A", "type": "location",
+                "location": {"latitude": 1.5, "longitude": 2.5, "name": "x"}}]),
+            ),
             0,
         )
         .unwrap();

@@ -1,0 +1,67 @@
+//! `make run`: the whole stack on http://127.0.0.1:3000 against the embedded emulator.
+
+use conversa_infra::{dev, emulator_from_env, repo_root, server, template::Template, LocalStack};
+use std::sync::Arc;
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    if std::env::var("AWS_LAMBDA_LOG_FORMAT").is_err() {
+        std::env::set_var("AWS_LAMBDA_LOG_FORMAT", "JSON");
+    }
+    lambda_http::tracing::init_default_subscriber();
+    let port: u16 = std::env::var("PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(dev::PORT);
+    let emulator_port: u16 = std::env::var("CONVERSA_EMULATOR_PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    let emulator = emulator_from_env(emulator_port)?;
+    let config = emulator.sdk_config().await;
+    let template = Template::load(&repo_root().join("template.yaml"))?;
+    let stack = Arc::new(LocalStack::create(&template, dev::STACK_NAME, config).await?);
+    stack.runtime.spawn_pollers();
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    let routes: Vec<String> = stack
+        .runtime
+        .routes
+        .iter()
+        .map(|r| {
+            format!(
+                "  {:<6} {:<28} -> {}{}",
+                r.method,
+                r.path,
+                r.function,
+                if r.authorized { " (JWT)" } else { "" }
+            )
+        })
+        .collect();
+    println!(
+        r#"
+conversa local stack on http://127.0.0.1:{port}   (emulator: {emulator})
+
+Routes from template.yaml:
+{routes}
+  POST   /_dev/token   {{"sub": "agent-1", "role": "agent", "queues": ["support"]}} -> {{"token": ...}}
+  POST   /_dev/clock   {{"advance_seconds": 3600}}
+  GET    /_dev/events  every event published on the bus
+
+Development settings: verify token {vt}, app secret {secret},
+sample channel phone_number_id {ch} (display number {num}).
+
+Send a signed sample webhook, then look at the conversation:
+  cargo run -q -p conversa-infra --bin send-webhook -- events/webhook-text.json
+  TOKEN=$(curl -s -XPOST localhost:{port}/_dev/token -d '{{"sub":"agent-1","role":"agent","queues":["support"]}}' | sed 's/.*"token":"\([^"]*\)".*/\1/')
+  curl -s -H "Authorization: Bearer $TOKEN" 'localhost:{port}/v1/conversations?channel={ch}&contact=5548999990000'
+"#,
+        emulator = emulator.endpoint,
+        routes = routes.join("\n"),
+        vt = dev::VERIFY_TOKEN,
+        secret = dev::APP_SECRET,
+        ch = dev::SAMPLE_CHANNEL_ID,
+        num = dev::SAMPLE_DISPLAY_NUMBER,
+    );
+    axum::serve(listener, server::router(stack)).await?;
+    Ok(())
+}

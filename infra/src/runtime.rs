@@ -1,0 +1,281 @@
+//! Every function of the template in one process: HTTP routes and SQS event source
+//! mappings, invoking the same handlers the Lambda binaries run.
+
+use crate::provision::Stack;
+use crate::template::FunctionEvent;
+use aws_config::SdkConfig;
+use aws_lambda_events::sqs::SqsEvent;
+use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
+use conversa::app::config::{Clients, ConfigError};
+use conversa::app::functions::{self, Function, HttpFunction, SqsFunction};
+use conversa::ports::Clock;
+use serde_json::json;
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub struct Route {
+    pub function: String,
+    pub method: String,
+    pub path: String,
+    pub authorized: bool,
+    pub handler: Arc<dyn HttpFunction>,
+}
+
+impl Route {
+    /// API Gateway route matching: exact segments, `{name}` one segment, `{name+}` the rest.
+    pub fn matches(&self, method: &str, path: &str) -> bool {
+        if self.method != "ANY" && !self.method.eq_ignore_ascii_case(method) {
+            return false;
+        }
+        let pattern: Vec<&str> = self.path.trim_matches('/').split('/').collect();
+        let actual: Vec<&str> = path.trim_matches('/').split('/').collect();
+        for (i, p) in pattern.iter().enumerate() {
+            if p.starts_with('{') && p.ends_with("+}") {
+                return actual.len() > i;
+            }
+            match actual.get(i) {
+                Some(a) if p.starts_with('{') || p == a => {}
+                _ => return false,
+            }
+        }
+        pattern.len() == actual.len()
+    }
+}
+
+pub struct Poller {
+    pub function: String,
+    pub queue_url: String,
+    pub queue_arn: String,
+    pub batch_size: usize,
+    pub report_batch_item_failures: bool,
+    pub handler: Arc<dyn SqsFunction>,
+}
+
+pub struct Runtime {
+    pub routes: Vec<Route>,
+    pub pollers: Vec<Poller>,
+    pub sqs: aws_sdk_sqs::Client,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("function {0}: {1}")]
+    Config(String, ConfigError),
+    #[error("function {0}: queue {1} is not in the template")]
+    UnknownQueue(String, String),
+}
+
+impl Runtime {
+    pub async fn build(
+        stack: &Stack,
+        config: &SdkConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, RuntimeError> {
+        let clients = Clients::new(config);
+        let mut routes = Vec::new();
+        let mut pollers = Vec::new();
+        for f in &stack.functions {
+            let env = f.environment.clone();
+            let lookup = move |k: &str| env.get(k).cloned();
+            let built = functions::build(&f.binary, &clients, &lookup, clock.clone())
+                .await
+                .map_err(|e| RuntimeError::Config(f.logical_id.clone(), e))?;
+            for event in &f.events {
+                match (event, &built) {
+                    (
+                        FunctionEvent::HttpApi {
+                            path,
+                            method,
+                            authorized,
+                        },
+                        Function::Http(h),
+                    ) => routes.push(Route {
+                        function: f.logical_id.clone(),
+                        method: method.clone(),
+                        path: path.clone(),
+                        authorized: *authorized,
+                        handler: h.clone(),
+                    }),
+                    (
+                        FunctionEvent::Sqs {
+                            queue_arn,
+                            batch_size,
+                            report_batch_item_failures,
+                        },
+                        Function::Sqs(h),
+                    ) => pollers.push(Poller {
+                        function: f.logical_id.clone(),
+                        queue_url: stack
+                            .queue_url_of_arn(queue_arn)
+                            .ok_or_else(|| {
+                                RuntimeError::UnknownQueue(f.logical_id.clone(), queue_arn.clone())
+                            })?
+                            .to_owned(),
+                        queue_arn: queue_arn.clone(),
+                        batch_size: *batch_size,
+                        report_batch_item_failures: *report_batch_item_failures,
+                        handler: h.clone(),
+                    }),
+                    _ => {}
+                }
+            }
+        }
+        // Specific routes before greedy ones, as API Gateway does.
+        routes.sort_by_key(|r| r.path.contains('+'));
+        Ok(Self {
+            routes,
+            pollers,
+            sqs: aws_sdk_sqs::Client::new(config),
+        })
+    }
+
+    pub fn route(&self, method: &str, path: &str) -> Option<&Route> {
+        self.routes.iter().find(|r| r.matches(method, path))
+    }
+
+    /// One receive-invoke-delete cycle of an event source mapping. Returns how many
+    /// records were handed to the function.
+    pub async fn poll_once(&self, poller: &Poller, wait_seconds: i32) -> Result<usize, String> {
+        let out = self
+            .sqs
+            .receive_message()
+            .queue_url(&poller.queue_url)
+            .max_number_of_messages(poller.batch_size.clamp(1, 10) as i32)
+            .wait_time_seconds(wait_seconds)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .message_attribute_names("All")
+            .send()
+            .await
+            .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(e).to_string())?;
+        let messages = out.messages.unwrap_or_default();
+        if messages.is_empty() {
+            return Ok(0);
+        }
+        let records: Vec<serde_json::Value> = messages
+            .iter()
+            .map(|m| {
+                let attributes: serde_json::Map<String, serde_json::Value> = m
+                    .attributes()
+                    .map(|a| a.iter().map(|(k, v)| (k.as_str().to_owned(), json!(v))).collect())
+                    .unwrap_or_default();
+                let message_attributes: serde_json::Map<String, serde_json::Value> = m
+                    .message_attributes()
+                    .map(|a| {
+                        a.iter()
+                            .map(|(k, v)| (k.clone(), json!({"stringValue": v.string_value(), "dataType": v.data_type()})))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                json!({
+                    "messageId": m.message_id(),
+                    "receiptHandle": m.receipt_handle(),
+                    "body": m.body(),
+                    "md5OfBody": m.md5_of_body(),
+                    "attributes": attributes,
+                    "messageAttributes": message_attributes,
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": poller.queue_arn,
+                    "awsRegion": crate::emulator::REGION,
+                })
+            })
+            .collect();
+        let event: SqsEvent = serde_json::from_value(json!({ "Records": records }))
+            .map_err(|e| format!("sqs event: {e}"))?;
+        let response = poller.handler.call(event).await;
+        let failed: HashSet<String> = if poller.report_batch_item_failures {
+            response
+                .batch_item_failures
+                .iter()
+                .map(|f| f.item_identifier.clone())
+                .collect()
+        } else {
+            HashSet::new()
+        };
+        let mut deletes = Vec::new();
+        for (i, m) in messages.iter().enumerate() {
+            let id = m.message_id().unwrap_or_default();
+            if failed.contains(id) {
+                // Back on the queue after a short visibility timeout, like a Lambda retry.
+                let _ = self
+                    .sqs
+                    .change_message_visibility()
+                    .queue_url(&poller.queue_url)
+                    .receipt_handle(m.receipt_handle().unwrap_or_default())
+                    .visibility_timeout(1)
+                    .send()
+                    .await;
+            } else if let Ok(entry) = DeleteMessageBatchRequestEntry::builder()
+                .id(i.to_string())
+                .receipt_handle(m.receipt_handle().unwrap_or_default())
+                .build()
+            {
+                deletes.push(entry);
+            }
+        }
+        if !deletes.is_empty() {
+            self.sqs
+                .delete_message_batch()
+                .queue_url(&poller.queue_url)
+                .set_entries(Some(deletes))
+                .send()
+                .await
+                .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(e).to_string())?;
+        }
+        Ok(messages.len())
+    }
+
+    /// Runs every event source mapping until the process ends.
+    pub fn spawn_pollers(self: &Arc<Self>) {
+        for i in 0..self.pollers.len() {
+            let rt = self.clone();
+            tokio::spawn(async move {
+                let poller = &rt.pollers[i];
+                loop {
+                    match rt.poll_once(poller, 1).await {
+                        Ok(_) => {}
+                        Err(e) => {
+                            tracing::warn!(function = %poller.function, error = %e, "poll failed");
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                        }
+                    }
+                }
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lambda_http::{Body, Request, Response};
+
+    struct Nothing;
+    #[async_trait::async_trait]
+    impl HttpFunction for Nothing {
+        async fn call(&self, _req: Request) -> Response<Body> {
+            Response::new(Body::Empty)
+        }
+    }
+
+    fn route(method: &str, path: &str) -> Route {
+        Route {
+            function: "f".into(),
+            method: method.into(),
+            path: path.into(),
+            authorized: false,
+            handler: Arc::new(Nothing),
+        }
+    }
+
+    #[test]
+    fn routes_match_like_api_gateway() {
+        assert!(route("GET", "/webhooks/whatsapp").matches("GET", "/webhooks/whatsapp"));
+        assert!(!route("GET", "/webhooks/whatsapp").matches("POST", "/webhooks/whatsapp"));
+        assert!(route("ANY", "/v1/{proxy+}").matches("DELETE", "/v1/conversations/x"));
+        assert!(!route("ANY", "/v1/{proxy+}").matches("GET", "/v1"));
+        assert!(route("GET", "/v1/conversations/{id}").matches("GET", "/v1/conversations/abc"));
+        assert!(!route("GET", "/v1/conversations/{id}")
+            .matches("GET", "/v1/conversations/abc/messages"));
+    }
+}

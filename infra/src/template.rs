@@ -1,0 +1,437 @@
+//! Reads `template.yaml`, the single source of truth for resources, and resolves the
+//! intrinsic functions the template uses (`Ref`, `Fn::Sub`, `Fn::GetAtt`).
+
+use serde_json::{Map, Value as Json};
+use serde_norway::Value;
+use std::collections::HashMap;
+use std::path::Path;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    #[error("cannot read {0}: {1}")]
+    Read(String, std::io::Error),
+    #[error("template is not valid YAML: {0}")]
+    Yaml(#[from] serde_norway::Error),
+    #[error("template: {0}")]
+    Invalid(String),
+}
+
+/// What a resource resolves to: its `Ref` value and its `Fn::GetAtt` attributes.
+#[derive(Debug, Clone, Default)]
+pub struct Physical {
+    pub reference: String,
+    pub attributes: HashMap<String, String>,
+}
+
+pub struct Template {
+    root: Value,
+}
+
+#[derive(Debug, Clone)]
+pub struct Resource<'a> {
+    pub logical_id: String,
+    pub kind: String,
+    pub properties: &'a Value,
+    pub metadata: Option<&'a Value>,
+}
+
+/// An HTTP route or a queue that invokes a function.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FunctionEvent {
+    HttpApi {
+        path: String,
+        method: String,
+        authorized: bool,
+    },
+    Sqs {
+        queue_arn: String,
+        batch_size: usize,
+        report_batch_item_failures: bool,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct FunctionDef {
+    pub logical_id: String,
+    /// The cargo binary (`Metadata.BuildProperties.Binary`).
+    pub binary: String,
+    pub environment: HashMap<String, String>,
+    pub events: Vec<FunctionEvent>,
+}
+
+fn tag_name(tag: &serde_norway::value::Tag) -> String {
+    tag.to_string().trim_start_matches('!').to_owned()
+}
+
+impl Template {
+    pub fn load(path: &Path) -> Result<Self, TemplateError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| TemplateError::Read(path.display().to_string(), e))?;
+        Self::parse(&text)
+    }
+
+    pub fn parse(text: &str) -> Result<Self, TemplateError> {
+        Ok(Self {
+            root: serde_norway::from_str(text)?,
+        })
+    }
+
+    pub fn parameter_defaults(&self) -> HashMap<String, String> {
+        let mut out = HashMap::new();
+        if let Some(Value::Mapping(params)) = self.root.get("Parameters") {
+            for (k, v) in params {
+                if let (Some(name), Some(default)) = (k.as_str(), v.get("Default")) {
+                    let value = match default {
+                        Value::String(s) => s.clone(),
+                        Value::Number(n) => n.to_string(),
+                        Value::Bool(b) => b.to_string(),
+                        _ => continue,
+                    };
+                    out.insert(name.to_owned(), value);
+                }
+            }
+        }
+        out
+    }
+
+    pub fn resources(&self) -> Vec<Resource<'_>> {
+        let mut out = Vec::new();
+        if let Some(Value::Mapping(resources)) = self.root.get("Resources") {
+            for (k, v) in resources {
+                let (Some(id), Some(kind)) = (k.as_str(), v.get("Type").and_then(Value::as_str))
+                else {
+                    continue;
+                };
+                static EMPTY: Value = Value::Null;
+                out.push(Resource {
+                    logical_id: id.to_owned(),
+                    kind: kind.to_owned(),
+                    properties: v.get("Properties").unwrap_or(&EMPTY),
+                    metadata: v.get("Metadata"),
+                });
+            }
+        }
+        out
+    }
+
+    pub fn resources_of(&self, kind: &str) -> Vec<Resource<'_>> {
+        self.resources()
+            .into_iter()
+            .filter(|r| r.kind == kind)
+            .collect()
+    }
+
+    /// The functions, their environment (globals merged) and their triggers, resolved.
+    pub fn functions(&self, resolver: &Resolver) -> Result<Vec<FunctionDef>, TemplateError> {
+        let globals = self
+            .root
+            .get("Globals")
+            .and_then(|g| g.get("Function"))
+            .and_then(|f| f.get("Environment"))
+            .and_then(|e| e.get("Variables"));
+        let default_authorizer = self
+            .resources_of("AWS::Serverless::HttpApi")
+            .iter()
+            .any(|api| {
+                api.properties
+                    .get("Auth")
+                    .and_then(|a| a.get("DefaultAuthorizer"))
+                    .is_some()
+            });
+        let mut out = Vec::new();
+        for f in self.resources_of("AWS::Serverless::Function") {
+            let binary = f
+                .metadata
+                .and_then(|m| m.get("BuildProperties"))
+                .and_then(|b| b.get("Binary"))
+                .and_then(Value::as_str)
+                .ok_or_else(|| {
+                    TemplateError::Invalid(format!(
+                        "{} has no Metadata.BuildProperties.Binary",
+                        f.logical_id
+                    ))
+                })?
+                .to_owned();
+            let mut environment = HashMap::new();
+            let own = f
+                .properties
+                .get("Environment")
+                .and_then(|e| e.get("Variables"));
+            for vars in [globals, own].into_iter().flatten() {
+                if let Value::Mapping(m) = vars {
+                    for (k, v) in m {
+                        if let Some(k) = k.as_str() {
+                            environment.insert(k.to_owned(), resolver.resolve_string(v)?);
+                        }
+                    }
+                }
+            }
+            let mut events = Vec::new();
+            if let Some(Value::Mapping(evs)) = f.properties.get("Events") {
+                for (_, ev) in evs {
+                    let props = ev.get("Properties");
+                    match ev.get("Type").and_then(Value::as_str) {
+                        Some("HttpApi") => {
+                            let p = props.ok_or_else(|| {
+                                TemplateError::Invalid("HttpApi event without Properties".into())
+                            })?;
+                            let none = p
+                                .get("Auth")
+                                .and_then(|a| a.get("Authorizer"))
+                                .and_then(Value::as_str)
+                                == Some("NONE");
+                            events.push(FunctionEvent::HttpApi {
+                                path: p
+                                    .get("Path")
+                                    .and_then(Value::as_str)
+                                    .unwrap_or("/")
+                                    .to_owned(),
+                                method: p
+                                    .get("Method")
+                                    .and_then(Value::as_str)
+                                    .unwrap_or("ANY")
+                                    .to_uppercase(),
+                                authorized: default_authorizer && !none,
+                            });
+                        }
+                        Some("SQS") => {
+                            let p = props.ok_or_else(|| {
+                                TemplateError::Invalid("SQS event without Properties".into())
+                            })?;
+                            let queue = p.get("Queue").ok_or_else(|| {
+                                TemplateError::Invalid("SQS event without Queue".into())
+                            })?;
+                            events.push(FunctionEvent::Sqs {
+                                queue_arn: resolver.resolve_string(queue)?,
+                                batch_size: p.get("BatchSize").and_then(Value::as_u64).unwrap_or(10)
+                                    as usize,
+                                report_batch_item_failures: p
+                                    .get("FunctionResponseTypes")
+                                    .and_then(Value::as_sequence)
+                                    .is_some_and(|s| {
+                                        s.iter()
+                                            .any(|t| t.as_str() == Some("ReportBatchItemFailures"))
+                                    }),
+                            });
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            out.push(FunctionDef {
+                logical_id: f.logical_id.clone(),
+                binary,
+                environment,
+                events,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The audience the HTTP API's JWT authorizer requires.
+    pub fn jwt_audience(&self, resolver: &Resolver) -> Result<Option<String>, TemplateError> {
+        for api in self.resources_of("AWS::Serverless::HttpApi") {
+            if let Some(Value::Mapping(auths)) = api
+                .properties
+                .get("Auth")
+                .and_then(|a| a.get("Authorizers"))
+            {
+                for (_, a) in auths {
+                    if let Some(aud) = a
+                        .get("JwtConfiguration")
+                        .and_then(|j| j.get("audience"))
+                        .and_then(Value::as_sequence)
+                        .and_then(|s| s.first())
+                    {
+                        return resolver.resolve_string(aud).map(Some);
+                    }
+                }
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// Resolves intrinsics against a stack name, parameter values and created resources.
+#[derive(Debug, Clone)]
+pub struct Resolver {
+    pub stack_name: String,
+    pub region: String,
+    pub account_id: String,
+    pub parameters: HashMap<String, String>,
+    pub physical: HashMap<String, Physical>,
+}
+
+impl Resolver {
+    fn pseudo(&self, name: &str) -> Option<String> {
+        Some(match name {
+            "AWS::StackName" => self.stack_name.clone(),
+            "AWS::Region" => self.region.clone(),
+            "AWS::AccountId" => self.account_id.clone(),
+            "AWS::Partition" => "aws".into(),
+            "AWS::URLSuffix" => "amazonaws.com".into(),
+            _ => return None,
+        })
+    }
+
+    fn reference(&self, name: &str) -> Result<String, TemplateError> {
+        self.pseudo(name)
+            .or_else(|| self.parameters.get(name).cloned())
+            .or_else(|| self.physical.get(name).map(|p| p.reference.clone()))
+            .ok_or_else(|| {
+                TemplateError::Invalid(format!("Ref to unknown or not yet created {name}"))
+            })
+    }
+
+    fn attribute(&self, name: &str, attr: &str) -> Result<String, TemplateError> {
+        self.physical
+            .get(name)
+            .and_then(|p| p.attributes.get(attr).cloned())
+            .ok_or_else(|| TemplateError::Invalid(format!("GetAtt {name}.{attr} is not known")))
+    }
+
+    fn sub(&self, text: &str) -> Result<String, TemplateError> {
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        while let Some(start) = rest.find("${") {
+            out.push_str(&rest[..start]);
+            let after = &rest[start + 2..];
+            let end = after
+                .find('}')
+                .ok_or_else(|| TemplateError::Invalid(format!("unclosed ${{ in {text:?}")))?;
+            let name = &after[..end];
+            let value = match name.split_once('.') {
+                Some((res, attr)) if !name.starts_with("AWS::") => self.attribute(res, attr)?,
+                _ => self.reference(name)?,
+            };
+            out.push_str(&value);
+            rest = &after[end + 1..];
+        }
+        out.push_str(rest);
+        Ok(out)
+    }
+
+    pub fn resolve_string(&self, v: &Value) -> Result<String, TemplateError> {
+        match self.resolve(v)? {
+            Json::String(s) => Ok(s),
+            Json::Number(n) => Ok(n.to_string()),
+            Json::Bool(b) => Ok(b.to_string()),
+            other => Err(TemplateError::Invalid(format!(
+                "expected a scalar, got {other}"
+            ))),
+        }
+    }
+
+    /// Resolves intrinsics anywhere in a value and returns it as JSON.
+    pub fn resolve(&self, v: &Value) -> Result<Json, TemplateError> {
+        Ok(match v {
+            Value::Null => Json::Null,
+            Value::Bool(b) => Json::Bool(*b),
+            Value::Number(n) => {
+                serde_json::to_value(n).map_err(|e| TemplateError::Invalid(e.to_string()))?
+            }
+            Value::String(s) => Json::String(s.clone()),
+            Value::Sequence(seq) => Json::Array(
+                seq.iter()
+                    .map(|x| self.resolve(x))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Value::Tagged(t) => self.intrinsic(&tag_name(&t.tag), &t.value)?,
+            Value::Mapping(m) => {
+                if m.len() == 1 {
+                    if let Some((Value::String(k), inner)) = m.iter().next() {
+                        if k == "Ref" || k.starts_with("Fn::") {
+                            return self.intrinsic(k.trim_start_matches("Fn::"), inner);
+                        }
+                    }
+                }
+                let mut out = Map::new();
+                for (k, v) in m {
+                    if let Some(k) = k.as_str() {
+                        out.insert(k.to_owned(), self.resolve(v)?);
+                    }
+                }
+                Json::Object(out)
+            }
+        })
+    }
+
+    fn intrinsic(&self, name: &str, arg: &Value) -> Result<Json, TemplateError> {
+        let text = |v: &Value| -> Result<String, TemplateError> {
+            v.as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| TemplateError::Invalid(format!("{name} expects a string")))
+        };
+        Ok(Json::String(match name {
+            "Ref" => self.reference(&text(arg)?)?,
+            "Sub" => self.sub(&text(arg)?)?,
+            "GetAtt" => {
+                let (res, attr) = match arg {
+                    Value::Sequence(s) if s.len() == 2 => (text(&s[0])?, text(&s[1])?),
+                    _ => {
+                        let t = text(arg)?;
+                        let (r, a) = t.split_once('.').ok_or_else(|| {
+                            TemplateError::Invalid(format!("GetAtt {t} has no attribute"))
+                        })?;
+                        (r.to_owned(), a.to_owned())
+                    }
+                };
+                self.attribute(&res, &attr)?
+            }
+            other => {
+                return Err(TemplateError::Invalid(format!(
+                    "intrinsic {other} is not supported locally"
+                )))
+            }
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolver() -> Resolver {
+        Resolver {
+            stack_name: "s1".into(),
+            region: "us-east-1".into(),
+            account_id: "123456789012".into(),
+            parameters: HashMap::from([("P".into(), "/x/y".into())]),
+            physical: HashMap::from([(
+                "Q".into(),
+                Physical {
+                    reference: "http://q".into(),
+                    attributes: HashMap::from([("Arn".into(), "arn:q".into())]),
+                },
+            )]),
+        }
+    }
+
+    #[test]
+    fn intrinsics_resolve_in_short_and_long_form() {
+        let r = resolver();
+        let v: Value = serde_norway::from_str(
+            "a: !Ref Q\nb: !Sub \"${AWS::StackName}-inbound.fifo\"\nc: !GetAtt Q.Arn\nd: {Ref: P}\ne: !Sub \"arn:${AWS::Partition}:ssm:parameter${P}\"\nf: {\"Fn::GetAtt\": [Q, Arn]}",
+        )
+        .unwrap();
+        let j = r.resolve(&v).unwrap();
+        assert_eq!(j["a"], "http://q");
+        assert_eq!(j["b"], "s1-inbound.fifo");
+        assert_eq!(j["c"], "arn:q");
+        assert_eq!(j["d"], "/x/y");
+        assert_eq!(j["e"], "arn:aws:ssm:parameter/x/y");
+        assert_eq!(j["f"], "arn:q");
+    }
+
+    #[test]
+    fn the_repository_template_declares_the_functions() {
+        let t = Template::load(&crate::repo_root().join("template.yaml")).unwrap();
+        let names: Vec<String> = t
+            .resources_of("AWS::Serverless::Function")
+            .iter()
+            .map(|r| r.logical_id.clone())
+            .collect();
+        assert!(names.contains(&"WebhookFunction".to_owned()));
+        assert!(names.contains(&"InboundFunction".to_owned()));
+    }
+}
