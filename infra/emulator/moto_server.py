@@ -8,6 +8,7 @@
      POST /_test/time/advance?seconds=N   (cumulative, may be negative)
      POST /_test/time/reset
      GET  /_test/time                     -> {"offset_seconds": ...}
+3) Call counter: GET /_test/calls -> {"DynamoDB_20120810.GetItem": n, ...}; POST /_test/calls/reset
 Usage: venv/bin/python serialized_moto_server.py [-H 127.0.0.1] [-p 5055]"""
 import argparse, datetime, json, os, threading
 from urllib.parse import parse_qs
@@ -17,6 +18,8 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_ba
 from moto.moto_server.threaded_moto_server import MotoRequestHandler
 
 _LOCK = threading.Lock()
+_CALLS = {}
+_CALLS_LOCK = threading.Lock()
 _ALL = os.environ.get("MOTO_SERIALIZE_ALL") == "1"
 _OFFSET = [0.0]
 _real_utcnow = mcu.utcnow
@@ -37,7 +40,19 @@ class Middleware:
                 _OFFSET[0] = 0.0
             start_response("200 OK", [("Content-Type", "application/json")])
             return [json.dumps({"offset_seconds": _OFFSET[0]}).encode()]
-        if _ALL or environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_") or path.startswith("/moto-api"):
+        if path.startswith("/_test/calls"):
+            with _CALLS_LOCK:
+                if path.endswith("/reset"):
+                    _CALLS.clear()
+                body = json.dumps(_CALLS).encode()
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return [body]
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if target:
+            # Calls per API operation, for the tests that count AWS calls per event.
+            with _CALLS_LOCK:
+                _CALLS[target] = _CALLS.get(target, 0) + 1
+        if _ALL or target.startswith("DynamoDB_") or path.startswith("/moto-api"):
             with _LOCK:
                 return list(self.app(environ, start_response))  # fully run handler inside the lock
         return self.app(environ, start_response)

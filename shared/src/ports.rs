@@ -95,7 +95,7 @@ pub struct StatusUpdate {
 #[derive(Debug, Clone, PartialEq)]
 pub enum StatusOutcome {
     /// The message moved forward to this status.
-    Applied(Message),
+    Applied(Box<Message>),
     /// The message already had this status or a later one.
     Stale,
     /// No message with this id yet; the status is kept until it is recorded.

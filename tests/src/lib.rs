@@ -235,3 +235,32 @@ pub fn webhook_body(channel: &str, messages: Value, statuses: Value) -> Vec<u8> 
 pub fn text_message(from: &str, id: &str, body: &str) -> Value {
     json!({"from": from, "id": id, "timestamp": "1764057600", "type": "text", "text": {"body": body}})
 }
+
+/// AWS API calls the emulator has served, by operation (`Service.Operation`).
+pub async fn emulator_calls() -> std::collections::BTreeMap<String, u64> {
+    reqwest::get(format!("{}/_test/calls", emulator().endpoint))
+        .await
+        .expect("calls")
+        .json()
+        .await
+        .expect("calls json")
+}
+
+pub async fn reset_emulator_calls() {
+    reqwest::Client::new()
+        .post(format!("{}/_test/calls/reset", emulator().endpoint))
+        .send()
+        .await
+        .expect("reset calls");
+}
+
+/// Calls made by the functions, without the event source mapping's own receive/delete.
+pub fn function_calls(all: std::collections::BTreeMap<String, u64>) -> std::collections::BTreeMap<String, u64> {
+    all.into_iter()
+        .filter(|(op, _)| {
+            !["ReceiveMessage", "DeleteMessage", "DeleteMessageBatch", "ChangeMessageVisibility", "GetQueueAttributes"]
+                .iter()
+                .any(|esm| op.ends_with(&format!(".{esm}")))
+        })
+        .collect()
+}

@@ -8,7 +8,7 @@ use super::events;
 use crate::domain::{
     conversation::{decide_inbound, InboundDecision},
     phone::mask_phone,
-    DeliveryStatus, Direction, Message,
+    Channel, DeliveryStatus, Direction, Message,
 };
 use crate::ports::{
     Clock, ConversationStore, EventPublisher, InboundOutcome, InboundWrite, PortError,
@@ -75,10 +75,10 @@ impl Inbound {
                 contact_name,
                 message,
             } => {
-                if self.store.channel(&channel).await?.is_none() {
+                let Some(settings) = self.store.channel(&channel).await? else {
                     return self.unknown_channel(record, body, &channel).await;
-                }
-                self.on_message(&channel, &contact, contact_name, message)
+                };
+                self.on_message(&settings, &contact, contact_name, message)
                     .await
             }
             WorkItem::Status {
@@ -118,16 +118,14 @@ impl Inbound {
 
     async fn on_message(
         &self,
-        channel_id: &str,
+        channel: &Channel,
         contact: &str,
         contact_name: Option<String>,
         inbound: InboundMessage,
     ) -> Result<(), RetryableError> {
         for _ in 0..MAX_ATTEMPTS {
             let now = self.clock.now();
-            let Some(channel) = self.store.channel(channel_id).await? else {
-                return Ok(());
-            };
+            let channel_id = channel.id.as_str();
             let record = self.store.contact(channel_id, contact).await?;
             let expected_open = record.as_ref().and_then(|r| r.open_conversation_id.clone());
             let open = match &expected_open {

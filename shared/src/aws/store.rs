@@ -599,7 +599,7 @@ impl ConversationStore for DynamoStore {
         match req.send().await {
             Ok(out) => {
                 let item: MessageItem = from_item(out.attributes.unwrap_or_default())?;
-                Ok(StatusOutcome::Applied(item.message))
+                Ok(StatusOutcome::Applied(Box::new(item.message)))
             }
             Err(e) if is_conditional_failure(&e) => Ok(StatusOutcome::Stale),
             Err(e) => Err(super::sdk_error("dynamodb", e)),

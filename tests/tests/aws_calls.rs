@@ -1,0 +1,50 @@
+//! AWS calls per inbound text message, counted by the emulator (one test per binary, so
+//! nothing else runs against this emulator while it counts).
+
+use conversa_tests::*;
+use serde_json::json;
+use std::collections::BTreeMap;
+
+fn calls(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
+    pairs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
+}
+
+#[tokio::test]
+async fn aws_calls_per_inbound_text_message() {
+    let t = stack().await;
+    let contact = "5548999990000";
+
+    // First message: opens the conversation.
+    reset_emulator_calls().await;
+    let body = webhook_body(SAMPLE_CHANNEL_ID, json!([text_message(contact, "wamid.N1", "oi")]), json!([]));
+    assert_eq!(t.post_webhook(&body).await.status(), 200);
+    assert_eq!(function_calls(emulator_calls().await), calls(&[("AmazonSQS.SendMessageBatch", 1)]), "webhook");
+    reset_emulator_calls().await;
+    t.drain_inbound().await;
+    assert_eq!(
+        function_calls(emulator_calls().await),
+        calls(&[
+            ("AWSEvents.PutEvents", 1),
+            ("DynamoDB_20120810.GetItem", 2),
+            ("DynamoDB_20120810.TransactWriteItems", 1),
+            ("DynamoDB_20120810.UpdateItem", 1),
+        ]),
+        "inbound, new conversation"
+    );
+
+    // Next message: appends to the open conversation.
+    let body = webhook_body(SAMPLE_CHANNEL_ID, json!([text_message(contact, "wamid.N2", "tudo bem?")]), json!([]));
+    t.post_webhook(&body).await;
+    reset_emulator_calls().await;
+    t.drain_inbound().await;
+    assert_eq!(
+        function_calls(emulator_calls().await),
+        calls(&[
+            ("AWSEvents.PutEvents", 1),
+            ("DynamoDB_20120810.GetItem", 3),
+            ("DynamoDB_20120810.TransactWriteItems", 1),
+            ("DynamoDB_20120810.UpdateItem", 1),
+        ]),
+        "inbound, open conversation"
+    );
+}
