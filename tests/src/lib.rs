@@ -255,12 +255,20 @@ pub async fn reset_emulator_calls() {
 }
 
 /// Calls made by the functions, without the event source mapping's own receive/delete.
-pub fn function_calls(all: std::collections::BTreeMap<String, u64>) -> std::collections::BTreeMap<String, u64> {
+pub fn function_calls(
+    all: std::collections::BTreeMap<String, u64>,
+) -> std::collections::BTreeMap<String, u64> {
     all.into_iter()
         .filter(|(op, _)| {
-            !["ReceiveMessage", "DeleteMessage", "DeleteMessageBatch", "ChangeMessageVisibility", "GetQueueAttributes"]
-                .iter()
-                .any(|esm| op.ends_with(&format!(".{esm}")))
+            ![
+                "ReceiveMessage",
+                "DeleteMessage",
+                "DeleteMessageBatch",
+                "ChangeMessageVisibility",
+                "GetQueueAttributes",
+            ]
+            .iter()
+            .any(|esm| op.ends_with(&format!(".{esm}")))
         })
         .collect()
 }

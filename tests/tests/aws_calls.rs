@@ -16,9 +16,17 @@ async fn aws_calls_per_inbound_text_message() {
 
     // First message: opens the conversation.
     reset_emulator_calls().await;
-    let body = webhook_body(SAMPLE_CHANNEL_ID, json!([text_message(contact, "wamid.N1", "oi")]), json!([]));
+    let body = webhook_body(
+        SAMPLE_CHANNEL_ID,
+        json!([text_message(contact, "wamid.N1", "oi")]),
+        json!([]),
+    );
     assert_eq!(t.post_webhook(&body).await.status(), 200);
-    assert_eq!(function_calls(emulator_calls().await), calls(&[("AmazonSQS.SendMessageBatch", 1)]), "webhook");
+    assert_eq!(
+        function_calls(emulator_calls().await),
+        calls(&[("AmazonSQS.SendMessageBatch", 1)]),
+        "webhook"
+    );
     reset_emulator_calls().await;
     t.drain_inbound().await;
     assert_eq!(
@@ -33,7 +41,11 @@ async fn aws_calls_per_inbound_text_message() {
     );
 
     // Next message: appends to the open conversation.
-    let body = webhook_body(SAMPLE_CHANNEL_ID, json!([text_message(contact, "wamid.N2", "tudo bem?")]), json!([]));
+    let body = webhook_body(
+        SAMPLE_CHANNEL_ID,
+        json!([text_message(contact, "wamid.N2", "tudo bem?")]),
+        json!([]),
+    );
     t.post_webhook(&body).await;
     reset_emulator_calls().await;
     t.drain_inbound().await;
