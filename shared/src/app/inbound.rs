@@ -135,7 +135,7 @@ impl Inbound {
             let at = inbound.at.min(now);
             let decision = decide_inbound(
                 open.as_ref(),
-                &channel,
+                channel,
                 contact,
                 || {
                     ulid::Ulid::from_datetime(
