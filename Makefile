@@ -7,7 +7,7 @@ VENV := .venv
 PIP := $(VENV)/bin/pip --quiet --disable-pip-version-check
 CARGO ?= cargo
 
-.PHONY: run test venv fmt-check clippy unit integration lint-template build bench clean
+.PHONY: run test venv fmt-check clippy unit integration lint-template build build-tools bench clean
 
 ## The emulator (moto server) for `make run` and the integration tests.
 venv: $(VENV)/.installed
@@ -41,6 +41,56 @@ integration: venv
 
 bench:
 	$(CARGO) bench -p conversa
+
+## `sam build` for Lambda: an arm64 `bootstrap` per function, no Docker.
+# rustup cannot fetch the aarch64 std here, so the cross build uses Debian's rustc-web
+# (system package) with the same version's arm64 std unpacked into .tools, SAM CLI,
+# cargo-lambda and zig from PyPI into .tools/venv. The compiler and the std must be the
+# same version: the pin below is used while the archive has it, else the current one.
+TOOLS := $(CURDIR)/.tools
+DEB_RUST_VERSION ?= 1.96.0+dfsg1-1~deb12u2
+SAM_CLI_VERSION := 1.170.0
+CARGO_LAMBDA_VERSION := 1.9.2
+ZIGLANG_VERSION := 0.15.2
+
+build-tools: $(TOOLS)/.rust-ok $(TOOLS)/.venv-ok
+
+$(TOOLS)/.rust-ok:
+	set -eu -o pipefail; \
+	apt-get update -qq; \
+	v="$(DEB_RUST_VERSION)"; \
+	if ! apt-cache madison rustc-web | grep -qF " $$v "; then \
+	  v=$$(apt-cache policy rustc-web | awk '/Candidate:/ {print $$2}'); \
+	  echo "rustc-web $(DEB_RUST_VERSION) is gone from the archive; using $$v"; fi; \
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends rustc-web=$$v cargo-web=$$v; \
+	dpkg --print-foreign-architectures | grep -qx arm64 || { dpkg --add-architecture arm64; apt-get update -qq; }; \
+	rm -rf $(TOOLS)/debs $(TOOLS)/rust-aarch64 $(TOOLS)/sysroot; \
+	mkdir -p $(TOOLS)/debs $(TOOLS)/bin $(TOOLS)/sysroot/lib/rustlib; \
+	(cd $(TOOLS)/debs && apt-get download -q libstd-rust-web-dev:arm64=$$v 2>&1 | grep -v unsandboxed || true); \
+	dpkg-deb -x $(TOOLS)/debs/libstd-rust-web-dev_*_arm64.deb $(TOOLS)/rust-aarch64; \
+	ln -s /usr/lib/rustlib/x86_64-unknown-linux-gnu $(TOOLS)/sysroot/lib/rustlib/x86_64-unknown-linux-gnu; \
+	ln -s $(TOOLS)/rust-aarch64/usr/lib/rustlib/aarch64-unknown-linux-gnu $(TOOLS)/sysroot/lib/rustlib/aarch64-unknown-linux-gnu; \
+	ln -sf /usr/bin/cargo $(TOOLS)/bin/cargo; \
+	printf '#!/bin/sh\nexec /usr/bin/rustc --sysroot "%s" "$$@"\n' "$(TOOLS)/sysroot" > $(TOOLS)/bin/rustc; \
+	chmod +x $(TOOLS)/bin/rustc; \
+	$(TOOLS)/bin/rustc -vV
+	touch $@
+
+$(TOOLS)/.venv-ok:
+	$(PYTHON) -m venv $(TOOLS)/venv
+	$(TOOLS)/venv/bin/pip install -q --disable-pip-version-check aws-sam-cli==$(SAM_CLI_VERSION) \
+	  cargo-lambda==$(CARGO_LAMBDA_VERSION) ziglang==$(ZIGLANG_VERSION)
+	touch $@
+
+# RUSTUP points at nothing on purpose: cargo-lambda then skips `rustup target add`.
+build: build-tools
+	set -eu -o pipefail; \
+	export PATH="$(TOOLS)/bin:$(TOOLS)/venv/bin:$$PATH" RUSTC="$(TOOLS)/bin/rustc" RUSTUP="$(TOOLS)/no-rustup" \
+	  SAM_CLI_TELEMETRY=0 ZIG_GLOBAL_CACHE_DIR="$(TOOLS)/zig-cache"; \
+	time sam build --template-file template.yaml </dev/null; \
+	for f in .aws-sam/build/*/bootstrap; do \
+	  file "$$f" | grep -q 'ARM aarch64' || { echo "$$f is not an arm64 binary"; exit 1; }; \
+	  echo "$$f $$(du -k "$$f" | cut -f1) KiB"; done
 
 clean:
 	rm -rf $(VENV) .tools .aws-sam target

@@ -28,6 +28,7 @@ use aws_config::SdkConfig;
 use conversa::aws::DynamoStore;
 use conversa::domain::Channel;
 use conversa::ports::ConversationStore;
+use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::Mutex;
 
@@ -38,6 +39,7 @@ pub mod dev {
     pub const SAMPLE_CHANNEL_ID: &str = "100000000000001";
     pub const SAMPLE_DISPLAY_NUMBER: &str = "554830000001";
     pub const SAMPLE_WABA_ID: &str = "200000000000001";
+    pub const GRAPH_TOKEN: &str = "dev-graph-token";
     pub const STACK_NAME: &str = "conversa-local";
     pub const PORT: u16 = 3000;
 }
@@ -62,6 +64,8 @@ pub struct LocalStack {
     pub runtime: Arc<Runtime>,
     pub events_queue_url: String,
     events: Mutex<Vec<serde_json::Value>>,
+    /// What the sandbox provider was asked to send.
+    pub outbox: Mutex<Vec<serde_json::Value>>,
 }
 
 /// The sample channel the local stack and the tests start with.
@@ -75,18 +79,48 @@ pub fn sample_channel() -> Channel {
     c
 }
 
+/// The sample channel's template catalogue, as the sandbox provider serves it.
+pub fn sandbox_templates() -> Vec<conversa::domain::template::Template> {
+    let templates = serde_json::json!([
+        {"name": "welcome", "language": "pt_BR", "category": "UTILITY", "status": "APPROVED", "id": "1001",
+         "components": [
+            {"type": "BODY", "text": "Olá {{1}}, aqui é da Conversa. Podemos continuar seu atendimento?"},
+            {"type": "FOOTER", "text": "Responda para continuar"},
+            {"type": "BUTTONS", "buttons": [{"type": "QUICK_REPLY", "text": "Sim"}, {"type": "QUICK_REPLY", "text": "Agora não"}]}
+         ]},
+        {"name": "order_update", "language": "pt_BR", "category": "UTILITY", "status": "APPROVED", "id": "1002",
+         "components": [
+            {"type": "HEADER", "format": "TEXT", "text": "Pedido {{1}}"},
+            {"type": "BODY", "text": "Olá {{1}}, seu pedido está {{2}}."}
+         ]},
+        {"name": "promo_black_friday", "language": "pt_BR", "category": "MARKETING", "status": "PENDING", "id": "1003",
+         "components": [{"type": "BODY", "text": "Ofertas para você, {{1}}!"}]}
+    ]);
+    serde_json::from_value(templates).unwrap_or_default()
+}
+
 impl LocalStack {
     /// Creates the template's resources under `stack_name`, stores the development
     /// secrets, seeds the sample channel and builds every function.
+    /// `base_url` is where this stack is served: the sandbox provider lives there unless
+    /// `overrides` names another `GraphApiBaseUrl` (a test's HTTP stub).
     pub async fn create(
         template: &Template,
         stack_name: &str,
         config: SdkConfig,
+        base_url: &str,
+        overrides: HashMap<String, String>,
     ) -> Result<Self, LocalStackError> {
-        let stack = provision(template, stack_name, &config).await?;
+        let mut parameters = HashMap::from([(
+            "GraphApiBaseUrl".to_owned(),
+            format!("{base_url}{}", server::SANDBOX_GRAPH),
+        )]);
+        parameters.extend(overrides);
+        let stack = provision(template, stack_name, &config, &parameters).await?;
         for (param, value) in [
             ("VerifyTokenParameterName", dev::VERIFY_TOKEN),
             ("AppSecretParameterName", dev::APP_SECRET),
+            ("GraphTokenParameterName", dev::GRAPH_TOKEN),
         ] {
             if let Some(name) = stack.resolver.parameters.get(param) {
                 put_secure_parameter(&config, name, value).await?;
@@ -94,6 +128,9 @@ impl LocalStack {
         }
         let store = Self::store_of(&stack, &config);
         store.put_channel(&sample_channel()).await?;
+        for t in sandbox_templates() {
+            store.put_template(dev::SAMPLE_CHANNEL_ID, &t).await?;
+        }
         let events_queue_url = capture_events(&stack, "EventBus", &config).await?;
         let clock = Arc::new(DevClock::default());
         let runtime = Arc::new(Runtime::build(&stack, &config, clock.clone()).await?);
@@ -104,6 +141,7 @@ impl LocalStack {
             runtime,
             events_queue_url,
             events: Mutex::new(Vec::new()),
+            outbox: Mutex::new(Vec::new()),
         })
     }
 

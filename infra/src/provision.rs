@@ -83,10 +83,12 @@ fn scalar(v: &Json) -> String {
     }
 }
 
+/// Creates the stack; `overrides` are parameter values, as `sam deploy --parameter-overrides`.
 pub async fn provision(
     template: &Template,
     stack_name: &str,
     config: &SdkConfig,
+    overrides: &HashMap<String, String>,
 ) -> Result<Stack, ProvisionError> {
     let dynamodb = aws_sdk_dynamodb::Client::new(config);
     let sqs = aws_sdk_sqs::Client::new(config);
@@ -98,6 +100,7 @@ pub async fn provision(
         parameters: template.parameter_defaults(),
         physical: HashMap::new(),
     };
+    resolver.parameters.extend(overrides.clone());
 
     for table in template.resources_of("AWS::DynamoDB::Table") {
         let p = resolver.resolve(table.properties)?;

@@ -7,7 +7,7 @@ use aws_config::SdkConfig;
 use aws_lambda_events::sqs::SqsEvent;
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
 use conversa::app::config::{Clients, ConfigError};
-use conversa::app::functions::{self, Function, HttpFunction, SqsFunction};
+use conversa::app::functions::{self, Function, HttpFunction, ScheduledFunction, SqsFunction};
 use conversa::ports::Clock;
 use serde_json::json;
 use std::collections::HashSet;
@@ -52,9 +52,16 @@ pub struct Poller {
     pub handler: Arc<dyn SqsFunction>,
 }
 
+pub struct Scheduled {
+    pub function: String,
+    pub expression: String,
+    pub handler: Arc<dyn ScheduledFunction>,
+}
+
 pub struct Runtime {
     pub routes: Vec<Route>,
     pub pollers: Vec<Poller>,
+    pub scheduled: Vec<Scheduled>,
     pub sqs: aws_sdk_sqs::Client,
 }
 
@@ -75,6 +82,7 @@ impl Runtime {
         let clients = Clients::new(config);
         let mut routes = Vec::new();
         let mut pollers = Vec::new();
+        let mut scheduled = Vec::new();
         for f in &stack.functions {
             let env = f.environment.clone();
             let lookup = move |k: &str| env.get(k).cloned();
@@ -117,6 +125,12 @@ impl Runtime {
                         report_batch_item_failures: *report_batch_item_failures,
                         handler: h.clone(),
                     }),
+                    (FunctionEvent::Schedule { expression }, Function::Scheduled(h)) => scheduled
+                        .push(Scheduled {
+                            function: f.logical_id.clone(),
+                            expression: expression.clone(),
+                            handler: h.clone(),
+                        }),
                     _ => {}
                 }
             }
@@ -126,8 +140,19 @@ impl Runtime {
         Ok(Self {
             routes,
             pollers,
+            scheduled,
             sqs: aws_sdk_sqs::Client::new(config),
         })
+    }
+
+    /// Runs a scheduled function now (`POST /_dev/run/{function}`).
+    pub async fn run_scheduled(&self, function: &str) -> Option<Result<serde_json::Value, String>> {
+        let s = self.scheduled.iter().find(|s| s.function == function)?;
+        Some(s.handler.call().await)
+    }
+
+    pub fn poller(&self, function: &str) -> Option<&Poller> {
+        self.pollers.iter().find(|p| p.function == function)
     }
 
     pub fn route(&self, method: &str, path: &str) -> Option<&Route> {

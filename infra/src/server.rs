@@ -5,7 +5,7 @@ use crate::devauth;
 use crate::LocalStack;
 use axum::{
     body::Bytes,
-    extract::{Request, State},
+    extract::{Path, Query, Request, State},
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
     routing::{get, post},
@@ -20,13 +20,134 @@ use std::sync::Arc;
 /// API Gateway's payload limit.
 const MAX_BODY: usize = 10 * 1024 * 1024;
 
+/// Where the sandbox provider answers Graph API calls in the local stack.
+pub const SANDBOX_GRAPH: &str = "/_sandbox/graph";
+
 pub fn router(stack: Arc<LocalStack>) -> Router {
     Router::new()
         .route("/_dev/token", post(issue_token))
         .route("/_dev/clock", post(advance_clock).get(read_clock))
         .route("/_dev/events", get(list_events))
+        .route("/_dev/outbox", get(list_outbox))
+        .route("/_dev/run/{function}", post(run_scheduled))
+        .route(
+            "/_sandbox/graph/{version}/{id}/messages",
+            post(sandbox_send),
+        )
+        .route(
+            "/_sandbox/graph/{version}/{id}/message_templates",
+            get(sandbox_templates),
+        )
         .fallback(dispatch)
         .with_state(stack)
+}
+
+async fn list_outbox(State(s): State<Arc<LocalStack>>) -> Response {
+    Json(json!({"messages": *s.outbox.lock().await})).into_response()
+}
+
+async fn run_scheduled(State(s): State<Arc<LocalStack>>, Path(function): Path<String>) -> Response {
+    match s.runtime.run_scheduled(&function).await {
+        Some(Ok(report)) => Json(json!({"function": function, "result": report})).into_response(),
+        Some(Err(e)) => error(StatusCode::BAD_GATEWAY, "function_failed", e),
+        None => error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no scheduled function {function}"),
+        ),
+    }
+}
+
+fn graph_error(status: StatusCode, code: i64, message: &str) -> Response {
+    (
+        status,
+        Json(json!({"error": {"message": message, "type": "OAuthException", "code": code, "fbtrace_id": "sandbox"}})),
+    )
+        .into_response()
+}
+
+fn bearer_ok(headers: &HeaderMap) -> bool {
+    headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == format!("Bearer {}", crate::dev::GRAPH_TOKEN))
+}
+
+/// The sandbox provider: records the send and answers as the Cloud API does.
+async fn sandbox_send(
+    State(s): State<Arc<LocalStack>>,
+    Path((_version, phone_number_id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if !bearer_ok(&headers) {
+        return graph_error(StatusCode::UNAUTHORIZED, 190, "Invalid OAuth access token.");
+    }
+    let Ok(request) = serde_json::from_slice::<Value>(&body) else {
+        return graph_error(StatusCode::BAD_REQUEST, 100, "Invalid parameter");
+    };
+    let to = request["to"].as_str().unwrap_or_default().to_owned();
+    if request["messaging_product"] != "whatsapp" || conversa::domain::Phone::parse(&to).is_err() {
+        return graph_error(StatusCode::BAD_REQUEST, 100, "Invalid parameter");
+    }
+    if request["type"] == "template" {
+        let name = request["template"]["name"].as_str().unwrap_or_default();
+        let known = crate::sandbox_templates()
+            .into_iter()
+            .any(|t| t.name == name && t.is_approved());
+        if !known {
+            return graph_error(
+                StatusCode::BAD_REQUEST,
+                132001,
+                "Template name does not exist in the translation",
+            );
+        }
+    }
+    let wamid = format!("wamid.sandbox.{}", ulid::Ulid::new());
+    s.outbox.lock().await.push(json!({
+        "phone_number_id": phone_number_id,
+        "id": wamid,
+        "at": chrono::Utc::now().to_rfc3339(),
+        "request": request,
+    }));
+    Json(json!({
+        "messaging_product": "whatsapp",
+        "contacts": [{"input": to, "wa_id": to}],
+        "messages": [{"id": wamid}]
+    }))
+    .into_response()
+}
+
+#[derive(Deserialize)]
+struct Paging {
+    #[serde(default)]
+    after: Option<usize>,
+}
+
+/// The sandbox's template catalogue, one template per page so paging is exercised.
+async fn sandbox_templates(
+    Path((version, waba)): Path<(String, String)>,
+    Query(paging): Query<Paging>,
+    headers: HeaderMap,
+) -> Response {
+    if !bearer_ok(&headers) {
+        return graph_error(StatusCode::UNAUTHORIZED, 190, "Invalid OAuth access token.");
+    }
+    let all = crate::sandbox_templates();
+    let at = paging.after.unwrap_or(0);
+    let page: Vec<_> = all.iter().skip(at).take(1).collect();
+    let host = headers
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1");
+    let mut body = json!({"data": page, "paging": {"cursors": {"before": at.to_string(), "after": (at + 1).to_string()}}});
+    if at + 1 < all.len() {
+        body["paging"]["next"] = json!(format!(
+            "http://{host}{SANDBOX_GRAPH}/{version}/{waba}/message_templates?limit=1&after={}",
+            at + 1
+        ));
+    }
+    Json(body).into_response()
 }
 
 fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {

@@ -48,6 +48,8 @@ pub enum FunctionEvent {
         batch_size: usize,
         report_batch_item_failures: bool,
     },
+    /// An EventBridge schedule (`rate(...)` or `cron(...)`).
+    Schedule { expression: String },
 }
 
 #[derive(Debug, Clone)]
@@ -213,6 +215,16 @@ impl Template {
                                             .any(|t| t.as_str() == Some("ReportBatchItemFailures"))
                                     }),
                             });
+                        }
+                        Some("Schedule") | Some("ScheduleV2") => {
+                            let expression = props
+                                .and_then(|p| {
+                                    p.get("Schedule").or_else(|| p.get("ScheduleExpression"))
+                                })
+                                .map(|v| resolver.resolve_string(v))
+                                .transpose()?
+                                .unwrap_or_default();
+                            events.push(FunctionEvent::Schedule { expression });
                         }
                         _ => {}
                     }

@@ -1,7 +1,8 @@
 //! The small traits use cases need. One AWS adapter each lives in [`crate::aws`].
 
 use crate::domain::{
-    conversation::InboundDecision, Channel, Conversation, DeliveryStatus, Message, Millis,
+    conversation::InboundDecision, template::Template, Channel, Conversation, DeliveryStatus,
+    Message, Millis,
 };
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -49,6 +50,51 @@ pub struct ContactRecord {
     pub last_inbound_at: Option<Millis>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub open_conversation_id: Option<String>,
+    /// When the provider said the window is closed (error 131047).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_closed_at: Option<Millis>,
+}
+
+impl ContactRecord {
+    pub fn window(&self, now: Millis) -> crate::domain::Window {
+        crate::domain::Window::of(self.last_inbound_at, self.window_closed_at, now)
+    }
+}
+
+/// An agent starts a conversation, optionally with its first (template) message.
+#[derive(Debug, Clone)]
+pub struct StartWrite {
+    pub conversation: Conversation,
+    /// The open-conversation pointer as read (a closed conversation's id, or none).
+    pub expected_open: Option<String>,
+    pub message: Option<Message>,
+}
+
+/// An outbound message appended to a conversation.
+#[derive(Debug, Clone)]
+pub struct OutboundWrite {
+    /// The conversation after the send.
+    pub conversation: Conversation,
+    pub expected_version: u64,
+    pub message: Message,
+    /// The caller's `Idempotency-Key`: a retry returns the first message.
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum WriteOutcome {
+    Committed,
+    /// Someone else changed the conversation or the contact meanwhile.
+    Conflict,
+    /// The same idempotency key was used before: this is the message it created.
+    Duplicate(Box<Message>),
+}
+
+/// Where an outbound message is: enough to find it again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageKey {
+    pub conversation_id: String,
+    pub message_key: String,
 }
 
 /// Everything one inbound message writes, committed atomically.
@@ -137,8 +183,43 @@ pub trait ConversationStore: Send + Sync {
     /// deduplicated on the provider's message id.
     async fn record_inbound(&self, write: &InboundWrite, now: Millis)
         -> PortResult<InboundOutcome>;
-    /// Stores an outbound message of an existing conversation.
+    /// Stores an outbound message of an existing conversation, as it is.
     async fn record_outbound(&self, message: &Message) -> PortResult<()>;
+    async fn channels(&self) -> PortResult<Vec<Channel>>;
+    async fn put_template(&self, channel: &str, template: &Template) -> PortResult<()>;
+    async fn template(
+        &self,
+        channel: &str,
+        name: &str,
+        language: &str,
+    ) -> PortResult<Option<Template>>;
+    async fn templates(&self, channel: &str) -> PortResult<Vec<Template>>;
+    async fn start_conversation(&self, write: &StartWrite, now: Millis)
+        -> PortResult<WriteOutcome>;
+    async fn append_outbound(&self, write: &OutboundWrite, now: Millis)
+        -> PortResult<WriteOutcome>;
+    async fn outbound_message(&self, key: &MessageKey) -> PortResult<Option<Message>>;
+    /// Claims the one send of an outbound message; false if it was claimed or sent before.
+    async fn claim_send(&self, key: &MessageKey, now: Millis) -> PortResult<bool>;
+    /// Gives the claim back after a retryable failure.
+    async fn release_send(&self, key: &MessageKey) -> PortResult<()>;
+    /// The provider accepted the message with this id.
+    async fn record_sent(
+        &self,
+        key: &MessageKey,
+        provider_id: &str,
+        now: Millis,
+    ) -> PortResult<Message>;
+    /// The send failed for good.
+    async fn record_send_failure(
+        &self,
+        key: &MessageKey,
+        error_code: Option<i64>,
+        failure: &str,
+        now: Millis,
+    ) -> PortResult<Message>;
+    /// The provider said the window is closed (131047).
+    async fn close_window(&self, channel: &str, contact: &str, at: Millis) -> PortResult<()>;
     async fn mark_published(&self, message_id: &str) -> PortResult<()>;
     /// Moves a message's status forward; never backwards.
     async fn apply_status(&self, update: &StatusUpdate) -> PortResult<StatusOutcome>;
@@ -170,4 +251,40 @@ pub struct QueuedItem {
 pub trait WorkQueue: Send + Sync {
     /// Enqueues every item or fails; partial acceptance is an error.
     async fn enqueue(&self, items: &[QueuedItem]) -> PortResult<()>;
+    /// Makes a received item visible again only after `seconds` (retry with backoff).
+    async fn retry_later(&self, receipt_handle: &str, seconds: i32) -> PortResult<()>;
+}
+
+/// An outbound send as the provider answers it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProviderError {
+    /// 5xx, timeouts, rate limits: try again later.
+    #[error("provider error {code:?} (retryable): {message}")]
+    Retryable { code: Option<i64>, message: String },
+    /// Anything else: the message failed.
+    #[error("provider error {code:?}: {message}")]
+    Permanent { code: Option<i64>, message: String },
+}
+
+/// What to send, in the provider's terms.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboundRequest {
+    pub phone_number_id: String,
+    pub to: String,
+    /// The Graph API message object without `messaging_product`, `to` (e.g. `{"type": "text", ...}`).
+    pub payload: serde_json::Value,
+}
+
+#[async_trait]
+pub trait Provider: Send + Sync {
+    /// Sends a message; returns the provider's message id.
+    async fn send(&self, token: &str, request: &OutboundRequest) -> Result<String, ProviderError>;
+    /// The WhatsApp Business Account's templates, every page.
+    async fn templates(&self, token: &str, waba_id: &str) -> Result<Vec<Template>, ProviderError>;
+}
+
+/// Secrets by name (SSM SecureString), cached per cold start by the adapter.
+#[async_trait]
+pub trait Secrets: Send + Sync {
+    async fn secret(&self, name: &str) -> PortResult<String>;
 }

@@ -10,6 +10,7 @@ use conversa_infra::{
     dev, emulator::Emulator, emulator_from_env, repo_root, server, template::Template, LocalStack,
 };
 use serde_json::{json, Value};
+use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -30,18 +31,23 @@ pub struct TestStack {
 
 /// A fresh stack, seeded like `make run`, served on 127.0.0.1 at a free port.
 pub async fn stack() -> TestStack {
+    stack_with(HashMap::new()).await
+}
+
+/// A fresh stack with template parameter overrides (e.g. `GraphApiBaseUrl` of a stub).
+pub async fn stack_with(overrides: HashMap<String, String>) -> TestStack {
     let config = emulator().sdk_config().await;
     let template = Template::load(&repo_root().join("template.yaml")).expect("template.yaml");
     let name = format!("t{}", ulid::Ulid::new().to_string().to_lowercase());
-    let local = Arc::new(
-        LocalStack::create(&template, &name, config.clone())
-            .await
-            .expect("provision the test stack"),
-    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let base_url = format!("http://{}", listener.local_addr().expect("addr"));
+    let local = Arc::new(
+        LocalStack::create(&template, &name, config.clone(), &base_url, overrides)
+            .await
+            .expect("provision the test stack"),
+    );
     let app = server::router(local.clone());
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;

@@ -325,6 +325,8 @@ async fn seed_outbound(t: &TestStack, id: &str) -> String {
             error_code: None,
             context_id: None,
             sender: Some("agent-1".into()),
+            provider_id: None,
+            failure: None,
         })
         .await
         .unwrap();

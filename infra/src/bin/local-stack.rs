@@ -20,9 +20,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let emulator = emulator_from_env(emulator_port)?;
     let config = emulator.sdk_config().await;
     let template = Template::load(&repo_root().join("template.yaml"))?;
-    let stack = Arc::new(LocalStack::create(&template, dev::STACK_NAME, config).await?);
-    stack.runtime.spawn_pollers();
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    let base_url = format!("http://127.0.0.1:{port}");
+    let stack = Arc::new(
+        LocalStack::create(
+            &template,
+            dev::STACK_NAME,
+            config,
+            &base_url,
+            Default::default(),
+        )
+        .await?,
+    );
+    stack.runtime.spawn_pollers();
     let routes: Vec<String> = stack
         .runtime
         .routes
@@ -46,6 +56,8 @@ Routes from template.yaml:
   POST   /_dev/token   {{"sub": "agent-1", "role": "agent", "queues": ["support"]}} -> {{"token": ...}}
   POST   /_dev/clock   {{"advance_seconds": 3600}}
   GET    /_dev/events  every event published on the bus
+  GET    /_dev/outbox  what the sandbox provider was asked to send
+  POST   /_dev/run/TemplateSyncFunction   run a scheduled function now
 
 Development settings: verify token {vt}, app secret {secret},
 sample channel phone_number_id {ch} (display number {num}).

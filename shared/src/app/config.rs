@@ -20,7 +20,13 @@ pub struct Settings {
     pub event_bus_name: String,
     pub inbound_queue_url: String,
     pub inbound_dlq_url: String,
+    pub outbound_queue_url: String,
+    pub outbound_dlq_url: String,
     pub retention_days: i64,
+    pub graph_api_base_url: String,
+    pub graph_api_version: String,
+    /// SSM parameter with the Graph API access token (a channel may name its own).
+    pub graph_token_parameter: String,
 }
 
 /// Where settings come from: the process environment in Lambda, the template's
@@ -54,7 +60,13 @@ impl Settings {
             event_bus_name: var(env, "EVENT_BUS_NAME")?,
             inbound_queue_url: env("INBOUND_QUEUE_URL").unwrap_or_default(),
             inbound_dlq_url: env("INBOUND_DLQ_URL").unwrap_or_default(),
+            outbound_queue_url: env("OUTBOUND_QUEUE_URL").unwrap_or_default(),
+            outbound_dlq_url: env("OUTBOUND_DLQ_URL").unwrap_or_default(),
             retention_days,
+            graph_api_base_url: env("GRAPH_API_BASE_URL")
+                .unwrap_or_else(|| "https://graph.facebook.com".into()),
+            graph_api_version: env("GRAPH_API_VERSION").unwrap_or_else(|| "v23.0".into()),
+            graph_token_parameter: env("GRAPH_TOKEN_PARAMETER").unwrap_or_default(),
         })
     }
 }

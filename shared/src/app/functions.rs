@@ -1,9 +1,14 @@
 //! Each Lambda function's handler, built from settings and clients. The binaries and the
 //! local stack build them through these same functions.
 
+use super::api::WindowCheck;
 use super::config::{Clients, ConfigError, Lookup, Settings};
+use super::outbound::Sender;
+use super::templates::TemplateSync;
 use super::{AgentApi, Inbound, Webhook};
+use crate::aws::SsmSecrets;
 use crate::ports::Clock;
+use crate::provider::graph::GraphApi;
 use async_trait::async_trait;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_http::{Body, Request, Response};
@@ -34,15 +39,93 @@ impl HttpFunction for AgentApi {
 }
 
 #[async_trait]
+impl HttpFunction for WindowCheck {
+    async fn call(&self, req: Request) -> Response<Body> {
+        self.handle(req).await
+    }
+}
+
+#[async_trait]
 impl SqsFunction for Inbound {
     async fn call(&self, event: SqsEvent) -> SqsBatchResponse {
         self.handle(event).await
     }
 }
 
+#[async_trait]
+impl SqsFunction for Sender {
+    async fn call(&self, event: SqsEvent) -> SqsBatchResponse {
+        self.handle(event).await
+    }
+}
+
+/// A function run by a schedule: it takes the scheduled event and reports what it did.
+#[async_trait]
+pub trait ScheduledFunction: Send + Sync {
+    async fn call(&self) -> Result<serde_json::Value, String>;
+}
+
+#[async_trait]
+impl ScheduledFunction for TemplateSync {
+    async fn call(&self) -> Result<serde_json::Value, String> {
+        let report = self.run().await.map_err(|e| e.to_string())?;
+        serde_json::to_value(report).map_err(|e| e.to_string())
+    }
+}
+
 pub enum Function {
     Http(Arc<dyn HttpFunction>),
     Sqs(Arc<dyn SqsFunction>),
+    Scheduled(Arc<dyn ScheduledFunction>),
+}
+
+fn graph_api(settings: &Settings) -> Result<GraphApi, ConfigError> {
+    GraphApi::new(
+        &settings.graph_api_base_url,
+        &settings.graph_api_version,
+        std::time::Duration::from_secs(10),
+    )
+    .map_err(|e| ConfigError::Invalid("GRAPH_API_BASE_URL", e.to_string()))
+}
+
+pub fn window_check(
+    clients: &Clients,
+    env: Lookup<'_>,
+    clock: Arc<dyn Clock>,
+) -> Result<WindowCheck, ConfigError> {
+    let settings = Settings::from_lookup(env)?;
+    Ok(WindowCheck {
+        store: Arc::new(clients.store(&settings)),
+        clock,
+    })
+}
+
+pub fn hsm_send(
+    clients: &Clients,
+    env: Lookup<'_>,
+    clock: Arc<dyn Clock>,
+) -> Result<Sender, ConfigError> {
+    let settings = Settings::from_lookup(env)?;
+    Ok(Sender {
+        store: Arc::new(clients.store(&settings)),
+        events: Arc::new(clients.events(&settings)),
+        provider: Arc::new(graph_api(&settings)?),
+        secrets: Arc::new(SsmSecrets::new(clients.ssm.clone())),
+        queue: Arc::new(clients.queue(&settings.outbound_queue_url)),
+        dead_letters: Arc::new(clients.queue(&settings.outbound_dlq_url)),
+        clock,
+        default_token_parameter: settings.graph_token_parameter,
+    })
+}
+
+pub fn template_sync(clients: &Clients, env: Lookup<'_>) -> Result<TemplateSync, ConfigError> {
+    let settings = Settings::from_lookup(env)?;
+    Ok(TemplateSync {
+        store: Arc::new(clients.store(&settings)),
+        provider: Arc::new(graph_api(&settings)?),
+        secrets: Arc::new(SsmSecrets::new(clients.ssm.clone())),
+        default_token_parameter: settings.graph_token_parameter,
+    })
 }
 
 pub async fn webhook(
@@ -87,6 +170,8 @@ pub fn agent_api(
     let settings = Settings::from_lookup(env)?;
     Ok(AgentApi {
         store: Arc::new(clients.store(&settings)),
+        events: Arc::new(clients.events(&settings)),
+        outbound: Arc::new(clients.queue(&settings.outbound_queue_url)),
         clock,
     })
 }
@@ -102,6 +187,9 @@ pub async fn build(
         "webhook" => Function::Http(Arc::new(webhook(clients, env, clock).await?)),
         "inbound" => Function::Sqs(Arc::new(inbound(clients, env, clock)?)),
         "agent-api" => Function::Http(Arc::new(agent_api(clients, env, clock)?)),
+        "window-check" => Function::Http(Arc::new(window_check(clients, env, clock)?)),
+        "hsm-send" => Function::Sqs(Arc::new(hsm_send(clients, env, clock)?)),
+        "template-sync" => Function::Scheduled(Arc::new(template_sync(clients, env)?)),
         other => {
             return Err(ConfigError::Invalid(
                 "binary",

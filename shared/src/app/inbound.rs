@@ -160,6 +160,8 @@ impl Inbound {
                 error_code: None,
                 context_id: inbound.context_id.clone(),
                 sender: None,
+                provider_id: None,
+                failure: None,
             };
             let write = InboundWrite {
                 expected_version: open.as_ref().map(|c| c.version),

@@ -8,6 +8,8 @@ pub mod events;
 pub mod functions;
 pub mod http;
 pub mod inbound;
+pub mod outbound;
+pub mod templates;
 pub mod webhook;
 
 pub use api::AgentApi;

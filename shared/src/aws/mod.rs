@@ -7,7 +7,7 @@ pub mod store;
 
 pub use events::EventBridgePublisher;
 pub use queue::SqsWorkQueue;
-pub use secrets::read_secure_parameters;
+pub use secrets::{read_secure_parameters, SsmSecrets};
 pub use store::DynamoStore;
 
 use crate::ports::PortError;

@@ -88,4 +88,16 @@ impl WorkQueue for SqsWorkQueue {
         }
         Ok(())
     }
+
+    async fn retry_later(&self, receipt_handle: &str, seconds: i32) -> PortResult<()> {
+        self.client
+            .change_message_visibility()
+            .queue_url(&self.url)
+            .receipt_handle(receipt_handle)
+            .visibility_timeout(seconds.clamp(0, 43_200))
+            .send()
+            .await
+            .map_err(|e| super::sdk_error("sqs", e))?;
+        Ok(())
+    }
 }

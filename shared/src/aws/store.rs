@@ -12,11 +12,13 @@
 //! `ttl` is the retention attribute; it never decides anything.
 
 use crate::domain::{
-    conversation::InboundDecision, Channel, Conversation, DeliveryStatus, Message, Millis,
+    conversation::InboundDecision, template::Template, Channel, Conversation, DeliveryStatus,
+    Message, Millis,
 };
 use crate::ports::{
-    ContactRecord, ConversationStore, InboundOutcome, InboundWrite, Page, PortError, PortResult,
-    ProviderMessageRef, StatusOutcome, StatusUpdate,
+    ContactRecord, ConversationStore, InboundOutcome, InboundWrite, MessageKey, OutboundWrite,
+    Page, PortError, PortResult, ProviderMessageRef, StartWrite, StatusOutcome, StatusUpdate,
+    WriteOutcome,
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
@@ -26,6 +28,7 @@ use std::collections::HashMap;
 type Item = HashMap<String, AttributeValue>;
 
 pub const BY_CONTACT_INDEX: &str = "by_contact";
+pub const BY_KIND_INDEX: &str = "by_kind";
 const DAY_SECS: i64 = 86_400;
 
 #[derive(Clone, Debug)]
@@ -50,6 +53,66 @@ impl DynamoStore {
 
     fn retention_ttl(&self, now: Millis) -> i64 {
         now / 1000 + self.retention_days * DAY_SECS
+    }
+
+    fn conversation_put(
+        &self,
+        c: &Conversation,
+        expected_version: Option<u64>,
+    ) -> PortResult<TransactWriteItem> {
+        let builder = match expected_version {
+            None => Put::builder().condition_expression("attribute_not_exists(pk)"),
+            Some(v) => Put::builder()
+                .condition_expression("#version = :expected AND #state <> :closed")
+                .expression_attribute_names("#version", "version")
+                .expression_attribute_names("#state", "state")
+                .expression_attribute_values(":expected", n(v))
+                .expression_attribute_values(":closed", s("closed")),
+        };
+        let put = builder
+            .table_name(&self.table)
+            .set_item(Some(to_item(&ConversationItem::new(c))?))
+            .build()
+            .map_err(|e| PortError::new("dynamodb", e))?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    fn new_message_put(&self, m: &Message) -> PortResult<TransactWriteItem> {
+        let item = MessageItem {
+            pk: conversation_pk(&m.conversation_id),
+            sk: message_sk(m),
+            status_rank: m.status.map(DeliveryStatus::rank),
+            message: m.clone(),
+            ttl: None,
+        };
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(to_item(&item)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(|e| PortError::new("dynamodb", e))?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    async fn update_message(
+        &self,
+        key: &MessageKey,
+        update: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder,
+    ) -> PortResult<Option<Message>> {
+        let result = update
+            .table_name(&self.table)
+            .key("pk", s(conversation_pk(&key.conversation_id)))
+            .key("sk", s(&key.message_key))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(out) => Ok(Some(
+                from_item::<MessageItem>(out.attributes.unwrap_or_default())?.message,
+            )),
+            Err(e) if is_conditional_failure(&e) => Ok(None),
+            Err(e) => Err(super::sdk_error("dynamodb", e)),
+        }
     }
 
     async fn get<T: DeserializeOwned>(&self, pk: String, sk: &str) -> PortResult<Option<T>> {
@@ -81,6 +144,10 @@ fn conversation_pk(id: &str) -> String {
 }
 fn wamid_pk(id: &str) -> String {
     format!("WAMID#{id}")
+}
+/// Where a message is stored in its conversation's partition.
+pub fn message_key(m: &Message) -> String {
+    message_sk(m)
 }
 fn message_sk(m: &Message) -> String {
     format!("MSG#{:016}#{}", m.at.max(0), m.id)
@@ -116,6 +183,38 @@ struct Keyed<T> {
     sk: String,
     #[serde(flatten)]
     value: T,
+}
+
+/// Items listed by kind through the `by_kind` index (channels, queues).
+#[derive(Serialize, Deserialize)]
+struct KindItem<T> {
+    pk: String,
+    sk: String,
+    kind: String,
+    kind_sort: String,
+    #[serde(flatten)]
+    value: T,
+}
+
+#[derive(Serialize, Deserialize)]
+struct TemplateItem {
+    pk: String,
+    sk: String,
+    #[serde(flatten)]
+    template: Template,
+}
+
+fn template_sk(name: &str, language: &str) -> String {
+    format!("TEMPLATE#{name}#{language}")
+}
+
+#[derive(Serialize, Deserialize)]
+struct IdempotencyItem {
+    pk: String,
+    sk: String,
+    conversation_id: String,
+    message_key: String,
+    ttl: i64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -204,14 +303,356 @@ fn decode_cursor(cursor: &str) -> PortResult<String> {
 #[async_trait]
 impl ConversationStore for DynamoStore {
     async fn channel(&self, id: &str) -> PortResult<Option<Channel>> {
-        let keyed: Option<Keyed<Channel>> = self.get(channel_pk(id), "CHANNEL").await?;
+        let keyed: Option<KindItem<Channel>> = self.get(channel_pk(id), "CHANNEL").await?;
         Ok(keyed.map(|k| k.value))
     }
 
+    async fn channels(&self) -> PortResult<Vec<Channel>> {
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(BY_KIND_INDEX)
+                .key_condition_expression("kind = :k")
+                .expression_attribute_values(":k", s("channel"))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| super::sdk_error("dynamodb", e))?;
+            for item in page.items.unwrap_or_default() {
+                out.push(from_item::<KindItem<Channel>>(item)?.value);
+            }
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    async fn put_template(&self, channel: &str, template: &Template) -> PortResult<()> {
+        let item = to_item(&TemplateItem {
+            pk: channel_pk(channel),
+            sk: template_sk(&template.name, &template.language),
+            template: template.clone(),
+        })?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| super::sdk_error("dynamodb", e))?;
+        Ok(())
+    }
+
+    async fn template(
+        &self,
+        channel: &str,
+        name: &str,
+        language: &str,
+    ) -> PortResult<Option<Template>> {
+        let item: Option<TemplateItem> = self
+            .get(channel_pk(channel), &template_sk(name, language))
+            .await?;
+        Ok(item.map(|i| i.template))
+    }
+
+    async fn templates(&self, channel: &str) -> PortResult<Vec<Template>> {
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :t)")
+                .expression_attribute_values(":pk", s(channel_pk(channel)))
+                .expression_attribute_values(":t", s("TEMPLATE#"))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| super::sdk_error("dynamodb", e))?;
+            for item in page.items.unwrap_or_default() {
+                out.push(from_item::<TemplateItem>(item)?.template);
+            }
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    async fn start_conversation(
+        &self,
+        write: &StartWrite,
+        _now: Millis,
+    ) -> PortResult<WriteOutcome> {
+        let c = &write.conversation;
+        let mut ops = vec![self.conversation_put(c, None)?];
+        let mut contact_update = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(contact_pk(&c.channel, &c.contact)))
+            .key("sk", s("CONTACT"))
+            .update_expression("SET channel = :ch, contact = :ct, open_conversation_id = :open")
+            .expression_attribute_values(":ch", s(&c.channel))
+            .expression_attribute_values(":ct", s(&c.contact))
+            .expression_attribute_values(":open", s(&c.id));
+        contact_update = match &write.expected_open {
+            None => {
+                contact_update.condition_expression("attribute_not_exists(open_conversation_id)")
+            }
+            Some(expected) => contact_update
+                .condition_expression("open_conversation_id = :expected_open")
+                .expression_attribute_values(":expected_open", s(expected)),
+        };
+        ops.push(
+            TransactWriteItem::builder()
+                .update(
+                    contact_update
+                        .build()
+                        .map_err(|e| PortError::new("dynamodb", e))?,
+                )
+                .build(),
+        );
+        if let Some(m) = &write.message {
+            ops.push(self.new_message_put(m)?);
+        }
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(ops))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(WriteOutcome::Committed),
+            Err(err) => match cancellation_codes(&err) {
+                Some(_) => Ok(WriteOutcome::Conflict),
+                None => Err(super::sdk_error("dynamodb", err)),
+            },
+        }
+    }
+
+    async fn append_outbound(
+        &self,
+        write: &OutboundWrite,
+        now: Millis,
+    ) -> PortResult<WriteOutcome> {
+        let mut ops = Vec::with_capacity(3);
+        let idempotency_pk = write
+            .idempotency_key
+            .as_ref()
+            .map(|k| format!("IDEMPOTENCY#{}#{k}", write.conversation.id));
+        if let Some(pk) = &idempotency_pk {
+            let record = IdempotencyItem {
+                pk: pk.clone(),
+                sk: "IDEMPOTENCY".into(),
+                conversation_id: write.conversation.id.clone(),
+                message_key: message_sk(&write.message),
+                ttl: self.retention_ttl(now),
+            };
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(to_item(&record)?))
+                .condition_expression("attribute_not_exists(pk)")
+                .build()
+                .map_err(|e| PortError::new("dynamodb", e))?;
+            ops.push(TransactWriteItem::builder().put(put).build());
+        }
+        ops.push(self.conversation_put(&write.conversation, Some(write.expected_version))?);
+        ops.push(self.new_message_put(&write.message)?);
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(ops))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(WriteOutcome::Committed),
+            Err(err) => match cancellation_codes(&err) {
+                Some(codes) => {
+                    if let (Some(pk), Some("ConditionalCheckFailed")) =
+                        (&idempotency_pk, codes.first().map(String::as_str))
+                    {
+                        if let Some(record) = self
+                            .get::<IdempotencyItem>(pk.clone(), "IDEMPOTENCY")
+                            .await?
+                        {
+                            let key = MessageKey {
+                                conversation_id: record.conversation_id,
+                                message_key: record.message_key,
+                            };
+                            if let Some(m) = self.outbound_message(&key).await? {
+                                return Ok(WriteOutcome::Duplicate(Box::new(m)));
+                            }
+                        }
+                    }
+                    Ok(WriteOutcome::Conflict)
+                }
+                None => Err(super::sdk_error("dynamodb", err)),
+            },
+        }
+    }
+
+    async fn outbound_message(&self, key: &MessageKey) -> PortResult<Option<Message>> {
+        let item: Option<MessageItem> = self
+            .get(conversation_pk(&key.conversation_id), &key.message_key)
+            .await?;
+        Ok(item.map(|i| i.message))
+    }
+
+    async fn claim_send(&self, key: &MessageKey, now: Millis) -> PortResult<bool> {
+        let update = self
+            .client
+            .update_item()
+            .update_expression("SET sending_since = :now")
+            .condition_expression(
+                "attribute_exists(pk) AND attribute_not_exists(sending_since) AND attribute_not_exists(provider_id) AND status_rank = :accepted",
+            )
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":accepted", n(DeliveryStatus::Accepted.rank()));
+        Ok(self.update_message(key, update).await?.is_some())
+    }
+
+    async fn release_send(&self, key: &MessageKey) -> PortResult<()> {
+        let update = self
+            .client
+            .update_item()
+            .update_expression("REMOVE sending_since")
+            .condition_expression("attribute_exists(pk) AND attribute_not_exists(provider_id)");
+        self.update_message(key, update).await?;
+        Ok(())
+    }
+
+    async fn record_sent(
+        &self,
+        key: &MessageKey,
+        provider_id: &str,
+        now: Millis,
+    ) -> PortResult<Message> {
+        // The message and the provider-id index change together.
+        let message_update = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(conversation_pk(&key.conversation_id)))
+            .key("sk", s(&key.message_key))
+            .update_expression(
+                "SET provider_id = :pid, #status = :sent, status_rank = :rank, status_at = :now REMOVE sending_since",
+            )
+            .condition_expression("attribute_exists(pk) AND status_rank < :rank")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":pid", s(provider_id))
+            .expression_attribute_values(":sent", s(DeliveryStatus::Sent.as_str()))
+            .expression_attribute_values(":rank", n(DeliveryStatus::Sent.rank()))
+            .expression_attribute_values(":now", n(now))
+            .build()
+            .map_err(|e| PortError::new("dynamodb", e))?;
+        let index = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(wamid_pk(provider_id)))
+            .key("sk", s("WAMID"))
+            .update_expression(
+                "SET conversation_id = :c, message_key = :k, opened_conversation = :f, published = :t, #ttl = :ttl",
+            )
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":c", s(&key.conversation_id))
+            .expression_attribute_values(":k", s(&key.message_key))
+            .expression_attribute_values(":f", AttributeValue::Bool(false))
+            .expression_attribute_values(":t", AttributeValue::Bool(true))
+            .expression_attribute_values(":ttl", n(self.retention_ttl(now)))
+            .build()
+            .map_err(|e| PortError::new("dynamodb", e))?;
+        self.client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(message_update).build())
+            .transact_items(TransactWriteItem::builder().update(index).build())
+            .send()
+            .await
+            .map_err(|e| super::sdk_error("dynamodb", e))?;
+        // A status webhook may have raced ahead of the send's answer: apply it now.
+        let pending = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(wamid_pk(provider_id)))
+            .key("sk", s("WAMID"))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| super::sdk_error("dynamodb", e))?
+            .item
+            .and_then(|i| from_item::<PendingStatus>(i).ok());
+        if let Some(p) = pending {
+            self.apply_status(&StatusUpdate {
+                message_id: provider_id.to_owned(),
+                status: p.pending_status,
+                at: now,
+                error_code: p.pending_error_code,
+                error_title: None,
+            })
+            .await?;
+        }
+        self.outbound_message(key)
+            .await?
+            .ok_or_else(|| PortError::new("dynamodb", "sent message vanished"))
+    }
+
+    async fn record_send_failure(
+        &self,
+        key: &MessageKey,
+        error_code: Option<i64>,
+        failure: &str,
+        now: Millis,
+    ) -> PortResult<Message> {
+        let mut update = self
+            .client
+            .update_item()
+            .update_expression(
+                "SET #status = :failed, status_rank = :rank, status_at = :now, failure = :why REMOVE sending_since",
+            )
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":failed", s(DeliveryStatus::Failed.as_str()))
+            .expression_attribute_values(":rank", n(DeliveryStatus::Failed.rank()))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":why", s(failure));
+        if let Some(code) = error_code {
+            update = update
+                .update_expression(
+                    "SET #status = :failed, status_rank = :rank, status_at = :now, failure = :why, error_code = :code REMOVE sending_since",
+                )
+                .expression_attribute_values(":code", n(code));
+        }
+        self.update_message(key, update)
+            .await?
+            .ok_or_else(|| PortError::new("dynamodb", "failed message vanished"))
+    }
+
+    async fn close_window(&self, channel: &str, contact: &str, at: Millis) -> PortResult<()> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(contact_pk(channel, contact)))
+            .key("sk", s("CONTACT"))
+            .update_expression("SET window_closed_at = :at, channel = :ch, contact = :ct")
+            .expression_attribute_values(":at", n(at))
+            .expression_attribute_values(":ch", s(channel))
+            .expression_attribute_values(":ct", s(contact))
+            .send()
+            .await
+            .map_err(|e| super::sdk_error("dynamodb", e))?;
+        Ok(())
+    }
+
     async fn put_channel(&self, channel: &Channel) -> PortResult<()> {
-        let item = to_item(&Keyed {
+        let item = to_item(&KindItem {
             pk: channel_pk(&channel.id),
             sk: "CHANNEL".into(),
+            kind: "channel".into(),
+            kind_sort: channel.id.clone(),
             value: channel,
         })?;
         self.client
@@ -489,6 +930,7 @@ impl ConversationStore for DynamoStore {
             opened_conversation: false,
             published: true,
         };
+        let provider_id = message.provider_id.as_deref().unwrap_or(&message.id);
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(to_item(&item)?))
@@ -497,7 +939,7 @@ impl ConversationStore for DynamoStore {
         // Keep a pending status that raced ahead of the message: merge, not overwrite.
         let index = Update::builder()
             .table_name(&self.table)
-            .key("pk", s(wamid_pk(&message.id)))
+            .key("pk", s(wamid_pk(provider_id)))
             .key("sk", s("WAMID"))
             .update_expression(
                 "SET conversation_id = :c, message_key = :k, opened_conversation = :f, published = :t, #ttl = :ttl",

@@ -29,6 +29,9 @@ pub struct Channel {
     /// Idle conversations close after this many hours (1..=72).
     #[serde(default = "default_auto_close_hours")]
     pub auto_close_hours: u32,
+    /// SSM parameter with this channel's Graph API token, when not the stack's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_parameter: Option<String>,
 }
 
 fn default_queue() -> String {
@@ -50,6 +53,7 @@ impl Channel {
             outbound_enabled: false,
             default_queue: default_queue(),
             auto_close_hours: default_auto_close_hours(),
+            token_parameter: None,
         }
     }
 }

@@ -100,6 +100,18 @@ pub fn decide_inbound(
             next.expires_at = expires_at;
             next.message_count += 1;
             next.version += 1;
+            // The contact replied to a business-started conversation: it goes on with
+            // the agent who started it (Dígitro); without an agent it waits in the queue.
+            if next.state == ConversationState::AwaitingReply {
+                next.state = if next.agent.is_some() {
+                    ConversationState::Assigned
+                } else {
+                    ConversationState::Queued
+                };
+                if next.queue.is_none() && next.agent.is_none() {
+                    next.queue = Some(channel.default_queue.clone());
+                }
+            }
             InboundDecision::Append(next)
         }
         _ => InboundDecision::Open(Conversation {
@@ -208,5 +220,218 @@ mod tests {
             panic!("expected append")
         };
         assert_eq!(c.last_inbound_at, Some(100));
+    }
+}
+
+/// Why an agent cannot start a conversation (Dígitro: "Envio de HSM a partir da PA").
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StartError {
+    #[error("a conversation with this contact is already in progress on this channel")]
+    InProgress { conversation_id: String },
+    #[error("the contact has not written in the last 24 hours: start with an approved template")]
+    TemplateRequired,
+}
+
+/// An agent starts a conversation: refused while one is open; inside the window it starts
+/// assigned to the agent with free-form allowed; outside it a template is required and the
+/// conversation waits for the contact's reply.
+#[allow(clippy::too_many_arguments)]
+pub fn decide_start(
+    open: Option<&Conversation>,
+    window: &super::Window,
+    with_template: bool,
+    channel: &super::Channel,
+    contact: &str,
+    agent: &str,
+    id: String,
+    now: Millis,
+) -> Result<Conversation, StartError> {
+    if let Some(c) = open.filter(|c| c.state.is_open()) {
+        return Err(StartError::InProgress {
+            conversation_id: c.id.clone(),
+        });
+    }
+    let state = if window.open {
+        ConversationState::Assigned
+    } else if with_template {
+        ConversationState::AwaitingReply
+    } else {
+        return Err(StartError::TemplateRequired);
+    };
+    Ok(Conversation {
+        id,
+        channel: channel.id.clone(),
+        contact: contact.to_owned(),
+        origin: Origin::Agent,
+        state,
+        close_reason: None,
+        queue: None,
+        agent: Some(agent.to_owned()),
+        archived: false,
+        opened_at: now,
+        updated_at: now,
+        last_inbound_at: window.last_inbound_at,
+        closed_at: None,
+        expires_at: now + i64::from(channel.auto_close_hours) * HOUR_MILLIS,
+        message_count: u64::from(with_template),
+        version: 1,
+    })
+}
+
+/// Why a message cannot be sent in a conversation.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    #[error("the conversation is closed; no more messages can be sent in it")]
+    Closed,
+    #[error("the contact has not replied yet: only templates can be sent, or the conversation held or closed")]
+    AwaitingReply,
+    #[error("the 24-hour window is closed: send an approved template instead")]
+    WindowClosed { closes_at: Option<Millis> },
+}
+
+/// The send rule: templates at any time in an open conversation; free-form only inside
+/// the window and never while waiting for the contact's first reply.
+pub fn decide_send(
+    conversation: &Conversation,
+    window: &super::Window,
+    free_form: bool,
+) -> Result<(), SendError> {
+    if !conversation.state.is_open() {
+        return Err(SendError::Closed);
+    }
+    if free_form && conversation.state == ConversationState::AwaitingReply {
+        return Err(SendError::AwaitingReply);
+    }
+    if free_form && !window.open {
+        return Err(SendError::WindowClosed {
+            closes_at: window.closes_at,
+        });
+    }
+    Ok(())
+}
+
+/// An outbound message was accepted in the conversation: activity pushes expiry forward.
+pub fn after_outbound(c: &Conversation, channel: &super::Channel, now: Millis) -> Conversation {
+    let mut next = c.clone();
+    next.updated_at = now;
+    next.expires_at = now + i64::from(channel.auto_close_hours) * HOUR_MILLIS;
+    next.message_count += 1;
+    next.archived = false;
+    next.version += 1;
+    next
+}
+
+#[cfg(test)]
+mod start_tests {
+    use super::*;
+    use crate::domain::{Channel, Window};
+
+    const HOUR: Millis = 3_600_000;
+
+    fn channel() -> Channel {
+        Channel::new("100000000000001", "554830000001")
+    }
+
+    fn start(
+        open: Option<&Conversation>,
+        window: Window,
+        template: bool,
+    ) -> Result<Conversation, StartError> {
+        decide_start(
+            open,
+            &window,
+            template,
+            &channel(),
+            "554832817000",
+            "agent-1",
+            "c9".into(),
+            100 * HOUR,
+        )
+    }
+
+    #[test]
+    fn start_is_refused_while_a_conversation_is_in_progress() {
+        let open = start(None, Window::at(Some(99 * HOUR), 100 * HOUR), false).unwrap();
+        assert_eq!(
+            start(Some(&open), Window::at(None, 0), true),
+            Err(StartError::InProgress {
+                conversation_id: "c9".into()
+            })
+        );
+    }
+
+    #[test]
+    fn start_inside_the_window_is_assigned_to_the_agent_without_a_template() {
+        let c = start(None, Window::at(Some(99 * HOUR), 100 * HOUR), false).unwrap();
+        assert_eq!(c.state, ConversationState::Assigned);
+        assert_eq!(c.agent.as_deref(), Some("agent-1"));
+        assert_eq!(c.origin, Origin::Agent);
+    }
+
+    #[test]
+    fn start_outside_the_window_requires_a_template() {
+        assert_eq!(
+            start(None, Window::at(Some(0), 100 * HOUR), false),
+            Err(StartError::TemplateRequired)
+        );
+        assert_eq!(
+            start(None, Window::at(None, 100 * HOUR), false),
+            Err(StartError::TemplateRequired)
+        );
+    }
+
+    #[test]
+    fn start_with_a_template_outside_the_window_awaits_the_reply() {
+        let c = start(None, Window::at(None, 100 * HOUR), true).unwrap();
+        assert_eq!(c.state, ConversationState::AwaitingReply);
+    }
+
+    #[test]
+    fn awaiting_reply_allows_only_templates() {
+        let c = start(None, Window::at(None, 100 * HOUR), true).unwrap();
+        let w = Window::at(None, 100 * HOUR);
+        assert_eq!(decide_send(&c, &w, true), Err(SendError::AwaitingReply));
+        assert_eq!(decide_send(&c, &w, false), Ok(()));
+    }
+
+    #[test]
+    fn free_form_outside_the_window_is_refused_with_when_it_closed() {
+        let mut c = start(None, Window::at(Some(99 * HOUR), 100 * HOUR), false).unwrap();
+        c.state = ConversationState::Assigned;
+        let w = Window::at(Some(0), 100 * HOUR);
+        assert_eq!(
+            decide_send(&c, &w, true),
+            Err(SendError::WindowClosed {
+                closes_at: Some(24 * HOUR)
+            })
+        );
+        assert_eq!(decide_send(&c, &w, false), Ok(()), "templates at any time");
+    }
+
+    #[test]
+    fn nothing_is_sent_in_a_closed_conversation() {
+        let mut c = start(None, Window::at(Some(99 * HOUR), 100 * HOUR), false).unwrap();
+        c.state = ConversationState::Closed;
+        assert_eq!(
+            decide_send(&c, &Window::at(Some(99 * HOUR), 100 * HOUR), false),
+            Err(SendError::Closed)
+        );
+    }
+
+    #[test]
+    fn reply_to_an_awaiting_conversation_goes_on_with_the_agent() {
+        let c = start(None, Window::at(None, 100 * HOUR), true).unwrap();
+        let InboundDecision::Append(next) = decide_inbound(
+            Some(&c),
+            &channel(),
+            "554832817000",
+            || "x".into(),
+            101 * HOUR,
+            101 * HOUR,
+        ) else {
+            panic!("append")
+        };
+        assert_eq!(next.state, ConversationState::Assigned);
+        assert_eq!(next.agent.as_deref(), Some("agent-1"));
     }
 }

@@ -65,7 +65,12 @@ pub enum MessageContent {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Media {
+    /// The provider's media id (inbound), empty for outbound media sent by link.
+    #[serde(default)]
     pub media_id: String,
+    /// A public HTTPS link the provider fetches (outbound).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mime_type: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -177,6 +182,19 @@ pub struct Message {
     /// Who sent an outbound message (agent or assistant id).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sender: Option<String>,
+    /// The provider's id (`wamid`) of an outbound message, once the provider accepted it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_id: Option<String>,
+    /// Why an outbound message failed, in words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+}
+
+impl Message {
+    /// Free-form messages need the window; templates do not.
+    pub fn is_free_form(&self) -> bool {
+        !matches!(self.content, MessageContent::Template { .. })
+    }
 }
 
 #[cfg(test)]

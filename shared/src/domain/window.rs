@@ -19,11 +19,29 @@ pub struct Window {
 impl Window {
     /// The one rule every send decision uses.
     pub fn at(last_inbound_at: Option<Millis>, now: Millis) -> Self {
+        Self::of(last_inbound_at, None, now)
+    }
+
+    /// The window, also closed when the provider said so (error 131047, re-engagement
+    /// required) after the last inbound message.
+    pub fn of(
+        last_inbound_at: Option<Millis>,
+        closed_by_provider_at: Option<Millis>,
+        now: Millis,
+    ) -> Self {
+        let closed_by_provider = match (last_inbound_at, closed_by_provider_at) {
+            (Some(last), Some(closed)) => closed >= last,
+            _ => false,
+        };
         let closes_at = last_inbound_at.map(|t| t + WINDOW_MILLIS);
         Self {
-            open: closes_at.is_some_and(|c| now < c),
+            open: !closed_by_provider && closes_at.is_some_and(|c| now < c),
             last_inbound_at,
-            closes_at,
+            closes_at: if closed_by_provider {
+                closed_by_provider_at
+            } else {
+                closes_at
+            },
         }
     }
 
@@ -51,6 +69,15 @@ mod tests {
         assert!(!w.open);
         assert!(w.requires_template());
         assert_eq!(w.closes_at, Some(24 * HOUR));
+    }
+
+    #[test]
+    fn window_closed_by_the_provider_stays_closed_until_the_contact_writes_again() {
+        let w = Window::of(Some(0), Some(HOUR), 2 * HOUR);
+        assert!(!w.open);
+        assert_eq!(w.closes_at, Some(HOUR));
+        let w = Window::of(Some(3 * HOUR), Some(HOUR), 4 * HOUR);
+        assert!(w.open, "a newer inbound message reopens it");
     }
 
     #[test]

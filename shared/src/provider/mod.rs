@@ -1,5 +1,6 @@
 //! The WhatsApp Cloud API: webhook payloads, their signature, and work items.
 
+pub mod graph;
 pub mod signature;
 pub mod webhook;
 

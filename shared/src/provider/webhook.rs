@@ -273,6 +273,7 @@ fn content_of(kind: &str, rest: &Map<String, Value>) -> MessageContent {
     let media = |p: &Value| -> Option<Media> {
         Some(Media {
             media_id: str_of(p, "id")?,
+            link: None,
             mime_type: str_of(p, "mime_type"),
             caption: str_of(p, "caption"),
             filename: str_of(p, "filename"),

@@ -1,0 +1,24 @@
+//! `hsm-send`: consumes `outbound.fifo` and delivers to the WhatsApp Cloud API.
+
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
+use conversa::app::config::{process_env, Clients};
+use conversa::app::functions;
+use conversa::ports::SystemClock;
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use std::sync::Arc;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let clients = Clients::from_env().await;
+    let sender = Arc::new(functions::hsm_send(
+        &clients,
+        &process_env,
+        Arc::new(SystemClock),
+    )?);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+        let sender = sender.clone();
+        async move { Ok::<SqsBatchResponse, Error>(sender.handle(event.payload).await) }
+    }))
+    .await
+}

@@ -1,0 +1,252 @@
+//! `hsm-send`: delivers outbound messages from `outbound.fifo` to the WhatsApp Cloud API.
+//!
+//! Each message is sent at most once: the send is claimed with a conditional write
+//! before the API call, so an SQS redelivery after a successful call sends nothing.
+//! Retryable failures wait in the queue (visibility timeout with exponential backoff and
+//! jitter), never in the handler.
+
+use super::events;
+use crate::domain::{phone::mask_phone, DeliveryStatus};
+use crate::ports::{
+    Clock, ConversationStore, EventPublisher, MessageKey, OutboundRequest, PortError, Provider,
+    ProviderError, QueuedItem, Secrets, WorkQueue,
+};
+use crate::provider::graph::REENGAGEMENT_REQUIRED;
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// One outbound send, as queued by the API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutboundItem {
+    #[serde(flatten)]
+    pub key: MessageKey,
+    pub message_id: String,
+    pub channel: String,
+    /// Who gets it: the contact's `wa_id`.
+    pub to: String,
+    /// Free-form messages need the window, checked again at send time.
+    pub free_form: bool,
+    /// The Graph API message object (`type` and its part).
+    pub payload: serde_json::Value,
+}
+
+impl OutboundItem {
+    pub fn queued(&self) -> Result<QueuedItem, serde_json::Error> {
+        Ok(QueuedItem {
+            body: serde_json::to_string(self)?,
+            group_id: self.key.conversation_id.clone(),
+            dedup_id: self.message_id.clone(),
+            reason: None,
+        })
+    }
+}
+
+pub struct Sender {
+    pub store: Arc<dyn ConversationStore>,
+    pub events: Arc<dyn EventPublisher>,
+    pub provider: Arc<dyn Provider>,
+    pub secrets: Arc<dyn Secrets>,
+    pub queue: Arc<dyn WorkQueue>,
+    pub dead_letters: Arc<dyn WorkQueue>,
+    pub clock: Arc<dyn Clock>,
+    pub default_token_parameter: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SendRetry {
+    #[error(transparent)]
+    Port(#[from] PortError),
+    #[error("provider: {0}")]
+    Provider(ProviderError),
+}
+
+/// Exponential backoff with jitter, in seconds, for the n-th receive (1-based).
+pub fn backoff_seconds(receive_count: u32, jitter: f64) -> i32 {
+    let exp = 2f64.powi(receive_count.clamp(1, 10) as i32); // 2, 4, 8 … 1024
+    let capped = exp.min(900.0);
+    // Full jitter over the upper half keeps retries spread but never immediate.
+    (capped / 2.0 + capped / 2.0 * jitter.clamp(0.0, 1.0)).round() as i32
+}
+
+impl Sender {
+    pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
+        let mut response = SqsBatchResponse::default();
+        let mut failed = false;
+        for record in &event.records {
+            let id = record.message_id.clone().unwrap_or_default();
+            if !failed {
+                if let Err(e) = self.process(record).await {
+                    tracing::warn!(error = %e, message_id = %id, "send will be retried");
+                    failed = true;
+                }
+            }
+            if failed {
+                response.add_failure(id);
+            }
+        }
+        response
+    }
+
+    pub async fn process(&self, record: &SqsMessage) -> Result<(), SendRetry> {
+        let body = record.body.as_deref().unwrap_or_default();
+        let item: OutboundItem = match serde_json::from_str(body) {
+            Ok(i) => i,
+            Err(e) => {
+                return self
+                    .dead_letter(record, body, format!("unreadable outbound item: {e}"))
+                    .await
+            }
+        };
+        let Some(message) = self.store.outbound_message(&item.key).await? else {
+            tracing::warn!(conversation_id = %item.key.conversation_id, "outbound message not found; nothing to send");
+            return Ok(());
+        };
+        if message.status != Some(DeliveryStatus::Accepted) || message.provider_id.is_some() {
+            tracing::info!(conversation_id = %item.key.conversation_id, "already sent or failed; redelivery ignored");
+            return Ok(());
+        }
+        let now = self.clock.now();
+        if item.free_form {
+            let window = self
+                .store
+                .contact(&item.channel, &item.to)
+                .await?
+                .map(|c| c.window(now))
+                .unwrap_or_else(|| crate::domain::Window::at(None, now));
+            if !window.open {
+                let failed = self
+                    .store
+                    .record_send_failure(
+                        &item.key,
+                        None,
+                        "window_closed: the 24-hour window closed before the send",
+                        now,
+                    )
+                    .await?;
+                self.events
+                    .publish(&[events::message_status(&failed)])
+                    .await?;
+                tracing::info!(conversation_id = %item.key.conversation_id, "free-form message not sent: window closed");
+                return Ok(());
+            }
+        }
+        if !self.store.claim_send(&item.key, now).await? {
+            // Claimed by an earlier delivery that never recorded an outcome: sending again
+            // could deliver twice, so a person decides.
+            return self
+                .dead_letter(
+                    record,
+                    body,
+                    "send_outcome_unknown: an earlier attempt claimed this send and did not finish"
+                        .into(),
+                )
+                .await;
+        }
+        let channel = self.store.channel(&item.channel).await?;
+        let token_parameter = channel
+            .as_ref()
+            .and_then(|c| c.token_parameter.clone())
+            .unwrap_or_else(|| self.default_token_parameter.clone());
+        let token = match self.secrets.secret(&token_parameter).await {
+            Ok(t) => t,
+            Err(e) => {
+                self.store.release_send(&item.key).await?;
+                return Err(e.into());
+            }
+        };
+        let request = OutboundRequest {
+            phone_number_id: item.channel.clone(),
+            to: item.to.clone(),
+            payload: item.payload.clone(),
+        };
+        match self.provider.send(&token, &request).await {
+            Ok(provider_id) => {
+                let sent = self
+                    .store
+                    .record_sent(&item.key, &provider_id, self.clock.now())
+                    .await?;
+                tracing::info!(conversation_id = %item.key.conversation_id, to = %mask_phone(&item.to), "message sent");
+                self.events
+                    .publish(&[events::message_status(&sent)])
+                    .await?;
+                Ok(())
+            }
+            Err(ProviderError::Permanent { code, message }) => {
+                let now = self.clock.now();
+                let failed = self
+                    .store
+                    .record_send_failure(&item.key, code, &message, now)
+                    .await?;
+                if code == Some(REENGAGEMENT_REQUIRED) {
+                    self.store
+                        .close_window(&item.channel, &item.to, now)
+                        .await?;
+                }
+                tracing::warn!(conversation_id = %item.key.conversation_id, error_code = ?code, "message failed");
+                self.events
+                    .publish(&[events::message_status(&failed)])
+                    .await?;
+                Ok(())
+            }
+            Err(e @ ProviderError::Retryable { .. }) => {
+                self.store.release_send(&item.key).await?;
+                let receives = record
+                    .attributes
+                    .get("ApproximateReceiveCount")
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(1);
+                let delay = backoff_seconds(receives, rand::rng().random::<f64>());
+                if let Some(receipt) = record.receipt_handle.as_deref() {
+                    if let Err(err) = self.queue.retry_later(receipt, delay).await {
+                        tracing::warn!(error = %err, "could not set the retry delay");
+                    }
+                }
+                tracing::warn!(conversation_id = %item.key.conversation_id, delay, receives, "provider busy; retry later");
+                Err(SendRetry::Provider(e))
+            }
+        }
+    }
+
+    async fn dead_letter(
+        &self,
+        record: &SqsMessage,
+        body: &str,
+        reason: String,
+    ) -> Result<(), SendRetry> {
+        tracing::error!(%reason, message_id = ?record.message_id, "outbound item moved to the dead-letter queue");
+        self.dead_letters
+            .enqueue(&[QueuedItem {
+                body: body.to_owned(),
+                group_id: record
+                    .attributes
+                    .get("MessageGroupId")
+                    .cloned()
+                    .unwrap_or_else(|| "dead-letter".into()),
+                dedup_id: record
+                    .attributes
+                    .get("MessageDeduplicationId")
+                    .cloned()
+                    .or_else(|| record.message_id.clone())
+                    .unwrap_or_else(|| "dead-letter".into()),
+                reason: Some(reason),
+            }])
+            .await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_exponentially_with_jitter_and_is_capped() {
+        assert_eq!(backoff_seconds(1, 0.0), 1);
+        assert_eq!(backoff_seconds(1, 1.0), 2);
+        assert_eq!(backoff_seconds(3, 1.0), 8);
+        assert_eq!(backoff_seconds(10, 1.0), 900);
+        assert!(backoff_seconds(4, 0.5) >= 8 && backoff_seconds(4, 0.5) <= 16);
+    }
+}
