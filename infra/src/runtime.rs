@@ -221,15 +221,9 @@ impl Runtime {
         for (i, m) in messages.iter().enumerate() {
             let id = m.message_id().unwrap_or_default();
             if failed.contains(id) {
-                // Back on the queue after a short visibility timeout, like a Lambda retry.
-                let _ = self
-                    .sqs
-                    .change_message_visibility()
-                    .queue_url(&poller.queue_url)
-                    .receipt_handle(m.receipt_handle().unwrap_or_default())
-                    .visibility_timeout(1)
-                    .send()
-                    .await;
+                // Left on the queue, as Lambda does: it comes back after its visibility
+                // timeout (which the function may have set for a backoff).
+                continue;
             } else if let Ok(entry) = DeleteMessageBatchRequestEntry::builder()
                 .id(i.to_string())
                 .receipt_handle(m.receipt_handle().unwrap_or_default())

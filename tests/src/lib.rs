@@ -278,3 +278,113 @@ pub fn function_calls(
         })
         .collect()
 }
+
+impl TestStack {
+    pub async fn post_json(&self, path: &str, token: &str, body: Value) -> (u16, Value) {
+        let r = self
+            .http
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .expect("post");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn agent_token(&self) -> String {
+        self.token("agent-1", "agent", &["support"]).await
+    }
+
+    /// The outbound queue's items as one SQS event, left on the queue (a redelivery can
+    /// be simulated by invoking `hsm-send` with the same event again).
+    pub async fn outbound_event(&self) -> SqsEvent {
+        let sqs = aws_sdk_sqs::Client::new(&self.config);
+        let out = sqs
+            .receive_message()
+            .queue_url(self.queue_url("OutboundQueue"))
+            .max_number_of_messages(10)
+            .visibility_timeout(0)
+            .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
+            .send()
+            .await
+            .expect("receive outbound");
+        let records: Vec<Value> = out
+            .messages
+            .unwrap_or_default()
+            .iter()
+            .map(|m| {
+                let attributes: serde_json::Map<String, Value> = m
+                    .attributes()
+                    .map(|a| {
+                        a.iter()
+                            .map(|(k, v)| (k.as_str().to_owned(), json!(v)))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                json!({
+                    "messageId": m.message_id(),
+                    "receiptHandle": m.receipt_handle(),
+                    "body": m.body(),
+                    "attributes": attributes,
+                    "messageAttributes": {},
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:outbound.fifo",
+                    "awsRegion": "us-east-1"
+                })
+            })
+            .collect();
+        serde_json::from_value(json!({ "Records": records })).expect("sqs event")
+    }
+
+    /// Invokes `hsm-send` with an event, as its event source mapping would.
+    pub async fn invoke_sender(&self, event: SqsEvent) -> aws_lambda_events::sqs::SqsBatchResponse {
+        self.local
+            .runtime
+            .poller("HsmSendFunction")
+            .expect("hsm-send poller")
+            .handler
+            .call(event)
+            .await
+    }
+
+    /// Runs the outbound event source mapping until the queue stays empty.
+    pub async fn drain_outbound(&self) {
+        let poller = self
+            .local
+            .runtime
+            .poller("HsmSendFunction")
+            .expect("hsm-send poller");
+        let mut idle = 0;
+        while idle < 2 {
+            let n = self.local.runtime.poll_once(poller, 0).await.expect("poll");
+            idle = if n == 0 { idle + 1 } else { 0 };
+        }
+    }
+
+    /// A contact writes in (opens its window) and the message is applied.
+    pub async fn contact_writes(&self, contact: &str, wamid: &str, at_secs: i64) {
+        let mut m = text_message(contact, wamid, "oi");
+        m["timestamp"] = json!(at_secs.to_string());
+        let body = webhook_body(SAMPLE_CHANNEL_ID, json!([m]), json!([]));
+        assert_eq!(self.post_webhook(&body).await.status(), 200);
+        self.drain_inbound().await;
+    }
+
+    pub async fn advance_clock(&self, seconds: i64) {
+        let r = self
+            .http
+            .post(self.url("/_dev/clock"))
+            .json(&json!({ "advance_seconds": seconds }))
+            .send()
+            .await
+            .expect("clock");
+        assert_eq!(r.status(), 200);
+    }
+
+    pub fn now_secs(&self) -> i64 {
+        use conversa::ports::Clock;
+        self.local.clock.now() / 1000
+    }
+}

@@ -25,6 +25,7 @@ pub struct Settings {
     pub retention_days: i64,
     pub graph_api_base_url: String,
     pub graph_api_version: String,
+    pub graph_api_timeout: std::time::Duration,
     /// SSM parameter with the Graph API access token (a channel may name its own).
     pub graph_token_parameter: String,
 }
@@ -67,6 +68,21 @@ impl Settings {
                 .unwrap_or_else(|| "https://graph.facebook.com".into()),
             graph_api_version: env("GRAPH_API_VERSION").unwrap_or_else(|| "v23.0".into()),
             graph_token_parameter: env("GRAPH_TOKEN_PARAMETER").unwrap_or_default(),
+            graph_api_timeout: std::time::Duration::from_secs(
+                match env("GRAPH_API_TIMEOUT_SECONDS") {
+                    Some(v) => v
+                        .parse::<u64>()
+                        .ok()
+                        .filter(|s| (1..=60).contains(s))
+                        .ok_or_else(|| {
+                            ConfigError::Invalid(
+                                "GRAPH_API_TIMEOUT_SECONDS",
+                                format!("{v:?} is not 1..=60 seconds"),
+                            )
+                        })?,
+                    None => 10,
+                },
+            ),
         })
     }
 }

@@ -83,7 +83,7 @@ fn graph_api(settings: &Settings) -> Result<GraphApi, ConfigError> {
     GraphApi::new(
         &settings.graph_api_base_url,
         &settings.graph_api_version,
-        std::time::Duration::from_secs(10),
+        settings.graph_api_timeout,
     )
     .map_err(|e| ConfigError::Invalid("GRAPH_API_BASE_URL", e.to_string()))
 }
