@@ -21,7 +21,8 @@ $(VENV)/.installed: infra/emulator/requirements.txt infra/lint-requirements.txt
 run: venv
 	$(CARGO) run -p conversa-infra --bin local-stack
 
-## Formatting, clippy (warnings denied), unit and integration tests, template checks.
+## Formatting, clippy (warnings denied), template and API-contract checks, unit and
+## integration tests.
 test: fmt-check clippy lint-template unit integration
 
 fmt-check:
@@ -32,6 +33,7 @@ clippy:
 
 lint-template: venv
 	$(VENV)/bin/cfn-lint template.yaml
+	$(VENV)/bin/openapi-spec-validator docs/openapi.yaml
 
 unit:
 	$(CARGO) test --workspace --lib --bins
