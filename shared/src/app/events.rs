@@ -46,6 +46,8 @@ pub fn message_status(m: &Message) -> DomainEvent {
             "message_id": m.id,
             "status": status,
             "error_code": m.error_code,
+            "failure": m.failure,
+            "provider_id": m.provider_id,
         }),
     }
 }
