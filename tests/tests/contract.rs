@@ -5,7 +5,8 @@ use conversa_tests::*;
 use serde_json::{json, Value};
 
 fn documented_routes() -> Vec<(String, String)> {
-    let text = std::fs::read_to_string(conversa_infra::repo_root().join("docs/openapi.yaml")).unwrap();
+    let text =
+        std::fs::read_to_string(conversa_infra::repo_root().join("docs/openapi.yaml")).unwrap();
     let doc: serde_norway::Value = serde_norway::from_str(&text).unwrap();
     let mut routes = Vec::new();
     for (path, item) in doc["paths"].as_mapping().unwrap() {
@@ -27,8 +28,14 @@ fn concrete(path: &str) -> String {
 }
 
 fn assert_error_shape(status: u16, body: &Value, what: &str) {
-    assert!(body["code"].is_string(), "{what}: {status} without a code: {body}");
-    assert!(body["message"].is_string(), "{what}: {status} without a message: {body}");
+    assert!(
+        body["code"].is_string(),
+        "{what}: {status} without a code: {body}"
+    );
+    assert!(
+        body["message"].is_string(),
+        "{what}: {status} without a message: {body}"
+    );
 }
 
 #[tokio::test]
@@ -49,7 +56,10 @@ async fn every_documented_route_exists_and_errors_have_the_documented_shape() {
             .unwrap();
         let status = r.status().as_u16();
         let body: Value = r.json().await.unwrap_or(Value::Null);
-        assert_ne!(body["code"], "route_not_found", "{method} {path} is documented but not served");
+        assert_ne!(
+            body["code"], "route_not_found",
+            "{method} {path} is documented but not served"
+        );
         if status >= 400 {
             assert_error_shape(status, &body, &format!("{method} {path}"));
         }
@@ -64,7 +74,14 @@ async fn undocumented_routes_and_malformed_bodies_answer_in_the_error_shape() {
     assert_eq!(status, 404);
     assert_eq!(body["code"], "route_not_found");
     assert_error_shape(status, &body, "unknown route");
-    let r = t.http.post(t.url("/v1/conversations")).bearer_auth(&token).body("{").send().await.unwrap();
+    let r = t
+        .http
+        .post(t.url("/v1/conversations"))
+        .bearer_auth(&token)
+        .body("{")
+        .send()
+        .await
+        .unwrap();
     let status = r.status().as_u16();
     let body: Value = r.json().await.unwrap();
     assert_eq!(status, 400);

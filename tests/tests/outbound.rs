@@ -915,3 +915,27 @@ async fn status_webhooks_move_an_outbound_message_to_delivered_then_read() {
         .collect();
     assert_eq!(statuses, ["sent", "delivered", "read"]);
 }
+
+#[tokio::test]
+async fn a_status_webhook_that_races_ahead_of_the_send_answer_is_not_lost() {
+    let (t, server) = stubbed().await;
+    Mock::given(method("POST"))
+        .respond_with(accepted("wamid.RACE"))
+        .mount(&server)
+        .await;
+    let key = queued_template(&t).await;
+    // Meta's "delivered" webhook is processed before hsm-send records the wamid.
+    let body = webhook_body(
+        SAMPLE_CHANNEL_ID,
+        json!([]),
+        json!([{"id": "wamid.RACE", "status": "delivered", "timestamp": "1764057800", "recipient_id": PHONE}]),
+    );
+    t.post_webhook(&body).await;
+    t.drain_inbound().await;
+    t.invoke_sender(t.outbound_event().await).await;
+    let m = message_at(&t, &key).await;
+    assert_eq!(
+        (m.status, m.provider_id.as_deref()),
+        (Some(DeliveryStatus::Delivered), Some("wamid.RACE"))
+    );
+}

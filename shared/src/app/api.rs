@@ -557,10 +557,15 @@ impl AgentApi {
                 ))
             }
         };
+        let channel = self.channel(&first.channel).await?;
+        let mut read = Some(first);
         for _ in 0..MAX_ATTEMPTS {
             let now = self.clock.now();
-            let conversation = self.conversation(id).await?;
-            let channel = self.channel(&conversation.channel).await?;
+            // The first attempt uses what was read above; a conflict reads again.
+            let conversation = match read.take() {
+                Some(c) => c,
+                None => self.conversation(id).await?,
+            };
             let window = self
                 .store
                 .contact(&conversation.channel, &conversation.contact)

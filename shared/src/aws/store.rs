@@ -534,23 +534,11 @@ impl ConversationStore for DynamoStore {
         provider_id: &str,
         now: Millis,
     ) -> PortResult<Message> {
-        // The message and the provider-id index change together.
-        let message_update = Update::builder()
-            .table_name(&self.table)
-            .key("pk", s(conversation_pk(&key.conversation_id)))
-            .key("sk", s(&key.message_key))
-            .update_expression(
-                "SET provider_id = :pid, #status = :sent, status_rank = :rank, status_at = :now REMOVE sending_since",
-            )
-            .condition_expression("attribute_exists(pk) AND status_rank < :rank")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":pid", s(provider_id))
-            .expression_attribute_values(":sent", s(DeliveryStatus::Sent.as_str()))
-            .expression_attribute_values(":rank", n(DeliveryStatus::Sent.rank()))
-            .expression_attribute_values(":now", n(now))
-            .build()
-            .map_err(|e| PortError::new("dynamodb", e))?;
-        let index = Update::builder()
+        // First the provider-id index, which also hands back a status webhook that raced
+        // ahead of the send's answer; then the message, with the most advanced status.
+        let old = self
+            .client
+            .update_item()
             .table_name(&self.table)
             .key("pk", s(wamid_pk(provider_id)))
             .key("sk", s("WAMID"))
@@ -563,41 +551,43 @@ impl ConversationStore for DynamoStore {
             .expression_attribute_values(":f", AttributeValue::Bool(false))
             .expression_attribute_values(":t", AttributeValue::Bool(true))
             .expression_attribute_values(":ttl", n(self.retention_ttl(now)))
-            .build()
-            .map_err(|e| PortError::new("dynamodb", e))?;
-        self.client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(message_update).build())
-            .transact_items(TransactWriteItem::builder().update(index).build())
-            .send()
-            .await
-            .map_err(|e| super::sdk_error("dynamodb", e))?;
-        // A status webhook may have raced ahead of the send's answer: apply it now.
-        let pending = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(wamid_pk(provider_id)))
-            .key("sk", s("WAMID"))
-            .consistent_read(true)
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
             .send()
             .await
             .map_err(|e| super::sdk_error("dynamodb", e))?
-            .item
-            .and_then(|i| from_item::<PendingStatus>(i).ok());
-        if let Some(p) = pending {
-            self.apply_status(&StatusUpdate {
-                message_id: provider_id.to_owned(),
-                status: p.pending_status,
-                at: now,
-                error_code: p.pending_error_code,
-                error_title: None,
-            })
-            .await?;
+            .attributes
+            .and_then(|a| from_item::<PendingStatus>(a).ok());
+        let (status, code) = match old {
+            Some(p) if p.pending_status.rank() > DeliveryStatus::Sent.rank() => {
+                (p.pending_status, p.pending_error_code)
+            }
+            _ => (DeliveryStatus::Sent, None),
+        };
+        let mut update = self
+            .client
+            .update_item()
+            .update_expression(
+                "SET provider_id = :pid, #status = :status, status_rank = :rank, status_at = :now REMOVE sending_since",
+            )
+            .condition_expression("attribute_exists(pk) AND status_rank < :rank")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":pid", s(provider_id))
+            .expression_attribute_values(":status", s(status.as_str()))
+            .expression_attribute_values(":rank", n(status.rank()))
+            .expression_attribute_values(":now", n(now));
+        if let Some(code) = code {
+            update = update
+                .update_expression(
+                    "SET provider_id = :pid, #status = :status, status_rank = :rank, status_at = :now, error_code = :code REMOVE sending_since",
+                )
+                .expression_attribute_values(":code", n(code));
         }
-        self.outbound_message(key)
-            .await?
-            .ok_or_else(|| PortError::new("dynamodb", "sent message vanished"))
+        self.update_message(key, update).await?.ok_or_else(|| {
+            PortError::new(
+                "dynamodb",
+                "the sent message was not found in its conversation",
+            )
+        })
     }
 
     async fn record_send_failure(
