@@ -1,6 +1,7 @@
 //! AWS calls per inbound text message, counted by the emulator (one test per binary, so
 //! nothing else runs against this emulator while it counts).
 
+use conversa::ports::ConversationStore;
 use conversa_tests::*;
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -58,5 +59,43 @@ async fn aws_calls_per_inbound_text_message() {
             ("DynamoDB_20120810.UpdateItem", 1),
         ]),
         "inbound, open conversation"
+    );
+
+    // An agent's free-form reply: the API accepts it, hsm-send delivers it (sandbox).
+    t.contact_writes(contact, "wamid.N3", t.now_secs()).await;
+    let token = t.agent_token().await;
+    let id = t
+        .store()
+        .contact(SAMPLE_CHANNEL_ID, contact)
+        .await
+        .unwrap()
+        .unwrap()
+        .open_conversation_id
+        .unwrap();
+    reset_emulator_calls().await;
+    let (status, _) = t
+        .post_json(&format!("/v1/conversations/{id}/messages"), &token, json!({"text": "Olá!"}))
+        .await;
+    assert_eq!(status, 202);
+    assert_eq!(
+        function_calls(emulator_calls().await),
+        calls(&[
+            ("AmazonSQS.SendMessageBatch", 1),
+            ("DynamoDB_20120810.GetItem", 3),
+            ("DynamoDB_20120810.TransactWriteItems", 1),
+        ]),
+        "agent-api, free-form send"
+    );
+    reset_emulator_calls().await;
+    t.drain_outbound().await;
+    assert_eq!(
+        function_calls(emulator_calls().await),
+        calls(&[
+            ("AWSEvents.PutEvents", 1),
+            ("AmazonSSM.GetParameters", 1),
+            ("DynamoDB_20120810.GetItem", 3),
+            ("DynamoDB_20120810.UpdateItem", 3),
+        ]),
+        "hsm-send, first send of a cold start (the token is then cached)"
     );
 }
