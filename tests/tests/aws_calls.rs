@@ -74,7 +74,11 @@ async fn aws_calls_per_inbound_text_message() {
         .unwrap();
     reset_emulator_calls().await;
     let (status, _) = t
-        .post_json(&format!("/v1/conversations/{id}/messages"), &token, json!({"text": "Olá!"}))
+        .post_json(
+            &format!("/v1/conversations/{id}/messages"),
+            &token,
+            json!({"text": "Olá!"}),
+        )
         .await;
     assert_eq!(status, 202);
     assert_eq!(

@@ -566,19 +566,27 @@ async fn the_window_is_open_until_24_hours_after_the_last_inbound_message() {
     assert_eq!(w["open"], false);
     assert_eq!(w["requires_template"], true);
 
-    let now = t.now_secs();
-    t.contact_writes(PHONE, "wamid.WIN", now).await;
-    t.advance_clock(24 * 3600 - 1).await;
+    t.contact_writes(PHONE, "wamid.WIN", t.now_secs()).await;
+    let (_, w) = t.get_json(&path, &token).await;
+    let last = w["last_inbound_at"].as_i64().unwrap();
+    assert_eq!(w["closes_at"], last + 24 * 3_600_000);
+    // The exact boundary (23h59m59s open, 24h00m00s closed) is a domain test with an
+    // injected clock; here the stack's clock also moves with real time, so keep a margin.
+    let now = {
+        use conversa::ports::Clock;
+        t.local.clock.now()
+    };
+    t.advance_clock((last + 24 * 3_600_000 - 5_000 - now) / 1000)
+        .await;
     let (_, w) = t.get_json(&path, &token).await;
     assert_eq!(
         (w["open"].as_bool(), w["requires_template"].as_bool()),
         (Some(true), Some(false)),
         "{w}"
     );
-    assert_eq!(w["closes_at"], (now + 24 * 3600) * 1000);
-    t.advance_clock(1).await;
+    t.advance_clock(7).await;
     let (_, w) = t.get_json(&path, &token).await;
-    assert_eq!(w["open"], false, "closed at 24h00m00s");
+    assert_eq!(w["open"], false, "closed at 24 hours");
 
     let (status, err) = t
         .get_json(
@@ -937,5 +945,53 @@ async fn a_status_webhook_that_races_ahead_of_the_send_answer_is_not_lost() {
     assert_eq!(
         (m.status, m.provider_id.as_deref()),
         (Some(DeliveryStatus::Delivered), Some("wamid.RACE"))
+    );
+}
+
+#[tokio::test]
+async fn hsm_send_checks_the_window_again_at_send_time() {
+    let (t, server) = stubbed().await;
+    Mock::given(method("POST"))
+        .respond_with(accepted("wamid.LATE"))
+        .expect(0)
+        .mount(&server)
+        .await;
+    t.contact_writes(PHONE, "wamid.IN", t.now_secs() - (24 * 3600 - 60))
+        .await;
+    let token = t.agent_token().await;
+    let id = t
+        .store()
+        .contact(SAMPLE_CHANNEL_ID, PHONE)
+        .await
+        .unwrap()
+        .unwrap()
+        .open_conversation_id
+        .unwrap();
+    let (status, _) = t
+        .post_json(
+            &format!("/v1/conversations/{id}/messages"),
+            &token,
+            json!({"text": "ainda dá?"}),
+        )
+        .await;
+    assert_eq!(status, 202, "accepted inside the window");
+    // The window closes before hsm-send gets to it.
+    t.advance_clock(120).await;
+    let r = t.invoke_sender(t.outbound_event().await).await;
+    assert!(r.batch_item_failures.is_empty());
+    let m = t
+        .store()
+        .messages(&id, None, 10)
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .find(|m| m.sender.is_some())
+        .unwrap();
+    assert_eq!(m.status, Some(DeliveryStatus::Failed));
+    assert!(m.failure.as_deref().unwrap().starts_with("window_closed"));
+    assert!(
+        server.received_requests().await.unwrap().is_empty(),
+        "nothing sent to the provider"
     );
 }

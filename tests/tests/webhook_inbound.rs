@@ -651,3 +651,39 @@ async fn reading_conversations_requires_a_token() {
     let (status, _) = t.get_json("/v1/conversations/nope/messages", &token).await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test]
+async fn the_webhook_answers_500_when_the_queue_does_not_accept_the_items() {
+    use conversa::app::Webhook;
+    use std::sync::Arc;
+    let t = stack().await;
+    let sqs = aws_sdk_sqs::Client::new(&t.config);
+    let webhook = Webhook {
+        verify_token: "dev-verify-token".into(),
+        app_secret: b"dev-app-secret".to_vec(),
+        queue: Arc::new(conversa::aws::SqsWorkQueue::new(
+            sqs,
+            "http://127.0.0.1:1/123456789012/no-such-queue.fifo",
+        )),
+        clock: t.local.clock.clone(),
+    };
+    let body = webhook_body(
+        SAMPLE_CHANNEL_ID,
+        json!([text_message(CONTACT, "wamid.Q1", "oi")]),
+        json!([]),
+    );
+    let event = json!({
+        "version": "2.0",
+        "routeKey": "POST /webhooks/whatsapp",
+        "rawPath": "/webhooks/whatsapp",
+        "rawQueryString": "",
+        "headers": {"x-hub-signature-256": conversa::provider::signature::sign(b"dev-app-secret", &body)},
+        "requestContext": {"http": {"method": "POST", "path": "/webhooks/whatsapp", "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "test"},
+            "requestId": "r", "routeKey": "POST /webhooks/whatsapp", "stage": "$default", "timeEpoch": 0, "accountId": "1", "apiId": "a", "domainName": "d", "domainPrefix": "d", "time": "t"},
+        "body": String::from_utf8(body).unwrap(),
+        "isBase64Encoded": false
+    });
+    let req = lambda_http::request::from_str(&event.to_string()).unwrap();
+    let resp = webhook.handle(req).await;
+    assert_eq!(resp.status(), 500, "the provider must retry");
+}
