@@ -79,6 +79,24 @@ pub fn sample_channel() -> Channel {
     c
 }
 
+/// The sample queues: `support` (manual capture, the sample channel's default) and
+/// `sales` (automatic capture: the first agent to answer takes the conversation).
+pub fn sample_queues() -> Vec<conversa::domain::workspace::Queue> {
+    use conversa::domain::workspace::{AssignmentMode, Queue};
+    vec![
+        Queue {
+            id: "support".into(),
+            name: "Suporte".into(),
+            mode: AssignmentMode::ManualCapture,
+        },
+        Queue {
+            id: "sales".into(),
+            name: "Vendas".into(),
+            mode: AssignmentMode::AutomaticCapture,
+        },
+    ]
+}
+
 /// The sample channel's template catalogue, as the sandbox provider serves it.
 pub fn sandbox_templates() -> Vec<conversa::domain::template::Template> {
     let templates = serde_json::json!([
@@ -130,6 +148,9 @@ impl LocalStack {
         store.put_channel(&sample_channel()).await?;
         for t in sandbox_templates() {
             store.put_template(dev::SAMPLE_CHANNEL_ID, &t).await?;
+        }
+        for q in sample_queues() {
+            store.put_queue(&q).await?;
         }
         let events_queue_url = capture_events(&stack, "EventBus", &config).await?;
         let clock = Arc::new(DevClock::default());

@@ -1,8 +1,8 @@
 //! The small traits use cases need. One AWS adapter each lives in [`crate::aws`].
 
 use crate::domain::{
-    conversation::InboundDecision, template::Template, Channel, Conversation, DeliveryStatus,
-    Message, Millis,
+    conversation::InboundDecision, template::Template, workspace::Queue, Channel, Conversation,
+    DeliveryStatus, Message, Millis,
 };
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -220,9 +220,77 @@ pub trait ConversationStore: Send + Sync {
     ) -> PortResult<Message>;
     /// The provider said the window is closed (131047).
     async fn close_window(&self, channel: &str, contact: &str, at: Millis) -> PortResult<()>;
+    async fn put_queue(&self, queue: &Queue) -> PortResult<()>;
+    async fn queue(&self, id: &str) -> PortResult<Option<Queue>>;
+    /// A queue's waiting (oldest first) or in-progress conversations.
+    async fn queue_conversations(
+        &self,
+        queue: &str,
+        list: QueueList,
+        filter: &ListFilter,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> PortResult<Page<Conversation>>;
+    /// An agent's active or archived conversations.
+    async fn agent_conversations(
+        &self,
+        agent: &str,
+        list: AgentList,
+        filter: &ListFilter,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> PortResult<Page<Conversation>>;
+    /// Writes a conversation if nobody changed it since `expected_version`; a closed one
+    /// also frees its contact for a new conversation.
+    async fn update_conversation(
+        &self,
+        next: &Conversation,
+        expected_version: u64,
+    ) -> PortResult<WriteOutcome>;
+    /// Deletes a conversation and every message of it.
+    async fn remove_conversation(&self, conversation: &Conversation) -> PortResult<()>;
     async fn mark_published(&self, message_id: &str) -> PortResult<()>;
     /// Moves a message's status forward; never backwards.
     async fn apply_status(&self, update: &StatusUpdate) -> PortResult<StatusOutcome>;
+}
+
+/// Which list of a queue a conversation is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueList {
+    Waiting,
+    InProgress,
+}
+
+impl QueueList {
+    pub fn suffix(self) -> &'static str {
+        match self {
+            QueueList::Waiting => "waiting",
+            QueueList::InProgress => "in_progress",
+        }
+    }
+}
+
+/// Which list of an agent a conversation is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AgentList {
+    Active,
+    Archived,
+}
+
+impl AgentList {
+    pub fn suffix(self) -> &'static str {
+        match self {
+            AgentList::Active => "active",
+            AgentList::Archived => "archived",
+        }
+    }
+}
+
+/// Filters a listing by channel and contact.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    pub channel: Option<String>,
+    pub contact: Option<String>,
 }
 
 /// An event for the outside world (`source = "conversa"`).

@@ -72,6 +72,12 @@ async fn aws_calls_per_inbound_text_message() {
         .unwrap()
         .open_conversation_id
         .unwrap();
+    t.post_json(
+        &format!("/v1/conversations/{id}/capture"),
+        &token,
+        json!({}),
+    )
+    .await;
     reset_emulator_calls().await;
     let (status, _) = t
         .post_json(

@@ -285,7 +285,11 @@ async fn open_conversation(t: &TestStack, token: &str) -> String {
         .unwrap()
         .open_conversation_id
         .unwrap();
-    let _ = token;
+    // It waits in `support` (manual capture): the agent captures it.
+    let (status, body) = t
+        .post_json(&format!("/v1/conversations/{id}/capture"), token, json!({}))
+        .await;
+    assert_eq!(status, 200, "{body}");
     id
 }
 
@@ -340,8 +344,8 @@ async fn media_links_and_bad_send_bodies() {
     let token = t.agent_token().await;
     let id = open_conversation(&t, &token).await;
     let path = format!("/v1/conversations/{id}/messages");
-    let (status, _) = t.post_json(&path, &token, json!({"media": {"type": "image", "link": "https://example.com/a.jpg", "caption": "nota"}})).await;
-    assert_eq!(status, 202);
+    let (status, b) = t.post_json(&path, &token, json!({"media": {"type": "image", "link": "https://example.com/a.jpg", "caption": "nota"}})).await;
+    assert_eq!(status, 202, "{b}");
     t.drain_outbound().await;
     let outbox = t.local.outbox.lock().await.clone();
     assert_eq!(
@@ -806,6 +810,12 @@ async fn provider_131047_is_not_retried_and_closes_the_window() {
         .unwrap()
         .open_conversation_id
         .unwrap();
+    t.post_json(
+        &format!("/v1/conversations/{id}/capture"),
+        &token,
+        json!({}),
+    )
+    .await;
     let (status, _) = t
         .post_json(
             &format!("/v1/conversations/{id}/messages"),
@@ -967,6 +977,12 @@ async fn hsm_send_checks_the_window_again_at_send_time() {
         .unwrap()
         .open_conversation_id
         .unwrap();
+    t.post_json(
+        &format!("/v1/conversations/{id}/capture"),
+        &token,
+        json!({}),
+    )
+    .await;
     let (status, _) = t
         .post_json(
             &format!("/v1/conversations/{id}/messages"),

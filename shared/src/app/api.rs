@@ -4,6 +4,7 @@ use super::auth::{caller, Caller, Role};
 use super::events;
 use super::http::{json, respond, ApiError, ApiResult};
 use super::outbound::OutboundItem;
+use super::workspace::{authorize, owner_only, workspace_error};
 use crate::aws::store::message_key;
 use crate::domain::{
     conversation::{after_outbound, decide_send, decide_start, SendError, StartError},
@@ -172,7 +173,28 @@ impl AgentApi {
         match (method, segments.as_slice()) {
             (Method::GET, ["v1", "conversations"]) => self.list_conversations(req, &who).await,
             (Method::POST, ["v1", "conversations"]) => self.start(req, &who).await,
-            (Method::GET, ["v1", "conversations", id]) => self.details(id).await,
+            (Method::GET, ["v1", "conversations", id]) => self.details(&who, id).await,
+            (Method::DELETE, ["v1", "conversations", id]) => self.remove(&who, id).await,
+            (Method::POST, ["v1", "conversations", id, "capture"]) => self.capture(&who, id).await,
+            (Method::POST, ["v1", "conversations", id, "transfer"]) => {
+                self.transfer(req, &who, id).await
+            }
+            (
+                Method::POST,
+                ["v1", "conversations", id, op @ ("hold" | "resume" | "archive" | "unarchive" | "close")],
+            ) => {
+                let op: &'static str = match *op {
+                    "hold" => "hold",
+                    "resume" => "resume",
+                    "archive" => "archive",
+                    "unarchive" => "unarchive",
+                    _ => "close",
+                };
+                self.simple(&who, id, op).await
+            }
+            (Method::GET, ["v1", "queues", queue, "conversations"]) => {
+                self.queue_list(req, &who, queue).await
+            }
             (Method::GET, ["v1", "conversations", id, "messages"]) => {
                 self.list_messages(req, &who, id).await
             }
@@ -193,8 +215,18 @@ impl AgentApi {
         }
     }
 
-    async fn list_conversations(&self, req: &Request, _who: &Caller) -> ApiResult {
+    async fn list_conversations(&self, req: &Request, who: &Caller) -> ApiResult {
         let params = req.query_string_parameters();
+        match params.first("assigned") {
+            Some("me") => return self.my_list(req, who).await,
+            Some(other) => {
+                return Err(ApiError::unprocessable(
+                    "invalid_parameter",
+                    format!("assigned only takes \"me\", got {other:?}"),
+                ))
+            }
+            None => {}
+        }
         let channel = params.first("channel").ok_or_else(|| {
             ApiError::unprocessable("missing_parameter", "query parameter channel is required")
         })?;
@@ -204,23 +236,25 @@ impl AgentApi {
         let contact = Phone::parse(contact)
             .map_err(|e| ApiError::unprocessable("invalid_phone", e.to_string()))?;
         let limit = page_limit(params.first("limit"))?;
-        let page = self
+        let mut page = self
             .store
             .conversations_of_contact(channel, contact.as_str(), params.first("cursor"), limit)
             .await
             .map_err(cursor_or_backend)?;
+        page.items.retain(|c| authorize(who, c).is_ok());
         Ok(json(StatusCode::OK, &page))
     }
 
-    async fn conversation(&self, id: &str) -> Result<Conversation, ApiError> {
+    pub(crate) async fn conversation(&self, id: &str) -> Result<Conversation, ApiError> {
         self.store
             .conversation(id)
             .await?
             .ok_or_else(|| ApiError::not_found(format!("conversation {id} not found")))
     }
 
-    async fn details(&self, id: &str) -> ApiResult {
+    async fn details(&self, who: &Caller, id: &str) -> ApiResult {
         let c = self.conversation(id).await?;
+        authorize(who, &c)?;
         let now = self.clock.now();
         let window = self
             .store
@@ -233,9 +267,9 @@ impl AgentApi {
         Ok(json(StatusCode::OK, &body))
     }
 
-    async fn list_messages(&self, req: &Request, _who: &Caller, id: &str) -> ApiResult {
+    async fn list_messages(&self, req: &Request, who: &Caller, id: &str) -> ApiResult {
         let params = req.query_string_parameters();
-        self.conversation(id).await?;
+        authorize(who, &self.conversation(id).await?)?;
         let limit = page_limit(params.first("limit"))?;
         let page = self
             .store
@@ -245,7 +279,7 @@ impl AgentApi {
         Ok(json(StatusCode::OK, &page))
     }
 
-    async fn channel(&self, id: &str) -> Result<Channel, ApiError> {
+    pub(crate) async fn channel(&self, id: &str) -> Result<Channel, ApiError> {
         self.store
             .channel(id)
             .await?
@@ -527,6 +561,7 @@ impl AgentApi {
             ));
         }
         let first = self.conversation(id).await?;
+        authorize(who, &first)?;
         let (content, template) = match (body.text, body.template, body.media) {
             (Some(text), None, None) => {
                 if text.trim().is_empty() || text.chars().count() > MAX_TEXT {
@@ -574,9 +609,32 @@ impl AgentApi {
                 .unwrap_or_else(|| crate::domain::Window::at(None, now));
             let free_form = !matches!(content, MessageContent::Template { .. });
             decide_send(&conversation, &window, free_form).map_err(send_error)?;
+            owner_only(who, &conversation)?;
+            // A reply in a waiting conversation: in automatic-capture queues the first agent
+            // to answer takes it; in manual-capture queues it must be captured first.
+            let mut captured = false;
+            let mut base = conversation.clone();
+            if conversation.state == crate::domain::ConversationState::Queued
+                && who.role != Role::Assistant
+            {
+                let mode = match &conversation.queue {
+                    Some(q) => self.store.queue(q).await?.map(|q| q.mode),
+                    None => None,
+                };
+                if mode != Some(crate::domain::workspace::AssignmentMode::AutomaticCapture) {
+                    return Err(ApiError::conflict(
+                        "capture_required",
+                        "this queue assigns by manual capture: capture the conversation before answering",
+                    ));
+                }
+                base = crate::domain::workspace::capture(&conversation, &who.sub, &channel, now)
+                    .map_err(workspace_error)?;
+                base.version = conversation.version;
+                captured = true;
+            }
             let message = self.outbound_message(&conversation, content.clone(), who, now);
             let write = OutboundWrite {
-                conversation: after_outbound(&conversation, &channel, now),
+                conversation: after_outbound(&base, &channel, now),
                 expected_version: conversation.version,
                 message: message.clone(),
                 idempotency_key: idempotency_key.clone(),
@@ -635,7 +693,7 @@ fn media_content(m: MediaChoice) -> Result<MessageContent, ApiError> {
     })
 }
 
-fn page_limit(raw: Option<&str>) -> Result<u32, ApiError> {
+pub(crate) fn page_limit(raw: Option<&str>) -> Result<u32, ApiError> {
     match raw {
         None => Ok(DEFAULT_PAGE),
         Some(v) => v
@@ -648,7 +706,7 @@ fn page_limit(raw: Option<&str>) -> Result<u32, ApiError> {
     }
 }
 
-fn cursor_or_backend(e: crate::ports::PortError) -> ApiError {
+pub(crate) fn cursor_or_backend(e: crate::ports::PortError) -> ApiError {
     if e.service == "cursor" {
         ApiError::unprocessable("invalid_cursor", "cursor is not one this API returned")
     } else {

@@ -62,3 +62,91 @@ pub fn provider_error(channel: &str, errors: &[Value], cause_id: &str) -> Domain
         }),
     }
 }
+
+pub const CONVERSATION_ASSIGNED: &str = "conversation.assigned";
+pub const CONVERSATION_TRANSFERRED: &str = "conversation.transferred";
+pub const CONVERSATION_CLOSED: &str = "conversation.closed";
+pub const CONVERSATION_UPDATED: &str = "conversation.updated";
+pub const CONVERSATION_REMOVED: &str = "conversation.removed";
+
+fn versioned_id(c: &Conversation, what: &str) -> String {
+    format!("{}/v{}/{what}", c.id, c.version)
+}
+
+/// An agent took the conversation (`how`: capture, automatic_capture, transfer).
+pub fn conversation_assigned(c: &Conversation, by: &str, how: &str) -> DomainEvent {
+    DomainEvent {
+        detail_type: CONVERSATION_ASSIGNED,
+        detail: json!({
+            "event_id": versioned_id(c, "assigned"),
+            "conversation": c,
+            "agent": c.agent,
+            "by": by,
+            "how": how,
+        }),
+    }
+}
+
+/// The conversation moved to another agent, queue or external platform. For an external
+/// platform it carries the history (as much as fits an event; `history_complete` says
+/// whether the platform must read the rest through the API).
+pub fn conversation_transferred(
+    before: &Conversation,
+    after: &Conversation,
+    to: Value,
+    by: &str,
+    history: Option<(&[Message], bool)>,
+) -> DomainEvent {
+    let mut detail = json!({
+        "event_id": versioned_id(after, "transferred"),
+        "conversation": after,
+        "from": {"queue": before.queue, "agent": before.agent},
+        "to": to,
+        "by": by,
+    });
+    if let Some((messages, complete)) = history {
+        detail["history"] = json!(messages);
+        detail["history_complete"] = json!(complete);
+    }
+    DomainEvent {
+        detail_type: CONVERSATION_TRANSFERRED,
+        detail,
+    }
+}
+
+pub fn conversation_closed(c: &Conversation, by: &str) -> DomainEvent {
+    DomainEvent {
+        detail_type: CONVERSATION_CLOSED,
+        detail: json!({
+            "event_id": versioned_id(c, "closed"),
+            "conversation": c,
+            "reason": c.close_reason,
+            "by": by,
+        }),
+    }
+}
+
+/// Hold, resume, archive, unarchive.
+pub fn conversation_updated(c: &Conversation, operation: &str, by: &str) -> DomainEvent {
+    DomainEvent {
+        detail_type: CONVERSATION_UPDATED,
+        detail: json!({
+            "event_id": versioned_id(c, operation),
+            "conversation": c,
+            "operation": operation,
+            "by": by,
+        }),
+    }
+}
+
+pub fn conversation_removed(c: &Conversation, by: &str) -> DomainEvent {
+    DomainEvent {
+        detail_type: CONVERSATION_REMOVED,
+        detail: json!({
+            "event_id": format!("{}/removed", c.id),
+            "conversation_id": c.id,
+            "channel": c.channel,
+            "by": by,
+        }),
+    }
+}

@@ -11,6 +11,7 @@ pub mod inbound;
 pub mod outbound;
 pub mod templates;
 pub mod webhook;
+pub mod workspace;
 
 pub use api::AgentApi;
 pub use config::Settings;

@@ -12,13 +12,13 @@
 //! `ttl` is the retention attribute; it never decides anything.
 
 use crate::domain::{
-    conversation::InboundDecision, template::Template, Channel, Conversation, DeliveryStatus,
-    Message, Millis,
+    conversation::InboundDecision, template::Template, workspace::Queue, Channel, Conversation,
+    DeliveryStatus, Message, Millis,
 };
 use crate::ports::{
-    ContactRecord, ConversationStore, InboundOutcome, InboundWrite, MessageKey, OutboundWrite,
-    Page, PortError, PortResult, ProviderMessageRef, StartWrite, StatusOutcome, StatusUpdate,
-    WriteOutcome,
+    AgentList, ContactRecord, ConversationStore, InboundOutcome, InboundWrite, ListFilter,
+    MessageKey, OutboundWrite, Page, PortError, PortResult, ProviderMessageRef, QueueList,
+    StartWrite, StatusOutcome, StatusUpdate, WriteOutcome,
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
@@ -29,6 +29,8 @@ type Item = HashMap<String, AttributeValue>;
 
 pub const BY_CONTACT_INDEX: &str = "by_contact";
 pub const BY_KIND_INDEX: &str = "by_kind";
+pub const BY_QUEUE_INDEX: &str = "by_queue";
+pub const BY_AGENT_INDEX: &str = "by_agent";
 const DAY_SECS: i64 = 86_400;
 
 #[derive(Clone, Debug)]
@@ -113,6 +115,56 @@ impl DynamoStore {
             Err(e) if is_conditional_failure(&e) => Ok(None),
             Err(e) => Err(super::sdk_error("dynamodb", e)),
         }
+    }
+
+    async fn list_index(
+        &self,
+        index: &str,
+        key_attr: &str,
+        key: String,
+        filter: &ListFilter,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> PortResult<Page<Conversation>> {
+        let mut q = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(index)
+            .key_condition_expression(format!("{key_attr} = :k"))
+            .expression_attribute_values(":k", s(key))
+            .limit(limit as i32);
+        let mut filters = Vec::new();
+        if let Some(ch) = &filter.channel {
+            filters.push("channel = :ch");
+            q = q.expression_attribute_values(":ch", s(ch));
+        }
+        if let Some(ct) = &filter.contact {
+            filters.push("contact = :ct");
+            q = q.expression_attribute_values(":ct", s(ct));
+        }
+        if !filters.is_empty() {
+            q = q.filter_expression(filters.join(" AND "));
+        }
+        if let Some(c) = cursor {
+            q = q.set_exclusive_start_key(Some(key_of_cursor(c)?));
+        }
+        let out = q
+            .send()
+            .await
+            .map_err(|e| super::sdk_error("dynamodb", e))?;
+        let mut items = Vec::new();
+        for item in out.items.unwrap_or_default() {
+            if !expired(&item) {
+                items.push(from_item::<ConversationItem>(item)?.conversation);
+            }
+        }
+        let next_cursor = out
+            .last_evaluated_key
+            .as_ref()
+            .filter(|k| !k.is_empty())
+            .and_then(key_cursor);
+        Ok(Page { items, next_cursor })
     }
 
     async fn get<T: DeserializeOwned>(&self, pk: String, sk: &str) -> PortResult<Option<T>> {
@@ -225,18 +277,73 @@ struct ConversationItem {
     conversation: Conversation,
     contact_key: String,
     opened_key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    queue_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    queue_sort: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    agent_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    agent_sort: Option<String>,
 }
 
 impl ConversationItem {
     fn new(c: &Conversation) -> Self {
+        use crate::domain::ConversationState as S;
+        let queue_list = match c.state {
+            S::Queued => Some(QueueList::Waiting),
+            S::Assigned | S::OnHold | S::AwaitingReply if c.queue.is_some() => {
+                Some(QueueList::InProgress)
+            }
+            _ => None,
+        };
+        let agent_list = match (&c.agent, c.archived, c.state.is_open()) {
+            (Some(_), true, _) => Some(AgentList::Archived),
+            (Some(_), false, true) => Some(AgentList::Active),
+            _ => None,
+        };
         Self {
             pk: conversation_pk(&c.id),
             sk: "CONV".into(),
             contact_key: format!("{}#{}", c.channel, c.contact),
             opened_key: format!("{:016}#{}", c.opened_at.max(0), c.id),
+            queue_key: queue_list
+                .zip(c.queue.as_ref())
+                .map(|(l, q)| format!("{q}#{}", l.suffix())),
+            queue_sort: queue_list
+                .map(|_| format!("{:016}#{}", c.queued_at.unwrap_or(c.opened_at).max(0), c.id)),
+            agent_key: agent_list
+                .zip(c.agent.as_ref())
+                .map(|(l, a)| format!("{a}#{}", l.suffix())),
+            agent_sort: agent_list.map(|_| {
+                format!(
+                    "{:016}#{}",
+                    c.assigned_at.unwrap_or(c.opened_at).max(0),
+                    c.id
+                )
+            }),
             conversation: c.clone(),
         }
     }
+}
+
+/// An opaque cursor: the page's last evaluated key (string attributes), hex-encoded JSON.
+fn key_cursor(key: &Item) -> Option<String> {
+    let map: std::collections::BTreeMap<&str, &str> = key
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str(), v.as_s().ok()?.as_str())))
+        .collect();
+    serde_json::to_vec(&map).ok().map(hex::encode)
+}
+
+fn key_of_cursor(cursor: &str) -> PortResult<Item> {
+    let bytes = hex::decode(cursor).map_err(|_| PortError::new("cursor", "invalid cursor"))?;
+    let map: std::collections::BTreeMap<String, String> =
+        serde_json::from_slice(&bytes).map_err(|_| PortError::new("cursor", "invalid cursor"))?;
+    Ok(map
+        .into_iter()
+        .map(|(k, v)| (k, AttributeValue::S(v)))
+        .collect())
 }
 
 #[derive(Serialize, Deserialize)]
@@ -1036,6 +1143,213 @@ impl ConversationStore for DynamoStore {
             Err(e) if is_conditional_failure(&e) => Ok(StatusOutcome::Stale),
             Err(e) => Err(super::sdk_error("dynamodb", e)),
         }
+    }
+
+    async fn put_queue(&self, queue: &Queue) -> PortResult<()> {
+        let item = to_item(&KindItem {
+            pk: format!("QUEUE#{}", queue.id),
+            sk: "QUEUE".into(),
+            kind: "queue".into(),
+            kind_sort: queue.id.clone(),
+            value: queue,
+        })?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| super::sdk_error("dynamodb", e))?;
+        Ok(())
+    }
+
+    async fn queue(&self, id: &str) -> PortResult<Option<Queue>> {
+        let item: Option<KindItem<Queue>> = self.get(format!("QUEUE#{id}"), "QUEUE").await?;
+        Ok(item.map(|i| i.value))
+    }
+
+    async fn queue_conversations(
+        &self,
+        queue: &str,
+        list: QueueList,
+        filter: &ListFilter,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> PortResult<Page<Conversation>> {
+        self.list_index(
+            BY_QUEUE_INDEX,
+            "queue_key",
+            format!("{queue}#{}", list.suffix()),
+            filter,
+            cursor,
+            limit,
+        )
+        .await
+    }
+
+    async fn agent_conversations(
+        &self,
+        agent: &str,
+        list: AgentList,
+        filter: &ListFilter,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> PortResult<Page<Conversation>> {
+        self.list_index(
+            BY_AGENT_INDEX,
+            "agent_key",
+            format!("{agent}#{}", list.suffix()),
+            filter,
+            cursor,
+            limit,
+        )
+        .await
+    }
+
+    async fn update_conversation(
+        &self,
+        next: &Conversation,
+        expected_version: u64,
+    ) -> PortResult<WriteOutcome> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(to_item(&ConversationItem::new(next))?))
+            .condition_expression("#version = :expected")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_values(":expected", n(expected_version))
+            .build()
+            .map_err(|e| PortError::new("dynamodb", e))?;
+        let mut ops = vec![TransactWriteItem::builder().put(put).build()];
+        if !next.state.is_open() {
+            // Free the contact: its next message opens a new conversation.
+            let free = Update::builder()
+                .table_name(&self.table)
+                .key("pk", s(contact_pk(&next.channel, &next.contact)))
+                .key("sk", s("CONTACT"))
+                .update_expression("REMOVE open_conversation_id")
+                .condition_expression(
+                    "attribute_not_exists(open_conversation_id) OR open_conversation_id = :id",
+                )
+                .expression_attribute_values(":id", s(&next.id))
+                .build()
+                .map_err(|e| PortError::new("dynamodb", e))?;
+            ops.push(TransactWriteItem::builder().update(free).build());
+        }
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(ops))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(WriteOutcome::Committed),
+            Err(err) => match cancellation_codes(&err) {
+                Some(_) => Ok(WriteOutcome::Conflict),
+                None => Err(super::sdk_error("dynamodb", err)),
+            },
+        }
+    }
+
+    async fn remove_conversation(&self, conversation: &Conversation) -> PortResult<()> {
+        use aws_sdk_dynamodb::types::{DeleteRequest, WriteRequest};
+        let pk = conversation_pk(&conversation.id);
+        // Messages first, the conversation last: a failure half-way leaves it findable.
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :msg)")
+                .expression_attribute_values(":pk", s(&pk))
+                .expression_attribute_values(":msg", s("MSG#"))
+                .projection_expression("pk, sk")
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| super::sdk_error("dynamodb", e))?;
+            let keys = page.items.unwrap_or_default();
+            for chunk in keys.chunks(25) {
+                let mut requests = chunk
+                    .iter()
+                    .map(|k| {
+                        DeleteRequest::builder()
+                            .set_key(Some(k.clone()))
+                            .build()
+                            .map(|d| WriteRequest::builder().delete_request(d).build())
+                            .map_err(|e| PortError::new("dynamodb", e))
+                    })
+                    .collect::<PortResult<Vec<_>>>()?;
+                // BatchWriteItem may leave items unprocessed under throttling: retry them.
+                for _ in 0..8 {
+                    let out = self
+                        .client
+                        .batch_write_item()
+                        .request_items(&self.table, requests)
+                        .send()
+                        .await
+                        .map_err(|e| super::sdk_error("dynamodb", e))?;
+                    requests = out
+                        .unprocessed_items
+                        .and_then(|mut u| u.remove(&self.table))
+                        .unwrap_or_default();
+                    if requests.is_empty() {
+                        break;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+                if !requests.is_empty() {
+                    return Err(PortError::new(
+                        "dynamodb",
+                        "messages left undeleted after retries",
+                    ));
+                }
+            }
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        let delete = aws_sdk_dynamodb::types::Delete::builder()
+            .table_name(&self.table)
+            .key("pk", s(&pk))
+            .key("sk", s("CONV"))
+            .build()
+            .map_err(|e| PortError::new("dynamodb", e))?;
+        let free = Update::builder()
+            .table_name(&self.table)
+            .key(
+                "pk",
+                s(contact_pk(&conversation.channel, &conversation.contact)),
+            )
+            .key("sk", s("CONTACT"))
+            .update_expression("REMOVE open_conversation_id")
+            .condition_expression("open_conversation_id = :id")
+            .expression_attribute_values(":id", s(&conversation.id))
+            .build()
+            .map_err(|e| PortError::new("dynamodb", e))?;
+        let both = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().delete(delete.clone()).build())
+            .transact_items(TransactWriteItem::builder().update(free).build())
+            .send()
+            .await;
+        if let Err(err) = both {
+            // The contact points elsewhere (or nowhere): delete the conversation alone.
+            if cancellation_codes(&err).is_none() {
+                return Err(super::sdk_error("dynamodb", err));
+            }
+            self.client
+                .delete_item()
+                .table_name(&self.table)
+                .key("pk", s(&pk))
+                .key("sk", s("CONV"))
+                .send()
+                .await
+                .map_err(|e| super::sdk_error("dynamodb", e))?;
+        }
+        Ok(())
     }
 }
 

@@ -66,6 +66,15 @@ pub struct Conversation {
     pub expires_at: Millis,
     #[serde(default)]
     pub message_count: u64,
+    /// When it entered its current queue (wait time is measured from here).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queued_at: Option<Millis>,
+    /// When its current agent took it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assigned_at: Option<Millis>,
+    /// The state a held conversation returns to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_from: Option<ConversationState>,
     /// Optimistic-concurrency counter: every update is conditional on it.
     pub version: u64,
 }
@@ -110,6 +119,7 @@ pub fn decide_inbound(
                 };
                 if next.queue.is_none() && next.agent.is_none() {
                     next.queue = Some(channel.default_queue.clone());
+                    next.queued_at = Some(now);
                 }
             }
             InboundDecision::Append(next)
@@ -130,6 +140,9 @@ pub fn decide_inbound(
             closed_at: None,
             expires_at,
             message_count: 1,
+            queued_at: Some(now),
+            assigned_at: None,
+            held_from: None,
             version: 1,
         }),
     }
@@ -274,6 +287,9 @@ pub fn decide_start(
         closed_at: None,
         expires_at: now + i64::from(channel.auto_close_hours) * HOUR_MILLIS,
         message_count: u64::from(with_template),
+        queued_at: None,
+        assigned_at: Some(now),
+        held_from: None,
         version: 1,
     })
 }

@@ -6,6 +6,7 @@ pub mod message;
 pub mod phone;
 pub mod template;
 pub mod window;
+pub mod workspace;
 
 pub use channel::{Channel, ChannelId};
 pub use conversation::{CloseReason, Conversation, ConversationState, Origin};
