@@ -641,6 +641,16 @@ impl AgentApi {
             };
             match self.store.append_outbound(&write, now).await? {
                 WriteOutcome::Committed => {
+                    if captured {
+                        let after = after_outbound(&base, &channel, now);
+                        tracing::info!(conversation_id = %after.id, agent = %who.sub, "captured by the first reply");
+                        self.announce(&[events::conversation_assigned(
+                            &after,
+                            &who.sub,
+                            "automatic_capture",
+                        )])
+                        .await;
+                    }
                     let m = self
                         .queue_send(&conversation, message, template.as_ref(), now)
                         .await?;
