@@ -4,6 +4,7 @@ pub mod channel;
 pub mod conversation;
 pub mod message;
 pub mod phone;
+pub mod routing;
 pub mod template;
 pub mod window;
 pub mod workspace;
