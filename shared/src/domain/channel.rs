@@ -32,6 +32,35 @@ pub struct Channel {
     /// SSM parameter with this channel's Graph API token, when not the stack's default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_parameter: Option<String>,
+    /// Where new inbound conversations go; none means the default queue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routing: Option<super::routing::Routing>,
+    /// Replies to conversations the business started without an agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_routing: Option<super::routing::ActiveRouting>,
+    /// When not empty, only these numbers are served.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowlist: Vec<String>,
+    /// Messages this close together reach the assistant as one turn (0 = off).
+    #[serde(default)]
+    pub grouping_seconds: u32,
+    #[serde(default)]
+    pub handoff: super::routing::HandoffSettings,
+}
+
+impl Channel {
+    /// The routing in force: the configured one, or the default queue.
+    pub fn effective_routing(&self) -> super::routing::Routing {
+        self.routing.clone().unwrap_or_else(|| super::routing::Routing::Queue {
+            queue: self.default_queue.clone(),
+            welcome_message: None,
+        })
+    }
+
+    /// Is this contact served (the allowlist is empty or names it)?
+    pub fn serves(&self, contact: &str) -> bool {
+        self.allowlist.is_empty() || self.allowlist.iter().any(|p| p == contact)
+    }
 }
 
 fn default_queue() -> String {
@@ -54,6 +83,11 @@ impl Channel {
             default_queue: default_queue(),
             auto_close_hours: default_auto_close_hours(),
             token_parameter: None,
+            routing: None,
+            active_routing: None,
+            allowlist: Vec::new(),
+            grouping_seconds: 0,
+            handoff: Default::default(),
         }
     }
 }

@@ -75,8 +75,55 @@ pub struct Conversation {
     /// The state a held conversation returns to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub held_from: Option<ConversationState>,
+    /// The AI assistant that has (or had) the conversation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assistant: Option<String>,
+    /// Answers to the triage menu that were not an option.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub menu_attempts: u32,
+    /// The handoff from the assistant to humans, while it lasts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handoff: Option<Handoff>,
+    /// When the grouped messages go to the assistant as one turn.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turn_deadline: Option<Millis>,
+    /// Messages after this went to no assistant turn yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_turn_at: Option<Millis>,
     /// Optimistic-concurrency counter: every update is conditional on it.
     pub version: u64,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// A handoff ("transbordo") from the assistant to a queue of humans.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Handoff {
+    pub queue: String,
+    #[serde(default)]
+    pub extra_info: serde_json::Value,
+    #[serde(default)]
+    pub contact_info: serde_json::Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub integration_id: Option<String>,
+    pub requested_at: Millis,
+    /// Closes with `timeout` if no agent took it by then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait_deadline: Option<Millis>,
+    /// Closes with `user_inactivity_timeout` after this long without a contact message.
+    #[serde(default)]
+    pub inactivity_seconds: u32,
+}
+
+impl Conversation {
+    /// When the contact's silence closes it, if a handoff set an inactivity timeout.
+    pub fn inactivity_deadline(&self) -> Option<Millis> {
+        let h = self.handoff.as_ref().filter(|h| h.inactivity_seconds > 0)?;
+        let since = self.last_inbound_at.unwrap_or(h.requested_at).max(h.requested_at);
+        Some(since + i64::from(h.inactivity_seconds) * 1000)
+    }
 }
 
 /// What an inbound customer message does to the (channel, contact) pair.
@@ -143,6 +190,11 @@ pub fn decide_inbound(
             queued_at: Some(now),
             assigned_at: None,
             held_from: None,
+            assistant: None,
+            menu_attempts: 0,
+            handoff: None,
+            turn_deadline: None,
+            last_turn_at: None,
             version: 1,
         }),
     }
@@ -290,6 +342,11 @@ pub fn decide_start(
         queued_at: None,
         assigned_at: Some(now),
         held_from: None,
+            assistant: None,
+            menu_attempts: 0,
+            handoff: None,
+            turn_deadline: None,
+            last_turn_at: None,
         version: 1,
     })
 }

@@ -2,6 +2,7 @@
 
 pub mod channel;
 pub mod conversation;
+pub mod inbound;
 pub mod message;
 pub mod phone;
 pub mod routing;
