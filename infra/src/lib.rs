@@ -6,6 +6,7 @@ pub mod devauth;
 pub mod emulator;
 pub mod provision;
 pub mod runtime;
+pub mod scheduler;
 pub mod server;
 pub mod template;
 
@@ -66,6 +67,9 @@ pub struct LocalStack {
     events: Mutex<Vec<serde_json::Value>>,
     /// What the sandbox provider was asked to send.
     pub outbox: Mutex<Vec<serde_json::Value>>,
+    /// `make run`: moving the development clock also moves the emulator's clock, so SQS
+    /// delays (timers) elapse with it. Off in tests, which share one emulator.
+    pub emulator_time: bool,
 }
 
 /// The sample channel the local stack and the tests start with.
@@ -163,7 +167,44 @@ impl LocalStack {
             events_queue_url,
             events: Mutex::new(Vec::new()),
             outbox: Mutex::new(Vec::new()),
+            emulator_time: false,
         })
+    }
+
+    /// Runs every event source mapping and fires due schedules, until the process ends.
+    pub fn spawn_background(self: &Arc<Self>) {
+        self.runtime.spawn_pollers();
+        let stack = self.clone();
+        tokio::spawn(async move {
+            loop {
+                use conversa::ports::Clock;
+                if let Err(e) =
+                    scheduler::fire_due(&stack.stack, &stack.config, stack.clock.now()).await
+                {
+                    tracing::warn!(error = %e, "schedules not fired");
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        });
+    }
+
+    /// Moves the development clock (and, for `make run`, the emulator's), then fires what
+    /// became due at once.
+    pub async fn advance_clock(&self, seconds: i64) -> i64 {
+        use conversa::ports::Clock;
+        let now = self.clock.advance_seconds(seconds);
+        if self.emulator_time {
+            if let Some(endpoint) = self.config.endpoint_url() {
+                let url = format!("{endpoint}/_test/time/advance?seconds={seconds}");
+                if let Err(e) = reqwest::Client::new().post(url).send().await {
+                    tracing::warn!(error = %e, "emulator clock not moved");
+                }
+            }
+        }
+        if let Err(e) = scheduler::fire_due(&self.stack, &self.config, self.clock.now()).await {
+            tracing::warn!(error = %e, "schedules not fired");
+        }
+        now
     }
 
     fn store_of(stack: &Stack, config: &SdkConfig) -> DynamoStore {

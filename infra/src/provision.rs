@@ -269,6 +269,40 @@ pub async fn provision(
         }
     }
 
+    let scheduler = aws_sdk_scheduler::Client::new(config);
+    for group in template.resources_of("AWS::Scheduler::ScheduleGroup") {
+        let p = resolver.resolve(group.properties)?;
+        let name = str_of(&p, "Name").unwrap_or(&group.logical_id).to_owned();
+        let arn = scheduler
+            .create_schedule_group()
+            .name(&name)
+            .send()
+            .await
+            .map_err(aws(format!("create schedule group {name}")))?
+            .schedule_group_arn;
+        resolver.physical.insert(
+            group.logical_id.clone(),
+            Physical {
+                reference: name,
+                attributes: HashMap::from([("Arn".into(), arn)]),
+            },
+        );
+    }
+    // Everything else the emulator does not need (roles, alarms, the API, functions) gets a
+    // stand-in, so that references to it resolve.
+    for r in template.resources() {
+        resolver
+            .physical
+            .entry(r.logical_id.clone())
+            .or_insert_with(|| Physical {
+                reference: r.logical_id.clone(),
+                attributes: HashMap::from([(
+                    "Arn".into(),
+                    format!("arn:aws:local:{REGION}:{ACCOUNT_ID}:{}", r.logical_id),
+                )]),
+            });
+    }
+
     let functions = template.functions(&resolver)?;
     let jwt_audience = template
         .jwt_audience(&resolver)?

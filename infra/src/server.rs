@@ -212,7 +212,7 @@ async fn advance_clock(State(s): State<Arc<LocalStack>>, body: Bytes) -> Respons
             "the clock only moves forward",
         );
     }
-    let now = s.clock.advance_seconds(req.advance_seconds);
+    let now = s.advance_clock(req.advance_seconds).await;
     tracing::info!(
         advance_seconds = req.advance_seconds,
         "development clock moved"

@@ -102,6 +102,12 @@ pub struct MessageKey {
 pub struct InboundWrite {
     pub decision: InboundDecision,
     pub message: Message,
+    /// An open conversation found expired, closed in the same write (its version as read).
+    pub expired: Option<(Conversation, u64)>,
+    /// Messages conversa answers by itself (welcome, menu), stored with the inbound one.
+    pub auto_messages: Vec<Message>,
+    /// What to do after the commit (sends, timers), kept for a redelivery to finish.
+    pub followups: Option<String>,
     pub contact_name: Option<String>,
     /// The open-conversation pointer as it was read; the write is conditional on it.
     pub expected_open: Option<String>,
@@ -118,6 +124,9 @@ pub struct ProviderMessageRef {
     pub opened_conversation: bool,
     #[serde(default)]
     pub published: bool,
+    /// The follow-ups of the inbound message (JSON), until published.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub followups: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -249,6 +258,8 @@ pub trait ConversationStore: Send + Sync {
     ) -> PortResult<WriteOutcome>;
     /// Deletes a conversation and every message of it.
     async fn remove_conversation(&self, conversation: &Conversation) -> PortResult<()>;
+    /// Counts a message from a number the channel's allowlist does not serve.
+    async fn count_filtered(&self, channel: &str) -> PortResult<()>;
     async fn mark_published(&self, message_id: &str) -> PortResult<()>;
     /// Moves a message's status forward; never backwards.
     async fn apply_status(&self, update: &StatusUpdate) -> PortResult<StatusOutcome>;
@@ -349,6 +360,13 @@ pub trait Provider: Send + Sync {
     async fn send(&self, token: &str, request: &OutboundRequest) -> Result<String, ProviderError>;
     /// The WhatsApp Business Account's templates, every page.
     async fn templates(&self, token: &str, waba_id: &str) -> Result<Vec<Template>, ProviderError>;
+}
+
+/// Wakes a handler at a deadline: SQS delays up to 15 minutes, EventBridge Scheduler
+/// one-time schedules beyond.
+#[async_trait]
+pub trait TimerService: Send + Sync {
+    async fn schedule(&self, timer: &crate::domain::inbound::Timer, now: Millis) -> PortResult<()>;
 }
 
 /// Secrets by name (SSM SecureString), cached per cold start by the adapter.

@@ -14,7 +14,7 @@ const CONTACT: &str = "5548999990000";
 async fn waiting(t: &TestStack, contact: &str) -> String {
     t.contact_writes(
         contact,
-        &format!("wamid.{contact}.{}", t.now_secs()),
+        &format!("wamid.{contact}.{}", ulid::Ulid::new()),
         t.now_secs(),
     )
     .await;

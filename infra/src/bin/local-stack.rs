@@ -22,17 +22,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let template = Template::load(&repo_root().join("template.yaml"))?;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     let base_url = format!("http://127.0.0.1:{port}");
-    let stack = Arc::new(
-        LocalStack::create(
-            &template,
-            dev::STACK_NAME,
-            config,
-            &base_url,
-            Default::default(),
-        )
-        .await?,
-    );
-    stack.runtime.spawn_pollers();
+    let mut local = LocalStack::create(
+        &template,
+        dev::STACK_NAME,
+        config,
+        &base_url,
+        Default::default(),
+    )
+    .await?;
+    local.emulator_time = true;
+    let stack = Arc::new(local);
+    stack.spawn_background();
     let routes: Vec<String> = stack
         .runtime
         .routes

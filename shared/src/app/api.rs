@@ -30,6 +30,7 @@ pub struct AgentApi {
     pub store: Arc<dyn ConversationStore>,
     pub events: Arc<dyn EventPublisher>,
     pub outbound: Arc<dyn WorkQueue>,
+    pub timers: Arc<dyn crate::ports::TimerService>,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -179,16 +180,25 @@ impl AgentApi {
             (Method::POST, ["v1", "conversations", id, "transfer"]) => {
                 self.transfer(req, &who, id).await
             }
+            (Method::POST, ["v1", "conversations", id, "handoff"]) => {
+                self.handoff(req, &who, id).await
+            }
+            (Method::POST, ["v1", "conversations", id, "close"]) => self.close(req, &who, id).await,
+            (Method::GET, ["v1", "channels", channel, "settings"]) => {
+                self.settings(&who, channel).await
+            }
+            (Method::PUT, ["v1", "channels", channel, "settings"]) => {
+                self.update_settings(req, &who, channel).await
+            }
             (
                 Method::POST,
-                ["v1", "conversations", id, op @ ("hold" | "resume" | "archive" | "unarchive" | "close")],
+                ["v1", "conversations", id, op @ ("hold" | "resume" | "archive" | "unarchive")],
             ) => {
                 let op: &'static str = match *op {
                     "hold" => "hold",
                     "resume" => "resume",
                     "archive" => "archive",
-                    "unarchive" => "unarchive",
-                    _ => "close",
+                    _ => "unarchive",
                 };
                 self.simple(&who, id, op).await
             }

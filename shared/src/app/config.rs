@@ -28,6 +28,10 @@ pub struct Settings {
     pub graph_api_timeout: std::time::Duration,
     /// SSM parameter with the Graph API access token (a channel may name its own).
     pub graph_token_parameter: String,
+    pub timers_queue_url: String,
+    pub timers_queue_arn: String,
+    pub schedule_group: String,
+    pub scheduler_role_arn: String,
 }
 
 /// Where settings come from: the process environment in Lambda, the template's
@@ -68,6 +72,10 @@ impl Settings {
                 .unwrap_or_else(|| "https://graph.facebook.com".into()),
             graph_api_version: env("GRAPH_API_VERSION").unwrap_or_else(|| "v23.0".into()),
             graph_token_parameter: env("GRAPH_TOKEN_PARAMETER").unwrap_or_default(),
+            timers_queue_url: env("TIMERS_QUEUE_URL").unwrap_or_default(),
+            timers_queue_arn: env("TIMERS_QUEUE_ARN").unwrap_or_default(),
+            schedule_group: env("SCHEDULE_GROUP").unwrap_or_default(),
+            scheduler_role_arn: env("SCHEDULER_ROLE_ARN").unwrap_or_default(),
             graph_api_timeout: std::time::Duration::from_secs(
                 match env("GRAPH_API_TIMEOUT_SECONDS") {
                     Some(v) => v
@@ -94,6 +102,7 @@ pub struct Clients {
     pub sqs: aws_sdk_sqs::Client,
     pub eventbridge: aws_sdk_eventbridge::Client,
     pub ssm: aws_sdk_ssm::Client,
+    pub scheduler: aws_sdk_scheduler::Client,
 }
 
 impl Clients {
@@ -103,6 +112,7 @@ impl Clients {
             sqs: aws_sdk_sqs::Client::new(config),
             eventbridge: aws_sdk_eventbridge::Client::new(config),
             ssm: aws_sdk_ssm::Client::new(config),
+            scheduler: aws_sdk_scheduler::Client::new(config),
         }
     }
 
@@ -120,6 +130,17 @@ impl Clients {
 
     pub fn events(&self, settings: &Settings) -> EventBridgePublisher {
         EventBridgePublisher::new(self.eventbridge.clone(), &settings.event_bus_name)
+    }
+
+    pub fn timers(&self, settings: &Settings) -> crate::aws::timers::AwsTimers {
+        crate::aws::timers::AwsTimers {
+            sqs: self.sqs.clone(),
+            queue_url: settings.timers_queue_url.clone(),
+            queue_arn: settings.timers_queue_arn.clone(),
+            scheduler: self.scheduler.clone(),
+            group: settings.schedule_group.clone(),
+            role_arn: settings.scheduler_role_arn.clone(),
+        }
     }
 
     pub fn queue(&self, url: &str) -> SqsWorkQueue {

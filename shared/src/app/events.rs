@@ -150,3 +150,47 @@ pub fn conversation_removed(c: &Conversation, by: &str) -> DomainEvent {
         }),
     }
 }
+
+pub const ASSISTANT_TURN: &str = "assistant.turn";
+pub const HANDOFF_REQUESTED: &str = "handoff.requested";
+
+/// Messages for the AI assistant: it answers with `POST /v1/conversations/{id}/messages`.
+pub fn assistant_turn(c: &Conversation, messages: &[Message], cause_id: &str) -> DomainEvent {
+    DomainEvent {
+        detail_type: ASSISTANT_TURN,
+        detail: json!({
+            "event_id": format!("{cause_id}/turn"),
+            "conversation": c,
+            "assistant": c.assistant,
+            "channel": c.channel,
+            "contact": c.contact,
+            "messages": messages,
+        }),
+    }
+}
+
+/// The assistant handed the conversation to humans (ALTU's OPEN_CONVERSATION).
+pub fn handoff_requested(
+    c: &Conversation,
+    by: &str,
+    history: Option<(&[Message], bool)>,
+) -> DomainEvent {
+    let handoff = c.handoff.as_ref();
+    let mut detail = json!({
+        "event_id": versioned_id(c, "handoff"),
+        "conversation": c,
+        "queue": handoff.map(|h| h.queue.clone()),
+        "extra_info": handoff.map(|h| h.extra_info.clone()),
+        "contact_info": handoff.map(|h| h.contact_info.clone()),
+        "integration_id": handoff.and_then(|h| h.integration_id.clone()),
+        "by": by,
+    });
+    if let Some((messages, complete)) = history {
+        detail["history"] = json!(messages);
+        detail["history_complete"] = json!(complete);
+    }
+    DomainEvent {
+        detail_type: HANDOFF_REQUESTED,
+        detail,
+    }
+}

@@ -53,6 +53,13 @@ impl SqsFunction for Inbound {
 }
 
 #[async_trait]
+impl SqsFunction for super::timers::TimerHandler {
+    async fn call(&self, event: SqsEvent) -> SqsBatchResponse {
+        self.handle(event).await
+    }
+}
+
+#[async_trait]
 impl SqsFunction for Sender {
     async fn call(&self, event: SqsEvent) -> SqsBatchResponse {
         self.handle(event).await
@@ -118,6 +125,21 @@ pub fn hsm_send(
     })
 }
 
+pub fn handoff_timeout(
+    clients: &Clients,
+    env: Lookup<'_>,
+    clock: Arc<dyn Clock>,
+) -> Result<super::timers::TimerHandler, ConfigError> {
+    let settings = Settings::from_lookup(env)?;
+    Ok(super::timers::TimerHandler {
+        store: Arc::new(clients.store(&settings)),
+        events: Arc::new(clients.events(&settings)),
+        outbound: Arc::new(clients.queue(&settings.outbound_queue_url)),
+        timers: Arc::new(clients.timers(&settings)),
+        clock,
+    })
+}
+
 pub fn template_sync(clients: &Clients, env: Lookup<'_>) -> Result<TemplateSync, ConfigError> {
     let settings = Settings::from_lookup(env)?;
     Ok(TemplateSync {
@@ -158,6 +180,8 @@ pub fn inbound(
         store: Arc::new(clients.store(&settings)),
         events: Arc::new(clients.events(&settings)),
         dead_letters: Arc::new(clients.queue(&settings.inbound_dlq_url)),
+        outbound: Arc::new(clients.queue(&settings.outbound_queue_url)),
+        timers: Arc::new(clients.timers(&settings)),
         clock,
     })
 }
@@ -172,6 +196,7 @@ pub fn agent_api(
         store: Arc::new(clients.store(&settings)),
         events: Arc::new(clients.events(&settings)),
         outbound: Arc::new(clients.queue(&settings.outbound_queue_url)),
+        timers: Arc::new(clients.timers(&settings)),
         clock,
     })
 }
@@ -189,6 +214,7 @@ pub async fn build(
         "agent-api" => Function::Http(Arc::new(agent_api(clients, env, clock)?)),
         "window-check" => Function::Http(Arc::new(window_check(clients, env, clock)?)),
         "hsm-send" => Function::Sqs(Arc::new(hsm_send(clients, env, clock)?)),
+        "handoff-timeout" => Function::Sqs(Arc::new(handoff_timeout(clients, env, clock)?)),
         "template-sync" => Function::Scheduled(Arc::new(template_sync(clients, env)?)),
         other => {
             return Err(ConfigError::Invalid(

@@ -5,17 +5,21 @@
 //! published, so a crash in between republishes (same `event_id`) instead of losing them.
 
 use super::events;
+use super::outbound::OutboundItem;
+use crate::aws::store::message_key;
 use crate::domain::{
-    conversation::{decide_inbound, InboundDecision},
+    conversation::InboundDecision,
+    inbound::{plan_inbound, Timer},
     phone::mask_phone,
-    Channel, DeliveryStatus, Direction, Message,
+    Channel, Conversation, DeliveryStatus, Direction, Message,
 };
 use crate::ports::{
-    Clock, ConversationStore, EventPublisher, InboundOutcome, InboundWrite, PortError,
-    ProviderMessageRef, QueuedItem, StatusOutcome, StatusUpdate, WorkQueue,
+    Clock, ConversationStore, EventPublisher, InboundOutcome, InboundWrite, MessageKey, PortError,
+    ProviderMessageRef, QueuedItem, StatusOutcome, StatusUpdate, TimerService, WorkQueue,
 };
 use crate::provider::{webhook::InboundMessage, WorkItem};
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 /// Concurrent writers to one contact are resolved by re-reading; this bounds the loop.
@@ -25,7 +29,33 @@ pub struct Inbound {
     pub store: Arc<dyn ConversationStore>,
     pub events: Arc<dyn EventPublisher>,
     pub dead_letters: Arc<dyn WorkQueue>,
+    /// Automatic answers (welcome, menu) go to `hsm-send` through here.
+    pub outbound: Arc<dyn WorkQueue>,
+    pub timers: Arc<dyn TimerService>,
     pub clock: Arc<dyn Clock>,
+}
+
+/// What an inbound message sets in motion after its commit.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Followups {
+    #[serde(default)]
+    pub sends: Vec<OutboundItem>,
+    #[serde(default)]
+    pub timers: Vec<Timer>,
+    /// The assistant gets a turn now.
+    #[serde(default)]
+    pub turn: bool,
+    /// An expired conversation this message closed.
+    #[serde(default)]
+    pub expired: Option<String>,
+}
+
+/// A new id, sortable by time.
+pub fn new_id(now: crate::domain::Millis) -> String {
+    ulid::Ulid::from_datetime(
+        std::time::UNIX_EPOCH + std::time::Duration::from_millis(now.max(0) as u64),
+    )
+    .to_string()
 }
 
 /// Why a record was not applied; it stays on the queue and is retried.
@@ -123,6 +153,13 @@ impl Inbound {
         contact_name: Option<String>,
         inbound: InboundMessage,
     ) -> Result<(), RetryableError> {
+        if !channel.serves(contact) {
+            // The allowlist is on and does not name this number: acknowledged, counted,
+            // never routed or answered.
+            self.store.count_filtered(&channel.id).await?;
+            tracing::info!(channel = %channel.id, contact = %mask_phone(contact), "message from a number outside the allowlist ignored");
+            return Ok(());
+        }
         for _ in 0..MAX_ATTEMPTS {
             let now = self.clock.now();
             let channel_id = channel.id.as_str();
@@ -133,22 +170,16 @@ impl Inbound {
                 None => None,
             };
             let at = inbound.at.min(now);
-            let decision = decide_inbound(
+            let plan = plan_inbound(
                 open.as_ref(),
                 channel,
                 contact,
-                || {
-                    ulid::Ulid::from_datetime(
-                        std::time::UNIX_EPOCH + std::time::Duration::from_millis(now.max(0) as u64),
-                    )
-                    .to_string()
-                },
+                &inbound.content,
+                || new_id(now),
                 at,
                 now,
             );
-            let conversation = match &decision {
-                InboundDecision::Open(c) | InboundDecision::Append(c) => c.clone(),
-            };
+            let conversation = plan.conversation.clone();
             let message = Message {
                 conversation_id: conversation.id.clone(),
                 id: inbound.id.clone(),
@@ -163,36 +194,88 @@ impl Inbound {
                 provider_id: None,
                 failure: None,
             };
+            let auto_messages: Vec<Message> = plan
+                .sends
+                .iter()
+                .enumerate()
+                .map(|(i, send)| Message {
+                    conversation_id: conversation.id.clone(),
+                    id: format!("{}-auto{i}", new_id(now)),
+                    direction: Direction::Outbound,
+                    content: send.content.clone(),
+                    at: now + 1 + i as i64,
+                    stored_at: now,
+                    status: Some(DeliveryStatus::Accepted),
+                    error_code: None,
+                    context_id: None,
+                    sender: Some("conversa".into()),
+                    provider_id: None,
+                    failure: None,
+                })
+                .collect();
+            let followups = Followups {
+                sends: auto_messages
+                    .iter()
+                    .zip(&plan.sends)
+                    .map(|(m, send)| OutboundItem {
+                        key: MessageKey {
+                            conversation_id: m.conversation_id.clone(),
+                            message_key: message_key(m),
+                        },
+                        message_id: m.id.clone(),
+                        channel: channel.id.clone(),
+                        to: contact.to_owned(),
+                        free_form: true,
+                        payload: send.payload.clone(),
+                    })
+                    .collect(),
+                timers: plan.timers.clone(),
+                turn: plan.assistant_turn,
+                expired: plan.expired.as_ref().map(|c| c.id.clone()),
+            };
+            let decision = if plan.opened {
+                InboundDecision::Open(conversation.clone())
+            } else {
+                InboundDecision::Append(conversation.clone())
+            };
             let write = InboundWrite {
-                expected_version: open.as_ref().map(|c| c.version),
-                decision: decision.clone(),
+                expected_version: open.as_ref().filter(|_| !plan.opened).map(|c| c.version),
+                decision,
                 message: message.clone(),
                 contact_name: contact_name.clone(),
                 expected_open,
+                expired: plan.expired.clone().zip(open.as_ref().map(|c| c.version)),
+                auto_messages,
+                followups: serde_json::to_string(&followups).ok(),
             };
             match self.store.record_inbound(&write, now).await? {
                 InboundOutcome::Committed => {
-                    let opened = matches!(decision, InboundDecision::Open(_));
                     tracing::info!(
                         conversation_id = %conversation.id,
                         channel = %channel_id,
                         contact = %mask_phone(contact),
                         message_type = message.content.type_name(),
-                        opened,
+                        opened = plan.opened,
+                        state = ?conversation.state,
                         "inbound message stored"
                     );
-                    let mut out = Vec::with_capacity(2);
-                    if opened {
-                        out.push(events::conversation_opened(&conversation, &message.id));
-                    }
-                    out.push(events::message_received(
-                        &conversation,
-                        &message,
-                        contact_name.as_deref(),
-                    ));
-                    self.events.publish(&out).await?;
-                    self.store.mark_published(&message.id).await?;
-                    return Ok(());
+                    let reference = ProviderMessageRef {
+                        conversation_id: conversation.id.clone(),
+                        message_key: message_key(&message),
+                        opened_conversation: plan.opened,
+                        published: false,
+                        followups: None,
+                    };
+                    return self
+                        .finish(
+                            &reference,
+                            &conversation,
+                            &message,
+                            contact_name.as_deref(),
+                            &followups,
+                            plan.expired.as_ref(),
+                        )
+                        .await;
                 }
                 InboundOutcome::Duplicate(reference) => {
                     return self
@@ -207,7 +290,53 @@ impl Inbound {
         Err(RetryableError::Contention(MAX_ATTEMPTS))
     }
 
-    /// A message seen before: publish its events only if the first attempt did not.
+    /// After the commit: automatic sends, timers, events; then the message is marked done.
+    /// Each step is safe to repeat, so a redelivery finishes what a crash interrupted.
+    async fn finish(
+        &self,
+        reference: &ProviderMessageRef,
+        conversation: &Conversation,
+        message: &Message,
+        contact_name: Option<&str>,
+        followups: &Followups,
+        expired: Option<&Conversation>,
+    ) -> Result<(), RetryableError> {
+        let queued: Vec<QueuedItem> = followups
+            .sends
+            .iter()
+            .filter_map(|s| s.queued().ok())
+            .collect();
+        if !queued.is_empty() {
+            self.outbound.enqueue(&queued).await?;
+        }
+        for timer in &followups.timers {
+            self.timers.schedule(timer, self.clock.now()).await?;
+        }
+        let mut out = Vec::with_capacity(4);
+        if let Some(old) = expired {
+            out.push(events::conversation_closed(old, "conversa"));
+        }
+        if reference.opened_conversation {
+            out.push(events::conversation_opened(conversation, &message.id));
+        }
+        out.push(events::message_received(
+            conversation,
+            message,
+            contact_name,
+        ));
+        if followups.turn {
+            out.push(events::assistant_turn(
+                conversation,
+                std::slice::from_ref(message),
+                &message.id,
+            ));
+        }
+        self.events.publish(&out).await?;
+        self.store.mark_published(&message.id).await?;
+        Ok(())
+    }
+
+    /// A message seen before: finish what the first attempt did not.
     async fn redelivered(
         &self,
         message_id: &str,
@@ -220,20 +349,29 @@ impl Inbound {
         }
         let conversation = self.store.conversation(&reference.conversation_id).await?;
         let message = self.store.message(&reference).await?;
+        let followups: Followups = reference
+            .followups
+            .as_deref()
+            .and_then(|f| serde_json::from_str(f).ok())
+            .unwrap_or_default();
         if let (Some(conversation), Some(message)) = (conversation, message) {
-            let mut out = Vec::with_capacity(2);
-            if reference.opened_conversation {
-                out.push(events::conversation_opened(&conversation, message_id));
-            }
-            out.push(events::message_received(
+            let expired = match &followups.expired {
+                Some(id) => self.store.conversation(id).await?,
+                None => None,
+            };
+            self.finish(
+                &reference,
                 &conversation,
                 &message,
                 contact_name,
-            ));
-            self.events.publish(&out).await?;
+                &followups,
+                expired.as_ref(),
+            )
+            .await?;
+        } else {
+            self.store.mark_published(message_id).await?;
         }
-        self.store.mark_published(message_id).await?;
-        tracing::info!(conversation_id = %reference.conversation_id, "events of a stored message published on redelivery");
+        tracing::info!(conversation_id = %reference.conversation_id, "follow-ups of a stored message finished on redelivery");
         Ok(())
     }
 

@@ -6,10 +6,12 @@ pub mod auth;
 pub mod config;
 pub mod events;
 pub mod functions;
+pub mod handoff;
 pub mod http;
 pub mod inbound;
 pub mod outbound;
 pub mod templates;
+pub mod timers;
 pub mod webhook;
 pub mod workspace;
 

@@ -6,7 +6,6 @@ use super::auth::{Caller, Role};
 use super::events;
 use super::http::{json, ApiError, ApiResult};
 use crate::domain::{
-    conversation::CloseReason,
     workspace::{self, WorkspaceError},
     Channel, Conversation, Message,
 };
@@ -228,7 +227,7 @@ impl AgentApi {
     }
 
     /// Every message since the conversation opened, as much as fits an event.
-    async fn history(&self, id: &str) -> Result<(Vec<Message>, bool), ApiError> {
+    pub(crate) async fn history(&self, id: &str) -> Result<(Vec<Message>, bool), ApiError> {
         let mut all = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
@@ -265,17 +264,12 @@ impl AgentApi {
                 "hold" => workspace::hold(c, now),
                 "resume" => workspace::resume(c, now),
                 "archive" => workspace::archive(c, now),
-                "unarchive" => workspace::unarchive(c, now),
-                _ => workspace::close(c, CloseReason::AgentClosed, now),
+                _ => workspace::unarchive(c, now),
             })
             .await?;
         tracing::info!(conversation_id = %after.id, operation, by = %who.sub, "conversation updated");
-        let event = if operation == "close" {
-            events::conversation_closed(&after, &who.sub)
-        } else {
-            events::conversation_updated(&after, operation, &who.sub)
-        };
-        self.announce(&[event]).await;
+        self.announce(&[events::conversation_updated(&after, operation, &who.sub)])
+            .await;
         Ok(json(StatusCode::OK, &after))
     }
 

@@ -4,6 +4,7 @@ pub mod events;
 pub mod queue;
 pub mod secrets;
 pub mod store;
+pub mod timers;
 
 pub use events::EventBridgePublisher;
 pub use queue::SqsWorkQueue;

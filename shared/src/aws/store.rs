@@ -906,6 +906,7 @@ impl ConversationStore for DynamoStore {
                 message_key: message_key.clone(),
                 opened_conversation: opened,
                 published: false,
+                followups: write.followups.clone(),
             },
             ttl,
         };
@@ -949,6 +950,20 @@ impl ConversationStore for DynamoStore {
         .map_err(|e| PortError::new("dynamodb", e))?;
         ops.push(TransactWriteItem::builder().put(conversation_put).build());
 
+        if let Some((expired, expected)) = &write.expired {
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(to_item(&ConversationItem::new(expired))?))
+                .condition_expression("#version = :expected")
+                .expression_attribute_names("#version", "version")
+                .expression_attribute_values(":expected", n(*expected))
+                .build()
+                .map_err(|e| PortError::new("dynamodb", e))?;
+            ops.push(TransactWriteItem::builder().put(put).build());
+        }
+        for m in &write.auto_messages {
+            ops.push(self.new_message_put(m)?);
+        }
         // The contact record carries the window and the one-open-conversation pointer.
         let mut contact_update = Update::builder()
             .table_name(&self.table)
@@ -1026,6 +1041,7 @@ impl ConversationStore for DynamoStore {
             message_key: item.sk.clone(),
             opened_conversation: false,
             published: true,
+            followups: None,
         };
         let provider_id = message.provider_id.as_deref().unwrap_or(&message.id);
         let put = Put::builder()
@@ -1065,7 +1081,7 @@ impl ConversationStore for DynamoStore {
             .table_name(&self.table)
             .key("pk", s(wamid_pk(message_id)))
             .key("sk", s("WAMID"))
-            .update_expression("SET published = :t")
+            .update_expression("SET published = :t REMOVE followups")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":t", AttributeValue::Bool(true))
             .send()
@@ -1349,6 +1365,20 @@ impl ConversationStore for DynamoStore {
                 .await
                 .map_err(|e| super::sdk_error("dynamodb", e))?;
         }
+        Ok(())
+    }
+
+    async fn count_filtered(&self, channel: &str) -> PortResult<()> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(channel_pk(channel)))
+            .key("sk", s("STATS"))
+            .update_expression("ADD filtered_messages :one")
+            .expression_attribute_values(":one", n(1))
+            .send()
+            .await
+            .map_err(|e| super::sdk_error("dynamodb", e))?;
         Ok(())
     }
 }

@@ -51,10 +51,12 @@ pub struct Channel {
 impl Channel {
     /// The routing in force: the configured one, or the default queue.
     pub fn effective_routing(&self) -> super::routing::Routing {
-        self.routing.clone().unwrap_or_else(|| super::routing::Routing::Queue {
-            queue: self.default_queue.clone(),
-            welcome_message: None,
-        })
+        self.routing
+            .clone()
+            .unwrap_or_else(|| super::routing::Routing::Queue {
+                queue: self.default_queue.clone(),
+                welcome_message: None,
+            })
     }
 
     /// Is this contact served (the allowlist is empty or names it)?

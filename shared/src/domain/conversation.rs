@@ -121,7 +121,10 @@ impl Conversation {
     /// When the contact's silence closes it, if a handoff set an inactivity timeout.
     pub fn inactivity_deadline(&self) -> Option<Millis> {
         let h = self.handoff.as_ref().filter(|h| h.inactivity_seconds > 0)?;
-        let since = self.last_inbound_at.unwrap_or(h.requested_at).max(h.requested_at);
+        let since = self
+            .last_inbound_at
+            .unwrap_or(h.requested_at)
+            .max(h.requested_at);
         Some(since + i64::from(h.inactivity_seconds) * 1000)
     }
 }
@@ -342,11 +345,11 @@ pub fn decide_start(
         queued_at: None,
         assigned_at: Some(now),
         held_from: None,
-            assistant: None,
-            menu_attempts: 0,
-            handoff: None,
-            turn_deadline: None,
-            last_turn_at: None,
+        assistant: None,
+        menu_attempts: 0,
+        handoff: None,
+        turn_deadline: None,
+        last_turn_at: None,
         version: 1,
     })
 }

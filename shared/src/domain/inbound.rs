@@ -2,7 +2,9 @@
 //! new one is routed, what is sent back automatically, whether the assistant gets a turn,
 //! and which timers start. Pure: the use case carries the plan out.
 
-use super::conversation::{decide_inbound, CloseReason, Conversation, ConversationState, InboundDecision};
+use super::conversation::{
+    decide_inbound, CloseReason, Conversation, ConversationState, InboundDecision,
+};
 use super::message::MessageContent;
 use super::routing::{menu_choice, menu_payload, route_new, route_target, RouteDecision, Routing};
 use super::{workspace, Channel, Millis};
@@ -38,7 +40,9 @@ pub struct AutoSend {
 impl AutoSend {
     pub fn text(body: &str) -> Self {
         Self {
-            content: MessageContent::Text { body: body.to_owned() },
+            content: MessageContent::Text {
+                body: body.to_owned(),
+            },
             payload: serde_json::json!({"type": "text", "text": {"body": body, "preview_url": false}}),
         }
     }
@@ -60,7 +64,14 @@ pub struct Plan {
 /// conversation goes to the menu's default queue.
 const MENU_RETRIES: u32 = 1;
 
-fn route(c: &mut Conversation, decision: RouteDecision, channel: &Channel, routing: &Routing, plan: &mut Plan, now: Millis) {
+fn route(
+    c: &mut Conversation,
+    decision: RouteDecision,
+    channel: &Channel,
+    routing: &Routing,
+    plan: &mut Plan,
+    now: Millis,
+) {
     match decision {
         RouteDecision::Queue { queue, welcome } => {
             c.state = ConversationState::Queued;
@@ -81,7 +92,9 @@ fn route(c: &mut Conversation, decision: RouteDecision, channel: &Channel, routi
             c.menu_attempts = 0;
             if let Routing::Menu { menu } = routing {
                 plan.sends.push(AutoSend {
-                    content: MessageContent::Text { body: menu.text.clone() },
+                    content: MessageContent::Text {
+                        body: menu.text.clone(),
+                    },
                     payload: menu_payload(menu),
                 });
             }
@@ -93,6 +106,7 @@ fn route(c: &mut Conversation, decision: RouteDecision, channel: &Channel, routi
 fn turn(c: &mut Conversation, channel: &Channel, plan: &mut Plan, now: Millis) {
     if channel.grouping_seconds == 0 {
         plan.assistant_turn = true;
+        c.last_turn_at = Some(now);
         return;
     }
     let deadline = now + i64::from(channel.grouping_seconds) * 1000;
@@ -141,20 +155,37 @@ pub fn plan_inbound(
     };
     let mut c = plan.conversation.clone();
     match live {
-        None => route(&mut c, route_new(&routing, now), channel, &routing, &mut plan, now),
+        None => route(
+            &mut c,
+            route_new(&routing, now),
+            channel,
+            &routing,
+            &mut plan,
+            now,
+        ),
         Some(before) => match before.state {
             // A reply to a conversation the business started without an agent.
             ConversationState::AwaitingReply if before.agent.is_none() => {
                 match channel.active_routing.as_ref().filter(|a| a.enabled) {
                     Some(active) => route(
                         &mut c,
-                        RouteDecision::Queue { queue: active.queue.clone(), welcome: None },
+                        RouteDecision::Queue {
+                            queue: active.queue.clone(),
+                            welcome: None,
+                        },
                         channel,
                         &routing,
                         &mut plan,
                         now,
                     ),
-                    None => route(&mut c, route_new(&routing, now), channel, &routing, &mut plan, now),
+                    None => route(
+                        &mut c,
+                        route_new(&routing, now),
+                        channel,
+                        &routing,
+                        &mut plan,
+                        now,
+                    ),
                 }
             }
             ConversationState::Menu => {
@@ -163,24 +194,43 @@ pub fn plan_inbound(
                     _ => None,
                 };
                 match (chosen, &routing) {
-                    (Some(target), _) => route(&mut c, route_target(&target, now), channel, &routing, &mut plan, now),
+                    (Some(target), _) => route(
+                        &mut c,
+                        route_target(&target, now),
+                        channel,
+                        &routing,
+                        &mut plan,
+                        now,
+                    ),
                     (None, Routing::Menu { menu }) if c.menu_attempts < MENU_RETRIES => {
                         c.menu_attempts += 1;
                         plan.sends.push(AutoSend {
-                            content: MessageContent::Text { body: menu.text.clone() },
+                            content: MessageContent::Text {
+                                body: menu.text.clone(),
+                            },
                             payload: menu_payload(menu),
                         });
                     }
                     (None, Routing::Menu { menu }) => route(
                         &mut c,
-                        RouteDecision::Queue { queue: menu.default_queue.clone(), welcome: None },
+                        RouteDecision::Queue {
+                            queue: menu.default_queue.clone(),
+                            welcome: None,
+                        },
                         channel,
                         &routing,
                         &mut plan,
                         now,
                     ),
                     // The menu was switched off meanwhile: the channel's routing decides.
-                    (None, _) => route(&mut c, route_new(&routing, now), channel, &routing, &mut plan, now),
+                    (None, _) => route(
+                        &mut c,
+                        route_new(&routing, now),
+                        channel,
+                        &routing,
+                        &mut plan,
+                        now,
+                    ),
                 }
             }
             ConversationState::Bot => turn(&mut c, channel, &mut plan, now),
@@ -202,8 +252,21 @@ mod tests {
         MessageContent::Text { body: b.into() }
     }
 
-    fn plan(open: Option<&Conversation>, channel: &Channel, content: &MessageContent, now: Millis) -> Plan {
-        plan_inbound(open, channel, "5548999990000", content, || format!("c{now}"), now, now)
+    fn plan(
+        open: Option<&Conversation>,
+        channel: &Channel,
+        content: &MessageContent,
+        now: Millis,
+    ) -> Plan {
+        plan_inbound(
+            open,
+            channel,
+            "5548999990000",
+            content,
+            || format!("c{now}"),
+            now,
+            now,
+        )
     }
 
     fn menu_channel() -> Channel {
@@ -214,11 +277,21 @@ mod tests {
                 text: "Escolha".into(),
                 button: None,
                 options: vec![
-                    MenuOption { id: "v".into(), title: "Vendas".into(), target: Target::Queue { queue: "sales".into() } },
+                    MenuOption {
+                        id: "v".into(),
+                        title: "Vendas".into(),
+                        target: Target::Queue {
+                            queue: "sales".into(),
+                        },
+                    },
                     MenuOption {
                         id: "b".into(),
                         title: "Assistente".into(),
-                        target: Target::Assistant { assistant: "bot".into(), working_hours: None, backup_queue: "support".into() },
+                        target: Target::Assistant {
+                            assistant: "bot".into(),
+                            working_hours: None,
+                            backup_queue: "support".into(),
+                        },
                     },
                 ],
                 default_queue: "support".into(),
@@ -230,18 +303,33 @@ mod tests {
     #[test]
     fn queue_routing_with_an_automatic_message() {
         let mut ch = Channel::new("1", "55");
-        ch.routing = Some(Routing::Queue { queue: "sales".into(), welcome_message: Some("Olá! Já vamos atender.".into()) });
+        ch.routing = Some(Routing::Queue {
+            queue: "sales".into(),
+            welcome_message: Some("Olá! Já vamos atender.".into()),
+        });
         let p = plan(None, &ch, &text("oi"), 0);
-        assert_eq!((p.conversation.state, p.conversation.queue.as_deref()), (ConversationState::Queued, Some("sales")));
+        assert_eq!(
+            (p.conversation.state, p.conversation.queue.as_deref()),
+            (ConversationState::Queued, Some("sales"))
+        );
         assert_eq!(p.sends.len(), 1);
     }
 
     #[test]
     fn assistant_routing_gives_the_assistant_a_turn() {
         let mut ch = Channel::new("1", "55");
-        ch.routing = Some(Routing::Assistant { target: Target::Assistant { assistant: "bot".into(), working_hours: None, backup_queue: "support".into() } });
+        ch.routing = Some(Routing::Assistant {
+            target: Target::Assistant {
+                assistant: "bot".into(),
+                working_hours: None,
+                backup_queue: "support".into(),
+            },
+        });
         let p = plan(None, &ch, &text("oi"), 0);
-        assert_eq!((p.conversation.state, p.conversation.assistant.as_deref()), (ConversationState::Bot, Some("bot")));
+        assert_eq!(
+            (p.conversation.state, p.conversation.assistant.as_deref()),
+            (ConversationState::Bot, Some("bot"))
+        );
         assert!(p.assistant_turn);
     }
 
@@ -252,8 +340,23 @@ mod tests {
         assert_eq!(p.conversation.state, ConversationState::Menu);
         assert_eq!(p.sends.len(), 1);
         let chosen = plan(Some(&p.conversation), &ch, &text("1"), 10);
-        assert_eq!((chosen.conversation.state, chosen.conversation.queue.as_deref()), (ConversationState::Queued, Some("sales")));
-        let bot = plan(Some(&p.conversation), &ch, &MessageContent::Interactive { reply_id: "b".into(), title: "Assistente".into(), description: None }, 10);
+        assert_eq!(
+            (
+                chosen.conversation.state,
+                chosen.conversation.queue.as_deref()
+            ),
+            (ConversationState::Queued, Some("sales"))
+        );
+        let bot = plan(
+            Some(&p.conversation),
+            &ch,
+            &MessageContent::Interactive {
+                reply_id: "b".into(),
+                title: "Assistente".into(),
+                description: None,
+            },
+            10,
+        );
         assert_eq!(bot.conversation.state, ConversationState::Bot);
     }
 
@@ -262,9 +365,18 @@ mod tests {
         let ch = menu_channel();
         let first = plan(None, &ch, &text("oi"), 0).conversation;
         let again = plan(Some(&first), &ch, &text("hã?"), 10);
-        assert_eq!((again.conversation.state, again.sends.len()), (ConversationState::Menu, 1));
+        assert_eq!(
+            (again.conversation.state, again.sends.len()),
+            (ConversationState::Menu, 1)
+        );
         let gave_up = plan(Some(&again.conversation), &ch, &text("não sei"), 20);
-        assert_eq!((gave_up.conversation.state, gave_up.conversation.queue.as_deref()), (ConversationState::Queued, Some("support")));
+        assert_eq!(
+            (
+                gave_up.conversation.state,
+                gave_up.conversation.queue.as_deref()
+            ),
+            (ConversationState::Queued, Some("support"))
+        );
         assert!(gave_up.sends.is_empty());
     }
 
@@ -279,25 +391,49 @@ mod tests {
 
     #[test]
     fn a_reply_to_an_agent_started_conversation_stays_with_the_agent() {
-        let p = plan(Some(&business_started(Some("ana"))), &Channel::new("1", "55"), &text("oi"), HOUR);
-        assert_eq!((p.conversation.state, p.conversation.agent.as_deref()), (ConversationState::Assigned, Some("ana")));
+        let p = plan(
+            Some(&business_started(Some("ana"))),
+            &Channel::new("1", "55"),
+            &text("oi"),
+            HOUR,
+        );
+        assert_eq!(
+            (p.conversation.state, p.conversation.agent.as_deref()),
+            (ConversationState::Assigned, Some("ana"))
+        );
     }
 
     #[test]
     fn active_routing_sends_replies_to_business_started_conversations_to_its_queue() {
         let mut ch = menu_channel();
-        ch.active_routing = Some(ActiveRouting { enabled: true, queue: "sales".into() });
+        ch.active_routing = Some(ActiveRouting {
+            enabled: true,
+            queue: "sales".into(),
+        });
         let p = plan(Some(&business_started(None)), &ch, &text("oi"), HOUR);
-        assert_eq!((p.conversation.state, p.conversation.queue.as_deref()), (ConversationState::Queued, Some("sales")));
-        ch.active_routing = Some(ActiveRouting { enabled: false, queue: "sales".into() });
+        assert_eq!(
+            (p.conversation.state, p.conversation.queue.as_deref()),
+            (ConversationState::Queued, Some("sales"))
+        );
+        ch.active_routing = Some(ActiveRouting {
+            enabled: false,
+            queue: "sales".into(),
+        });
         let p = plan(Some(&business_started(None)), &ch, &text("oi"), HOUR);
-        assert_eq!(p.conversation.state, ConversationState::Menu, "off: default routing");
+        assert_eq!(
+            p.conversation.state,
+            ConversationState::Menu,
+            "off: default routing"
+        );
     }
 
     #[test]
     fn a_reply_after_expiry_closes_the_old_conversation_and_routes_by_default() {
         let mut ch = menu_channel();
-        ch.active_routing = Some(ActiveRouting { enabled: true, queue: "sales".into() });
+        ch.active_routing = Some(ActiveRouting {
+            enabled: true,
+            queue: "sales".into(),
+        });
         let old = business_started(None);
         let p = plan(Some(&old), &ch, &text("oi"), old.expires_at);
         let expired = p.expired.expect("closed first");
@@ -310,13 +446,22 @@ mod tests {
     fn grouping_schedules_one_timer_per_burst() {
         let mut ch = Channel::new("1", "55");
         ch.grouping_seconds = 5;
-        ch.routing = Some(Routing::Assistant { target: Target::Assistant { assistant: "bot".into(), working_hours: None, backup_queue: "support".into() } });
+        ch.routing = Some(Routing::Assistant {
+            target: Target::Assistant {
+                assistant: "bot".into(),
+                working_hours: None,
+                backup_queue: "support".into(),
+            },
+        });
         let first = plan(None, &ch, &text("oi"), 0);
         assert!(!first.assistant_turn);
         assert_eq!(first.timers.len(), 1);
         assert_eq!(first.conversation.turn_deadline, Some(5_000));
         let second = plan(Some(&first.conversation), &ch, &text("tudo bem?"), 2_000);
-        assert!(second.timers.is_empty(), "no scheduling call for the next message");
+        assert!(
+            second.timers.is_empty(),
+            "no scheduling call for the next message"
+        );
         assert_eq!(second.conversation.turn_deadline, Some(7_000));
     }
 }

@@ -32,14 +32,20 @@ fn minutes(hhmm: &str) -> Option<u32> {
 impl WorkingHours {
     pub fn validate(&self, field: &str, errors: &mut Vec<String>) {
         if self.time_zone.parse::<chrono_tz::Tz>().is_err() {
-            errors.push(format!("{field}.time_zone {:?} is not an IANA time zone (e.g. America/Sao_Paulo)", self.time_zone));
+            errors.push(format!(
+                "{field}.time_zone {:?} is not an IANA time zone (e.g. America/Sao_Paulo)",
+                self.time_zone
+            ));
         }
         if self.days.is_empty() {
             errors.push(format!("{field}.days must list at least one day"));
         }
         for (i, d) in self.days.iter().enumerate() {
             if !WEEKDAYS.contains(&d.weekday.as_str()) {
-                errors.push(format!("{field}.days[{i}].weekday must be one of {}", WEEKDAYS.join(", ")));
+                errors.push(format!(
+                    "{field}.days[{i}].weekday must be one of {}",
+                    WEEKDAYS.join(", ")
+                ));
             }
             match (minutes(&d.start), minutes(&d.end)) {
                 (Some(s), Some(e)) if s < e => {}
@@ -151,19 +157,36 @@ pub struct HandoffSettings {
 /// What to do with a new conversation, or a reply that is routed again.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RouteDecision {
-    Queue { queue: String, welcome: Option<String> },
-    Assistant { assistant: String },
+    Queue {
+        queue: String,
+        welcome: Option<String>,
+    },
+    Assistant {
+        assistant: String,
+    },
     Menu,
 }
 
 pub fn route_target(target: &Target, at: Millis) -> RouteDecision {
     match target {
-        Target::Queue { queue } => RouteDecision::Queue { queue: queue.clone(), welcome: None },
-        Target::Assistant { assistant, working_hours, backup_queue } => {
+        Target::Queue { queue } => RouteDecision::Queue {
+            queue: queue.clone(),
+            welcome: None,
+        },
+        Target::Assistant {
+            assistant,
+            working_hours,
+            backup_queue,
+        } => {
             if working_hours.as_ref().is_none_or(|h| h.contains(at)) {
-                RouteDecision::Assistant { assistant: assistant.clone() }
+                RouteDecision::Assistant {
+                    assistant: assistant.clone(),
+                }
             } else {
-                RouteDecision::Queue { queue: backup_queue.clone(), welcome: None }
+                RouteDecision::Queue {
+                    queue: backup_queue.clone(),
+                    welcome: None,
+                }
             }
         }
     }
@@ -172,7 +195,10 @@ pub fn route_target(target: &Target, at: Millis) -> RouteDecision {
 /// The channel's default routing for a new conversation.
 pub fn route_new(routing: &Routing, at: Millis) -> RouteDecision {
     match routing {
-        Routing::Queue { queue, welcome_message } => RouteDecision::Queue {
+        Routing::Queue {
+            queue,
+            welcome_message,
+        } => RouteDecision::Queue {
             queue: queue.clone(),
             welcome: welcome_message.clone(),
         },
@@ -185,7 +211,9 @@ pub fn route_new(routing: &Routing, at: Millis) -> RouteDecision {
 /// number, id or title.
 pub fn menu_choice<'m>(menu: &'m Menu, reply: &MessageContent) -> Option<&'m MenuOption> {
     match reply {
-        MessageContent::Interactive { reply_id, .. } => menu.options.iter().find(|o| &o.id == reply_id),
+        MessageContent::Interactive { reply_id, .. } => {
+            menu.options.iter().find(|o| &o.id == reply_id)
+        }
         MessageContent::Button { payload, text } => menu
             .options
             .iter()
@@ -243,16 +271,20 @@ pub fn validate(
     queue_exists: &dyn Fn(&str) -> bool,
 ) -> Vec<String> {
     let mut errors = Vec::new();
-    let mut check_queue = |field: &str, q: &str, errors: &mut Vec<String>| {
+    let check_queue = |field: &str, q: &str, errors: &mut Vec<String>| {
         if q.trim().is_empty() {
             errors.push(format!("{field} must name a queue"));
         } else if !queue_exists(q) {
             errors.push(format!("{field}: queue {q:?} does not exist"));
         }
     };
-    let mut check_target = |field: &str, t: &Target, errors: &mut Vec<String>| match t {
+    let check_target = |field: &str, t: &Target, errors: &mut Vec<String>| match t {
         Target::Queue { queue } => check_queue(&format!("{field}.queue"), queue, errors),
-        Target::Assistant { assistant, working_hours, backup_queue } => {
+        Target::Assistant {
+            assistant,
+            working_hours,
+            backup_queue,
+        } => {
             if assistant.trim().is_empty() {
                 errors.push(format!("{field}.assistant must name the assistant"));
             }
@@ -281,7 +313,10 @@ pub fn validate(
                 MenuKind::Buttons => 20,
             };
             if menu.options.is_empty() || menu.options.len() > max {
-                errors.push(format!("routing.menu.options must have 1 to {max} options for a {:?} menu", menu.kind));
+                errors.push(format!(
+                    "routing.menu.options must have 1 to {max} options for a {:?} menu",
+                    menu.kind
+                ));
             }
             if menu.text.trim().is_empty() {
                 errors.push("routing.menu.text must not be empty".into());
@@ -289,14 +324,26 @@ pub fn validate(
             let mut ids = std::collections::HashSet::new();
             for (i, o) in menu.options.iter().enumerate() {
                 if !ids.insert(o.id.as_str()) || o.id.trim().is_empty() {
-                    errors.push(format!("routing.menu.options[{i}].id must be unique and not empty"));
+                    errors.push(format!(
+                        "routing.menu.options[{i}].id must be unique and not empty"
+                    ));
                 }
                 if o.title.trim().is_empty() || o.title.chars().count() > max_title {
-                    errors.push(format!("routing.menu.options[{i}].title must have 1 to {max_title} characters"));
+                    errors.push(format!(
+                        "routing.menu.options[{i}].title must have 1 to {max_title} characters"
+                    ));
                 }
-                check_target(&format!("routing.menu.options[{i}].target"), &o.target, &mut errors);
+                check_target(
+                    &format!("routing.menu.options[{i}].target"),
+                    &o.target,
+                    &mut errors,
+                );
             }
-            check_queue("routing.menu.default_queue", &menu.default_queue, &mut errors);
+            check_queue(
+                "routing.menu.default_queue",
+                &menu.default_queue,
+                &mut errors,
+            );
         }
     }
     if let Some(a) = active {
@@ -326,7 +373,11 @@ mod tests {
     fn hours() -> WorkingHours {
         WorkingHours {
             time_zone: "America/Sao_Paulo".into(),
-            days: vec![DayHours { weekday: "wed".into(), start: "08:00".into(), end: "18:00".into() }],
+            days: vec![DayHours {
+                weekday: "wed".into(),
+                start: "08:00".into(),
+                end: "18:00".into(),
+            }],
         }
     }
 
@@ -335,17 +386,32 @@ mod tests {
     const WED_20_LOCAL: Millis = 1_795_647_600_000; // 23:00 UTC
 
     fn assistant() -> Target {
-        Target::Assistant { assistant: "bot".into(), working_hours: Some(hours()), backup_queue: "support".into() }
+        Target::Assistant {
+            assistant: "bot".into(),
+            working_hours: Some(hours()),
+            backup_queue: "support".into(),
+        }
     }
 
     #[test]
     fn assistant_inside_its_working_hours_takes_the_conversation() {
-        assert_eq!(route_target(&assistant(), WED_10_LOCAL), RouteDecision::Assistant { assistant: "bot".into() });
+        assert_eq!(
+            route_target(&assistant(), WED_10_LOCAL),
+            RouteDecision::Assistant {
+                assistant: "bot".into()
+            }
+        );
     }
 
     #[test]
     fn assistant_outside_its_working_hours_routes_to_the_backup_queue() {
-        assert_eq!(route_target(&assistant(), WED_20_LOCAL), RouteDecision::Queue { queue: "support".into(), welcome: None });
+        assert_eq!(
+            route_target(&assistant(), WED_20_LOCAL),
+            RouteDecision::Queue {
+                queue: "support".into(),
+                welcome: None
+            }
+        );
     }
 
     fn menu() -> Menu {
@@ -354,8 +420,18 @@ mod tests {
             text: "Como podemos ajudar?".into(),
             button: None,
             options: vec![
-                MenuOption { id: "sales".into(), title: "Vendas".into(), target: Target::Queue { queue: "sales".into() } },
-                MenuOption { id: "help".into(), title: "Suporte".into(), target: assistant() },
+                MenuOption {
+                    id: "sales".into(),
+                    title: "Vendas".into(),
+                    target: Target::Queue {
+                        queue: "sales".into(),
+                    },
+                },
+                MenuOption {
+                    id: "help".into(),
+                    title: "Suporte".into(),
+                    target: assistant(),
+                },
             ],
             default_queue: "support".into(),
         }
@@ -364,15 +440,40 @@ mod tests {
     #[test]
     fn a_menu_choice_is_read_from_a_button_reply_a_number_or_a_title() {
         let m = menu();
-        let by_button = MessageContent::Interactive { reply_id: "help".into(), title: "Suporte".into(), description: None };
+        let by_button = MessageContent::Interactive {
+            reply_id: "help".into(),
+            title: "Suporte".into(),
+            description: None,
+        };
         assert_eq!(menu_choice(&m, &by_button).unwrap().id, "help");
-        assert_eq!(menu_choice(&m, &MessageContent::Text { body: " 1 ".into() }).unwrap().id, "sales");
-        assert_eq!(menu_choice(&m, &MessageContent::Text { body: "vendas".into() }).unwrap().id, "sales");
+        assert_eq!(
+            menu_choice(&m, &MessageContent::Text { body: " 1 ".into() })
+                .unwrap()
+                .id,
+            "sales"
+        );
+        assert_eq!(
+            menu_choice(
+                &m,
+                &MessageContent::Text {
+                    body: "vendas".into()
+                }
+            )
+            .unwrap()
+            .id,
+            "sales"
+        );
     }
 
     #[test]
     fn an_answer_that_is_not_an_option_is_no_choice() {
-        assert!(menu_choice(&menu(), &MessageContent::Text { body: "quero falar com alguém".into() }).is_none());
+        assert!(menu_choice(
+            &menu(),
+            &MessageContent::Text {
+                body: "quero falar com alguém".into()
+            }
+        )
+        .is_none());
         assert!(menu_choice(&menu(), &MessageContent::Text { body: "7".into() }).is_none());
     }
 
@@ -383,18 +484,43 @@ mod tests {
         bad.default_queue = "nowhere".into();
         let errors = validate(
             Some(&Routing::Menu { menu: bad }),
-            Some(&ActiveRouting { enabled: true, queue: String::new() }),
+            Some(&ActiveRouting {
+                enabled: true,
+                queue: String::new(),
+            }),
             &["+55 48".into()],
             301,
             &HandoffSettings::default(),
             &|q| q == "support" || q == "sales",
         );
-        assert!(errors.iter().any(|e| e.contains("options[0].title")), "{errors:?}");
-        assert!(errors.iter().any(|e| e.contains("default_queue")), "{errors:?}");
-        assert!(errors.iter().any(|e| e.contains("active_routing.queue")), "{errors:?}");
-        assert!(errors.iter().any(|e| e.contains("allowlist[0]")), "{errors:?}");
-        assert!(errors.iter().any(|e| e.contains("grouping_seconds")), "{errors:?}");
-        let ok = validate(Some(&Routing::Menu { menu: menu() }), None, &[], 0, &HandoffSettings::default(), &|_| true);
+        assert!(
+            errors.iter().any(|e| e.contains("options[0].title")),
+            "{errors:?}"
+        );
+        assert!(
+            errors.iter().any(|e| e.contains("default_queue")),
+            "{errors:?}"
+        );
+        assert!(
+            errors.iter().any(|e| e.contains("active_routing.queue")),
+            "{errors:?}"
+        );
+        assert!(
+            errors.iter().any(|e| e.contains("allowlist[0]")),
+            "{errors:?}"
+        );
+        assert!(
+            errors.iter().any(|e| e.contains("grouping_seconds")),
+            "{errors:?}"
+        );
+        let ok = validate(
+            Some(&Routing::Menu { menu: menu() }),
+            None,
+            &[],
+            0,
+            &HandoffSettings::default(),
+            &|_| true,
+        );
         assert!(ok.is_empty(), "{ok:?}");
     }
 

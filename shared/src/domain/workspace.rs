@@ -213,7 +213,10 @@ pub fn may_act(
         return true;
     }
     if role_is_assistant {
-        return matches!(c.state, ConversationState::Bot | ConversationState::Menu);
+        // The assistant works the conversations routed to it, also after a handoff (it
+        // closes them on the contact's behalf and hears how they ended).
+        return matches!(c.state, ConversationState::Bot | ConversationState::Menu)
+            || c.assistant.is_some();
     }
     c.agent.as_deref() == Some(who) || c.queue.as_ref().is_some_and(|q| queues.contains(q))
 }
