@@ -388,3 +388,84 @@ impl TestStack {
         self.local.clock.now() / 1000
     }
 }
+
+impl TestStack {
+    /// Changes the sample channel's settings as a supervisor (`PUT .../settings`).
+    pub async fn set_settings(&self, patch: Value) -> (u16, Value) {
+        let token = self.token("boss", "supervisor", &[]).await;
+        let r = self
+            .http
+            .put(self.url(&format!("/v1/channels/{SAMPLE_CHANNEL_ID}/settings")))
+            .bearer_auth(token)
+            .json(&patch)
+            .send()
+            .await
+            .expect("put settings");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Delivers a timer to `handoff-timeout`, as the timers queue would.
+    pub async fn fire_timer(
+        &self,
+        timer: &conversa::domain::inbound::Timer,
+    ) -> aws_lambda_events::sqs::SqsBatchResponse {
+        let event: SqsEvent = serde_json::from_value(json!({"Records": [{
+            "messageId": format!("timer-{}", ulid::Ulid::new()),
+            "receiptHandle": "test",
+            "body": serde_json::to_string(timer).expect("timer"),
+            "attributes": {"ApproximateReceiveCount": "1"},
+            "messageAttributes": {},
+            "eventSource": "aws:sqs",
+            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:timers",
+            "awsRegion": "us-east-1"
+        }]}))
+        .expect("timer event");
+        self.local
+            .runtime
+            .poller("HandoffTimeoutFunction")
+            .expect("handoff-timeout poller")
+            .handler
+            .call(event)
+            .await
+    }
+
+    /// The conversation now open for a contact on the sample channel.
+    pub async fn open_conversation_of(
+        &self,
+        contact: &str,
+    ) -> Option<conversa::domain::Conversation> {
+        use conversa::ports::ConversationStore;
+        let id = self
+            .store()
+            .contact(SAMPLE_CHANNEL_ID, contact)
+            .await
+            .ok()??
+            .open_conversation_id?;
+        self.store().conversation(&id).await.ok()?
+    }
+
+    /// A contact's message with this content applied through the real inbound path.
+    pub async fn contact_sends(&self, contact: &str, message: Value) {
+        let mut m = message;
+        m["from"] = json!(contact);
+        if m.get("id").is_none() {
+            m["id"] = json!(format!("wamid.{}", ulid::Ulid::new()));
+        }
+        m["timestamp"] = json!(self.now_secs().to_string());
+        let body = webhook_body(SAMPLE_CHANNEL_ID, json!([m]), json!([]));
+        assert_eq!(self.post_webhook(&body).await.status(), 200);
+        self.drain_inbound().await;
+    }
+}
+
+impl TestStack {
+    pub async fn store_conversation(&self, id: &str) -> conversa::domain::Conversation {
+        use conversa::ports::ConversationStore;
+        self.store()
+            .conversation(id)
+            .await
+            .expect("read")
+            .expect("conversation")
+    }
+}

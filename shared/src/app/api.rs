@@ -48,6 +48,9 @@ pub struct TemplateChoice {
 struct StartRequest {
     #[serde(default)]
     channel: Option<String>,
+    /// A campaign's name: the conversation is business-started without an agent.
+    #[serde(default)]
+    campaign: Option<String>,
     phone: String,
     #[serde(default)]
     template: Option<TemplateChoice>,
@@ -420,7 +423,7 @@ impl AgentApi {
                 .as_ref()
                 .map(|r| r.window(now))
                 .unwrap_or_else(|| crate::domain::Window::at(None, now));
-            let conversation = decide_start(
+            let mut conversation = decide_start(
                 open.as_ref(),
                 &window,
                 template.is_some(),
@@ -439,6 +442,18 @@ impl AgentApi {
                 StartError::TemplateRequired => ApiError::unprocessable("template_required", e.to_string())
                     .with_details(json!({ "window": window })),
             })?;
+            // Started by a system or for a campaign: no agent waits for the reply, which
+            // is routed (active routing, else the channel's routing).
+            if who.role == Role::System || body.campaign.is_some() {
+                conversation.agent = None;
+                conversation.assigned_at = None;
+                if body.campaign.is_some() {
+                    conversation.origin = crate::domain::Origin::Campaign;
+                }
+                if conversation.state == crate::domain::ConversationState::Assigned {
+                    conversation.state = crate::domain::ConversationState::AwaitingReply;
+                }
+            }
             let message = match (&body.template, &template) {
                 (Some(choice), Some(_)) => Some(self.outbound_message(
                     &conversation,

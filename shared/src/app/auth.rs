@@ -11,6 +11,8 @@ pub enum Role {
     Agent,
     Assistant,
     Supervisor,
+    /// An integration (campaign tool, CRM) acting without a human agent.
+    System,
 }
 
 impl Role {
@@ -19,6 +21,7 @@ impl Role {
             "agent" => Some(Self::Agent),
             "assistant" => Some(Self::Assistant),
             "supervisor" => Some(Self::Supervisor),
+            "system" => Some(Self::System),
             _ => None,
         }
     }
