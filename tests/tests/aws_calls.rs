@@ -108,4 +108,45 @@ async fn aws_calls_per_inbound_text_message() {
         ]),
         "hsm-send, first send of a cold start (the token is then cached)"
     );
+
+    // With the assistant and a handoff inactivity timeout: the contact's next message
+    // costs no scheduling call (the armed timer re-arms itself when it fires early).
+    let (status, _) = t
+        .set_settings(json!({
+            "routing": {"mode": "assistant", "to": "assistant", "assistant": "bot", "backup_queue": "support"},
+            "handoff": {"inactivity_timeout_seconds": 600}
+        }))
+        .await;
+    assert_eq!(status, 200);
+    let other = "5548999990077";
+    t.contact_sends(other, json!({"type": "text", "text": {"body": "oi"}}))
+        .await;
+    let bot = t.token("bot", "assistant", &[]).await;
+    let id = t.open_conversation_of(other).await.unwrap().id;
+    let (status, _) = t
+        .post_json(
+            &format!("/v1/conversations/{id}/handoff"),
+            &bot,
+            json!({"queue": "support"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    reset_emulator_calls().await;
+    t.contact_sends(
+        other,
+        json!({"type": "text", "text": {"body": "ainda aqui"}}),
+    )
+    .await;
+    let calls = function_calls(emulator_calls().await);
+    assert!(
+        calls
+            .keys()
+            .all(|op| !op.contains("Scheduler") && op != "AmazonSQS.SendMessage"),
+        "no scheduling call for an ordinary message: {calls:?}"
+    );
+    assert_eq!(
+        calls.get("AmazonSQS.SendMessageBatch"),
+        Some(&1),
+        "only the webhook's enqueue"
+    );
 }

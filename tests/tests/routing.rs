@@ -628,3 +628,77 @@ async fn routing_settings_are_validated_and_bad_ones_change_nothing() {
         .unwrap();
     assert_eq!(r.status(), 403, "only supervisors");
 }
+
+#[tokio::test]
+async fn handoff_timers_use_sqs_delays_up_to_15_minutes_and_schedules_beyond() {
+    let t = stack().await;
+    let (id, bot) = with_assistant(
+        &t,
+        json!({"wait_timeout_seconds": 300, "inactivity_timeout_seconds": 3600}),
+    )
+    .await;
+    hand_off(&t, &bot, &id, false).await;
+    let sqs = aws_sdk_sqs::Client::new(&t.config);
+    let attrs = sqs
+        .get_queue_attributes()
+        .queue_url(t.queue_url("TimersQueue"))
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesDelayed)
+        .send()
+        .await
+        .unwrap();
+    let delayed = attrs.attributes().unwrap()
+        [&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesDelayed]
+        .clone();
+    assert_eq!(delayed, "1", "the 5-minute wait is an SQS delay");
+    let scheduler = aws_sdk_scheduler::Client::new(&t.config);
+    let group = t
+        .local
+        .stack
+        .reference("TimersScheduleGroup")
+        .unwrap()
+        .to_owned();
+    let schedules = scheduler
+        .list_schedules()
+        .group_name(&group)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        schedules.schedules().len(),
+        1,
+        "the 1-hour inactivity is a one-time schedule"
+    );
+    let name = schedules.schedules()[0].name().unwrap().to_owned();
+    let s = scheduler
+        .get_schedule()
+        .group_name(&group)
+        .name(&name)
+        .send()
+        .await
+        .unwrap();
+    assert!(s.schedule_expression().unwrap().starts_with("at("));
+    assert_eq!(
+        s.action_after_completion(),
+        Some(&aws_sdk_scheduler::types::ActionAfterCompletion::Delete)
+    );
+    // When the development clock passes it, the local stack fires it into the timers queue.
+    t.advance_clock(3601).await;
+    assert!(
+        scheduler
+            .list_schedules()
+            .group_name(&group)
+            .send()
+            .await
+            .unwrap()
+            .schedules()
+            .is_empty(),
+        "deleted after firing"
+    );
+    let fired = t.peek(&t.queue_url("TimersQueue")).await;
+    assert!(
+        fired
+            .iter()
+            .any(|m| m.body().unwrap().contains("inactivity")),
+        "{fired:?}"
+    );
+}
