@@ -70,6 +70,8 @@ pub struct LocalStack {
     /// `make run`: moving the development clock also moves the emulator's clock, so SQS
     /// delays (timers) elapse with it. Off in tests, which share one emulator.
     pub emulator_time: bool,
+    /// When each scheduled function last ran, by the development clock.
+    last_runs: Mutex<HashMap<String, i64>>,
 }
 
 /// The sample channel the local stack and the tests start with.
@@ -168,6 +170,7 @@ impl LocalStack {
             events: Mutex::new(Vec::new()),
             outbox: Mutex::new(Vec::new()),
             emulator_time: false,
+            last_runs: Mutex::new(HashMap::new()),
         })
     }
 
@@ -177,15 +180,38 @@ impl LocalStack {
         let stack = self.clone();
         tokio::spawn(async move {
             loop {
-                use conversa::ports::Clock;
-                if let Err(e) =
-                    scheduler::fire_due(&stack.stack, &stack.config, stack.clock.now()).await
-                {
-                    tracing::warn!(error = %e, "schedules not fired");
-                }
+                stack.tick().await;
                 tokio::time::sleep(std::time::Duration::from_secs(1)).await;
             }
         });
+    }
+
+    /// One beat of the local stack's schedulers, by the development clock: due one-time
+    /// schedules fire, and scheduled functions (`rate(...)`) run when their rate elapsed.
+    pub async fn tick(&self) {
+        use conversa::ports::Clock;
+        let now = self.clock.now();
+        if let Err(e) = scheduler::fire_due(&self.stack, &self.config, now).await {
+            tracing::warn!(error = %e, "schedules not fired");
+        }
+        let mut last = self.last_runs.lock().await;
+        for s in &self.runtime.scheduled {
+            let Some(every) = scheduler::rate_millis(&s.expression) else {
+                continue;
+            };
+            let previous = *last.entry(s.function.clone()).or_insert(now);
+            if now - previous >= every {
+                last.insert(s.function.clone(), now);
+                match s.handler.call().await {
+                    Ok(report) => {
+                        tracing::info!(function = %s.function, %report, "scheduled function ran")
+                    }
+                    Err(e) => {
+                        tracing::warn!(function = %s.function, error = %e, "scheduled function failed")
+                    }
+                }
+            }
+        }
     }
 
     /// Moves the development clock (and, for `make run`, the emulator's), then fires what
@@ -201,7 +227,11 @@ impl LocalStack {
                 }
             }
         }
-        if let Err(e) = scheduler::fire_due(&self.stack, &self.config, self.clock.now()).await {
+        if self.emulator_time {
+            self.tick().await;
+        } else if let Err(e) =
+            scheduler::fire_due(&self.stack, &self.config, self.clock.now()).await
+        {
             tracing::warn!(error = %e, "schedules not fired");
         }
         now

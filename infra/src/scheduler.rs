@@ -12,6 +12,20 @@ fn due_at(expression: &str) -> Option<i64> {
     Some(t.and_utc().timestamp_millis())
 }
 
+/// The period of a `rate(N unit)` expression, in milliseconds.
+pub fn rate_millis(expression: &str) -> Option<i64> {
+    let inner = expression.trim().strip_prefix("rate(")?.strip_suffix(')')?;
+    let (n, unit) = inner.trim().split_once(' ')?;
+    let n: i64 = n.parse().ok()?;
+    let unit_ms = match unit.trim().trim_end_matches('s') {
+        "minute" => 60_000,
+        "hour" => 3_600_000,
+        "day" => 86_400_000,
+        _ => return None,
+    };
+    Some(n * unit_ms)
+}
+
 /// Fires the due schedules of every schedule group of the stack; returns how many.
 pub async fn fire_due(stack: &Stack, config: &SdkConfig, now: i64) -> Result<usize, String> {
     let scheduler = aws_sdk_scheduler::Client::new(config);
@@ -83,5 +97,12 @@ mod tests {
             Some(1_795_600_800_000)
         );
         assert_eq!(super::due_at("rate(1 hour)"), None);
+    }
+
+    #[test]
+    fn rates_are_read() {
+        assert_eq!(super::rate_millis("rate(5 minutes)"), Some(300_000));
+        assert_eq!(super::rate_millis("rate(1 hour)"), Some(3_600_000));
+        assert_eq!(super::rate_millis("cron(0 * * * ? *)"), None);
     }
 }

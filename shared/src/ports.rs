@@ -258,6 +258,15 @@ pub trait ConversationStore: Send + Sync {
     ) -> PortResult<WriteOutcome>;
     /// Deletes a conversation and every message of it.
     async fn remove_conversation(&self, conversation: &Conversation) -> PortResult<()>;
+    /// Open conversations of one expiry shard whose `expires_at` has passed, oldest first,
+    /// with how many items the read examined.
+    async fn due_conversations(
+        &self,
+        shard: u8,
+        now: Millis,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> PortResult<(Page<Conversation>, u64)>;
     /// Counts a message from a number the channel's allowlist does not serve.
     async fn count_filtered(&self, channel: &str) -> PortResult<()>;
     async fn mark_published(&self, message_id: &str) -> PortResult<()>;

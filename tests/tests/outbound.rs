@@ -297,6 +297,8 @@ async fn open_conversation(t: &TestStack, token: &str) -> String {
 async fn free_form_outside_the_window_gets_window_closed_with_closes_at() {
     let t = stack().await;
     let token = t.agent_token().await;
+    // The conversation outlives the window (auto-close at 72 hours).
+    assert_eq!(t.set_settings(json!({"auto_close_hours": 72})).await.0, 200);
     let id = open_conversation(&t, &token).await;
     t.advance_clock(24 * 3600).await;
     let (status, err) = t

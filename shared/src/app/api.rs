@@ -258,11 +258,22 @@ impl AgentApi {
         Ok(json(StatusCode::OK, &page))
     }
 
+    /// Loads a conversation; one past its expiry is closed first (lazy expiry).
     pub(crate) async fn conversation(&self, id: &str) -> Result<Conversation, ApiError> {
-        self.store
+        let c = self
+            .store
             .conversation(id)
             .await?
-            .ok_or_else(|| ApiError::not_found(format!("conversation {id} not found")))
+            .ok_or_else(|| ApiError::not_found(format!("conversation {id} not found")))?;
+        let (c, _) = super::expiry::close_if_expired(
+            self.store.as_ref(),
+            self.events.as_ref(),
+            self.outbound.as_ref(),
+            c,
+            self.clock.now(),
+        )
+        .await?;
+        Ok(c)
     }
 
     async fn details(&self, who: &Caller, id: &str) -> ApiResult {
@@ -416,7 +427,20 @@ impl AgentApi {
             let record = self.store.contact(&channel.id, phone.as_str()).await?;
             let expected_open = record.as_ref().and_then(|r| r.open_conversation_id.clone());
             let open = match &expected_open {
-                Some(id) => self.store.conversation(id).await?,
+                Some(id) => match self.store.conversation(id).await? {
+                    Some(c) => Some(
+                        super::expiry::close_if_expired(
+                            self.store.as_ref(),
+                            self.events.as_ref(),
+                            self.outbound.as_ref(),
+                            c,
+                            now,
+                        )
+                        .await?
+                        .0,
+                    ),
+                    None => None,
+                },
                 None => None,
             };
             let window = record

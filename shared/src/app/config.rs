@@ -23,6 +23,8 @@ pub struct Settings {
     pub outbound_queue_url: String,
     pub outbound_dlq_url: String,
     pub retention_days: i64,
+    /// Auto-close hours of channels that set none (1..=72).
+    pub default_auto_close_hours: u32,
     pub graph_api_base_url: String,
     pub graph_api_version: String,
     pub graph_api_timeout: std::time::Duration,
@@ -68,6 +70,19 @@ impl Settings {
             outbound_queue_url: env("OUTBOUND_QUEUE_URL").unwrap_or_default(),
             outbound_dlq_url: env("OUTBOUND_DLQ_URL").unwrap_or_default(),
             retention_days,
+            default_auto_close_hours: match env("DEFAULT_AUTO_CLOSE_HOURS") {
+                Some(v) => v
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|h| (1..=72).contains(h))
+                    .ok_or_else(|| {
+                        ConfigError::Invalid(
+                            "DEFAULT_AUTO_CLOSE_HOURS",
+                            format!("{v:?} is not 1 to 72 hours"),
+                        )
+                    })?,
+                None => 24,
+            },
             graph_api_base_url: env("GRAPH_API_BASE_URL")
                 .unwrap_or_else(|| "https://graph.facebook.com".into()),
             graph_api_version: env("GRAPH_API_VERSION").unwrap_or_else(|| "v23.0".into()),

@@ -73,6 +73,14 @@ pub trait ScheduledFunction: Send + Sync {
 }
 
 #[async_trait]
+impl ScheduledFunction for super::expiry::Sweeper {
+    async fn call(&self) -> Result<serde_json::Value, String> {
+        let report = self.run().await.map_err(|e| e.to_string())?;
+        serde_json::to_value(report).map_err(|e| e.to_string())
+    }
+}
+
+#[async_trait]
 impl ScheduledFunction for TemplateSync {
     async fn call(&self) -> Result<serde_json::Value, String> {
         let report = self.run().await.map_err(|e| e.to_string())?;
@@ -136,6 +144,20 @@ pub fn handoff_timeout(
         events: Arc::new(clients.events(&settings)),
         outbound: Arc::new(clients.queue(&settings.outbound_queue_url)),
         timers: Arc::new(clients.timers(&settings)),
+        clock,
+    })
+}
+
+pub fn auto_expiry(
+    clients: &Clients,
+    env: Lookup<'_>,
+    clock: Arc<dyn Clock>,
+) -> Result<super::expiry::Sweeper, ConfigError> {
+    let settings = Settings::from_lookup(env)?;
+    Ok(super::expiry::Sweeper {
+        store: Arc::new(clients.store(&settings)),
+        events: Arc::new(clients.events(&settings)),
+        outbound: Arc::new(clients.queue(&settings.outbound_queue_url)),
         clock,
     })
 }
@@ -216,6 +238,7 @@ pub async fn build(
         "hsm-send" => Function::Sqs(Arc::new(hsm_send(clients, env, clock)?)),
         "handoff-timeout" => Function::Sqs(Arc::new(handoff_timeout(clients, env, clock)?)),
         "template-sync" => Function::Scheduled(Arc::new(template_sync(clients, env)?)),
+        "auto-expiry" => Function::Scheduled(Arc::new(auto_expiry(clients, env, clock)?)),
         other => {
             return Err(ConfigError::Invalid(
                 "binary",

@@ -5,6 +5,7 @@ pub mod api;
 pub mod auth;
 pub mod config;
 pub mod events;
+pub mod expiry;
 pub mod functions;
 pub mod handoff;
 pub mod http;

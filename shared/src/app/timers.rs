@@ -122,6 +122,22 @@ impl TimerHandler {
             let Some(c) = self.store.conversation(&timer.conversation_id).await? else {
                 return Ok(Outcome::Stale);
             };
+            // Past its auto-close: it expires, whatever timer woke us.
+            if c.is_expired(now) {
+                let (_, closed) = super::expiry::close_if_expired(
+                    self.store.as_ref(),
+                    self.events.as_ref(),
+                    self.outbound.as_ref(),
+                    c,
+                    now,
+                )
+                .await?;
+                return Ok(if closed {
+                    Outcome::Closed(CloseReason::Expired)
+                } else {
+                    Outcome::Stale
+                });
+            }
             let deadline = match timer.kind {
                 TimerKind::HandoffWait => c
                     .handoff

@@ -31,6 +31,7 @@ pub const BY_CONTACT_INDEX: &str = "by_contact";
 pub const BY_KIND_INDEX: &str = "by_kind";
 pub const BY_QUEUE_INDEX: &str = "by_queue";
 pub const BY_AGENT_INDEX: &str = "by_agent";
+pub const BY_EXPIRY_INDEX: &str = "by_expiry";
 const DAY_SECS: i64 = 86_400;
 
 #[derive(Clone, Debug)]
@@ -38,6 +39,7 @@ pub struct DynamoStore {
     client: aws_sdk_dynamodb::Client,
     table: String,
     retention_days: i64,
+    default_auto_close_hours: u32,
 }
 
 impl DynamoStore {
@@ -50,7 +52,65 @@ impl DynamoStore {
             client,
             table: table.into(),
             retention_days,
+            default_auto_close_hours: 24,
         }
+    }
+
+    /// Channels that do not set `auto_close_hours` get this (template parameter).
+    pub fn with_default_auto_close_hours(mut self, hours: u32) -> Self {
+        self.default_auto_close_hours = hours;
+        self
+    }
+
+    fn conversation_item(&self, c: &Conversation) -> ConversationItem {
+        let mut item = ConversationItem::new(c);
+        // Retention starts when a conversation closes; the TTL never decides expiry.
+        item.ttl = c
+            .closed_at
+            .filter(|_| !c.state.is_open())
+            .map(|t| self.retention_ttl(t));
+        item
+    }
+
+    fn message_item(&self, m: &Message) -> MessageItem {
+        MessageItem {
+            pk: conversation_pk(&m.conversation_id),
+            sk: message_sk(m),
+            status_rank: m.status.map(DeliveryStatus::rank),
+            message: m.clone(),
+            ttl: Some(self.retention_ttl(m.stored_at)),
+        }
+    }
+
+    /// Bulk import (migrations, load tests): writes conversations as they are.
+    pub async fn import_conversations(&self, conversations: &[Conversation]) -> PortResult<()> {
+        use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+        for chunk in conversations.chunks(25) {
+            let mut requests = chunk
+                .iter()
+                .map(|c| {
+                    PutRequest::builder()
+                        .set_item(Some(to_item(&self.conversation_item(c))?))
+                        .build()
+                        .map(|p| WriteRequest::builder().put_request(p).build())
+                        .map_err(|e| PortError::new("dynamodb", e))
+                })
+                .collect::<PortResult<Vec<_>>>()?;
+            while !requests.is_empty() {
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, requests)
+                    .send()
+                    .await
+                    .map_err(|e| super::sdk_error("dynamodb", e))?;
+                requests = out
+                    .unprocessed_items
+                    .and_then(|mut u| u.remove(&self.table))
+                    .unwrap_or_default();
+            }
+        }
+        Ok(())
     }
 
     fn retention_ttl(&self, now: Millis) -> i64 {
@@ -73,20 +133,14 @@ impl DynamoStore {
         };
         let put = builder
             .table_name(&self.table)
-            .set_item(Some(to_item(&ConversationItem::new(c))?))
+            .set_item(Some(to_item(&self.conversation_item(c))?))
             .build()
             .map_err(|e| PortError::new("dynamodb", e))?;
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
     fn new_message_put(&self, m: &Message) -> PortResult<TransactWriteItem> {
-        let item = MessageItem {
-            pk: conversation_pk(&m.conversation_id),
-            sk: message_sk(m),
-            status_rank: m.status.map(DeliveryStatus::rank),
-            message: m.clone(),
-            ttl: None,
-        };
+        let item = self.message_item(m);
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(to_item(&item)?))
@@ -285,6 +339,19 @@ struct ConversationItem {
     agent_key: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     agent_sort: Option<String>,
+    /// Open conversations only: the sweeper's sparse index.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    expiry_shard: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ttl: Option<i64>,
+}
+
+/// The sweeper's index is split in a few shards so no single partition is hot.
+pub const EXPIRY_SHARDS: u8 = 4;
+
+fn expiry_shard(id: &str) -> String {
+    let sum: u32 = id.bytes().map(u32::from).sum();
+    (sum % u32::from(EXPIRY_SHARDS)).to_string()
 }
 
 impl ConversationItem {
@@ -322,6 +389,8 @@ impl ConversationItem {
                     c.id
                 )
             }),
+            expiry_shard: c.state.is_open().then(|| expiry_shard(&c.id)),
+            ttl: None,
             conversation: c.clone(),
         }
     }
@@ -411,7 +480,13 @@ fn decode_cursor(cursor: &str) -> PortResult<String> {
 impl ConversationStore for DynamoStore {
     async fn channel(&self, id: &str) -> PortResult<Option<Channel>> {
         let keyed: Option<KindItem<Channel>> = self.get(channel_pk(id), "CHANNEL").await?;
-        Ok(keyed.map(|k| k.value))
+        Ok(keyed.map(|k| {
+            let mut c = k.value;
+            if c.auto_close_hours == 0 {
+                c.auto_close_hours = self.default_auto_close_hours;
+            }
+            c
+        }))
     }
 
     async fn channels(&self) -> PortResult<Vec<Channel>> {
@@ -910,13 +985,7 @@ impl ConversationStore for DynamoStore {
             },
             ttl,
         };
-        let message = MessageItem {
-            pk: conversation_pk(&conversation.id),
-            sk: message_key,
-            message: write.message.clone(),
-            status_rank: None,
-            ttl: None,
-        };
+        let message = self.message_item(&write.message);
 
         let put = |item: Item, condition: &str| -> PortResult<TransactWriteItem> {
             let put = Put::builder()
@@ -933,7 +1002,7 @@ impl ConversationStore for DynamoStore {
             put(to_item(&reference)?, "attribute_not_exists(pk)")?,
             put(to_item(&message)?, "attribute_not_exists(pk)")?,
         ];
-        let conversation_item = to_item(&ConversationItem::new(conversation))?;
+        let conversation_item = to_item(&self.conversation_item(conversation))?;
         let conversation_put = if opened {
             Put::builder().condition_expression("attribute_not_exists(pk)")
         } else {
@@ -953,7 +1022,7 @@ impl ConversationStore for DynamoStore {
         if let Some((expired, expected)) = &write.expired {
             let put = Put::builder()
                 .table_name(&self.table)
-                .set_item(Some(to_item(&ConversationItem::new(expired))?))
+                .set_item(Some(to_item(&self.conversation_item(expired))?))
                 .condition_expression("#version = :expected")
                 .expression_attribute_names("#version", "version")
                 .expression_attribute_values(":expected", n(*expected))
@@ -1029,13 +1098,7 @@ impl ConversationStore for DynamoStore {
     }
 
     async fn record_outbound(&self, message: &Message) -> PortResult<()> {
-        let item = MessageItem {
-            pk: conversation_pk(&message.conversation_id),
-            sk: message_sk(message),
-            status_rank: message.status.map(DeliveryStatus::rank),
-            message: message.clone(),
-            ttl: None,
-        };
+        let item = self.message_item(message);
         let reference = ProviderMessageRef {
             conversation_id: message.conversation_id.clone(),
             message_key: item.sk.clone(),
@@ -1229,7 +1292,7 @@ impl ConversationStore for DynamoStore {
     ) -> PortResult<WriteOutcome> {
         let put = Put::builder()
             .table_name(&self.table)
-            .set_item(Some(to_item(&ConversationItem::new(next))?))
+            .set_item(Some(to_item(&self.conversation_item(next))?))
             .condition_expression("#version = :expected")
             .expression_attribute_names("#version", "version")
             .expression_attribute_values(":expected", n(expected_version))
@@ -1380,6 +1443,53 @@ impl ConversationStore for DynamoStore {
             .await
             .map_err(|e| super::sdk_error("dynamodb", e))?;
         Ok(())
+    }
+
+    async fn due_conversations(
+        &self,
+        shard: u8,
+        now: Millis,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> PortResult<(Page<Conversation>, u64)> {
+        let mut q = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(BY_EXPIRY_INDEX)
+            .key_condition_expression("expiry_shard = :s AND expires_at <= :now")
+            .expression_attribute_values(":s", s(shard.to_string()))
+            .expression_attribute_values(":now", n(now))
+            .limit(limit as i32);
+        if let Some(c) = cursor {
+            let mut key = key_of_cursor(c)?;
+            // The index's sort key is a number.
+            if let Some(AttributeValue::S(v)) = key.remove("expires_at") {
+                key.insert("expires_at".into(), AttributeValue::N(v));
+            }
+            q = q.set_exclusive_start_key(Some(key));
+        }
+        let out = q
+            .send()
+            .await
+            .map_err(|e| super::sdk_error("dynamodb", e))?;
+        let scanned = out.scanned_count().max(0) as u64;
+        let mut items = Vec::new();
+        for item in out.items.unwrap_or_default() {
+            items.push(from_item::<ConversationItem>(item)?.conversation);
+        }
+        let next_cursor = out
+            .last_evaluated_key
+            .as_ref()
+            .filter(|k| !k.is_empty())
+            .and_then(|k| {
+                let mut k = k.clone();
+                if let Some(AttributeValue::N(v)) = k.remove("expires_at") {
+                    k.insert("expires_at".into(), AttributeValue::S(v));
+                }
+                key_cursor(&k)
+            });
+        Ok((Page { items, next_cursor }, scanned))
     }
 }
 

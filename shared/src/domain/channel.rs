@@ -26,8 +26,9 @@ pub struct Channel {
     /// The queue new inbound conversations enter.
     #[serde(default = "default_queue")]
     pub default_queue: String,
-    /// Idle conversations close after this many hours (1..=72).
-    #[serde(default = "default_auto_close_hours")]
+    /// Idle conversations close after this many hours (1..=72); 0 in a stored record
+    /// means "the stack's default" and is filled in when the channel is read.
+    #[serde(default)]
     pub auto_close_hours: u32,
     /// SSM parameter with this channel's Graph API token, when not the stack's default.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -118,6 +118,11 @@ pub struct Handoff {
 }
 
 impl Conversation {
+    /// Auto-close: an open conversation is expired once its `expires_at` has passed.
+    pub fn is_expired(&self, now: Millis) -> bool {
+        self.state.is_open() && self.expires_at <= now
+    }
+
     /// When the contact's silence closes it, if a handoff set an inactivity timeout.
     pub fn inactivity_deadline(&self) -> Option<Millis> {
         let h = self.handoff.as_ref().filter(|h| h.inactivity_seconds > 0)?;
@@ -395,6 +400,64 @@ pub fn after_outbound(c: &Conversation, channel: &super::Channel, now: Millis) -
     next.archived = false;
     next.version += 1;
     next
+}
+
+#[cfg(test)]
+mod expiry_tests {
+    use super::*;
+    use crate::domain::Channel;
+
+    const HOUR: Millis = 3_600_000;
+
+    fn opened_with(hours: u32) -> Conversation {
+        let mut ch = Channel::new("1", "55");
+        ch.auto_close_hours = hours;
+        match decide_inbound(None, &ch, "5548999990000", || "c".into(), 0, 0) {
+            InboundDecision::Open(c) => c,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn auto_close_after_1_hour_boundary() {
+        let c = opened_with(1);
+        assert!(!c.is_expired(HOUR - 1));
+        assert!(c.is_expired(HOUR));
+    }
+
+    #[test]
+    fn auto_close_after_72_hours_boundary() {
+        let c = opened_with(72);
+        assert!(!c.is_expired(72 * HOUR - 1));
+        assert!(c.is_expired(72 * HOUR));
+    }
+
+    #[test]
+    fn activity_pushes_expiry_forward() {
+        let c = opened_with(1);
+        let InboundDecision::Append(later) = decide_inbound(
+            Some(&c),
+            &Channel {
+                auto_close_hours: 1,
+                ..Channel::new("1", "55")
+            },
+            "5548999990000",
+            || "x".into(),
+            HOUR / 2,
+            HOUR / 2,
+        ) else {
+            panic!("append")
+        };
+        assert!(!later.is_expired(HOUR));
+        assert!(later.is_expired(HOUR + HOUR / 2));
+    }
+
+    #[test]
+    fn a_closed_conversation_is_not_expired() {
+        let mut c = opened_with(1);
+        c.state = ConversationState::Closed;
+        assert!(!c.is_expired(10 * HOUR));
+    }
 }
 
 #[cfg(test)]
