@@ -82,6 +82,30 @@ impl DynamoStore {
         }
     }
 
+    /// Every due conversation of every shard (for tools and tests), with the items read.
+    pub async fn due_conversations_all(&self, now: Millis) -> (Vec<Conversation>, u64) {
+        let mut all = Vec::new();
+        let mut scanned = 0;
+        for shard in 0..EXPIRY_SHARDS {
+            let mut cursor: Option<String> = None;
+            loop {
+                let Ok((page, n)) = self
+                    .due_conversations(shard, now, cursor.as_deref(), 100)
+                    .await
+                else {
+                    break;
+                };
+                scanned += n;
+                all.extend(page.items);
+                match page.next_cursor {
+                    Some(c) => cursor = Some(c),
+                    None => break,
+                }
+            }
+        }
+        (all, scanned)
+    }
+
     /// Bulk import (migrations, load tests): writes conversations as they are.
     pub async fn import_conversations(&self, conversations: &[Conversation]) -> PortResult<()> {
         use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
