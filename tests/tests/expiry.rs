@@ -21,6 +21,7 @@ fn sweeper(t: &TestStack) -> Sweeper {
             t.queue_url("OutboundQueue"),
         )),
         clock: t.local.clock.clone(),
+        page_size: conversa::app::expiry::PAGE,
     }
 }
 

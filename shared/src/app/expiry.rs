@@ -14,7 +14,8 @@ use crate::ports::{Clock, ConversationStore, EventPublisher, PortError, WorkQueu
 use serde::Serialize;
 use std::sync::Arc;
 
-const PAGE: u32 = 100;
+/// Due conversations read per query page.
+pub const PAGE: u32 = 100;
 
 /// Closes an expired conversation (reason `expired`) and tells the world; returns the
 /// conversation as it now is. Losing a race means someone else changed or closed it:
@@ -55,6 +56,8 @@ pub struct Sweeper {
     pub events: Arc<dyn EventPublisher>,
     pub outbound: Arc<dyn WorkQueue>,
     pub clock: Arc<dyn Clock>,
+    /// Items per query page ([`PAGE`] in production).
+    pub page_size: u32,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -63,6 +66,8 @@ pub struct SweepReport {
     pub scanned: u64,
     pub due: u64,
     pub closed: u64,
+    /// Query pages read.
+    pub pages: u64,
     /// Due when read, but changed meanwhile (a message arrived, or another sweep won).
     pub skipped: u64,
 }
@@ -79,6 +84,7 @@ impl Sweeper {
                     .due_conversations(shard, now, cursor.as_deref(), PAGE)
                     .await?;
                 report.scanned += scanned;
+                report.pages += 1;
                 for c in page.items {
                     report.due += 1;
                     let (_, closed) = close_if_expired(

@@ -159,6 +159,7 @@ pub fn auto_expiry(
         events: Arc::new(clients.events(&settings)),
         outbound: Arc::new(clients.queue(&settings.outbound_queue_url)),
         clock,
+        page_size: super::expiry::PAGE,
     })
 }
 
