@@ -205,11 +205,11 @@ async fn advance_clock(State(s): State<Arc<LocalStack>>, body: Bytes) -> Respons
             )
         }
     };
-    if req.advance_seconds < 0 {
+    if !(0..=10 * 365 * 86_400).contains(&req.advance_seconds) {
         return error(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_advance",
-            "the clock only moves forward",
+            "advance_seconds must be 0 (the clock only moves forward) to ten years",
         );
     }
     let now = s.advance_clock(req.advance_seconds).await;

@@ -256,8 +256,8 @@ pub trait ConversationStore: Send + Sync {
         next: &Conversation,
         expected_version: u64,
     ) -> PortResult<WriteOutcome>;
-    /// Deletes a conversation and every message of it.
-    async fn remove_conversation(&self, conversation: &Conversation) -> PortResult<()>;
+    /// Deletes a conversation, if unchanged since read, and every message of it.
+    async fn remove_conversation(&self, conversation: &Conversation) -> PortResult<WriteOutcome>;
     /// Open conversations of one expiry shard whose `expires_at` has passed, oldest first,
     /// with how many items the read examined.
     async fn due_conversations(

@@ -104,7 +104,7 @@ async fn aws_calls_per_inbound_text_message() {
             ("AWSEvents.PutEvents", 1),
             ("AmazonSSM.GetParameters", 1),
             ("DynamoDB_20120810.GetItem", 3),
-            ("DynamoDB_20120810.UpdateItem", 3),
+            ("DynamoDB_20120810.UpdateItem", 4),
         ]),
         "hsm-send, first send of a cold start (the token is then cached)"
     );

@@ -514,3 +514,62 @@ async fn pagination_across_120_waiting_conversations_returns_each_once_oldest_fi
         (422, Some("invalid_cursor"))
     );
 }
+
+#[tokio::test]
+async fn a_closed_conversation_can_be_archived_after_the_contact_opened_a_new_one() {
+    let t = stack().await;
+    let id = waiting(&t, CONTACT).await;
+    let token = t.agent_token().await;
+    op(&t, &token, &id, "capture", json!({})).await;
+    op(&t, &token, &id, "close", json!({})).await;
+    let newer = waiting(&t, CONTACT).await;
+    let (status, c) = op(&t, &token, &id, "archive", json!({})).await;
+    assert_eq!((status, c["archived"].as_bool()), (200, Some(true)), "{c}");
+    let pointer = t
+        .store()
+        .contact(SAMPLE_CHANNEL_ID, CONTACT)
+        .await
+        .unwrap()
+        .unwrap()
+        .open_conversation_id;
+    assert_eq!(
+        pointer.as_deref(),
+        Some(newer.as_str()),
+        "the newer conversation keeps the contact"
+    );
+}
+
+#[tokio::test]
+async fn a_forged_cursor_is_422_not_a_backend_error() {
+    let t = stack().await;
+    waiting(&t, CONTACT).await;
+    let token = t.agent_token().await;
+    let forged = hex::encode(
+        br#"{"pk":"CHANNEL#x","sk":"CHANNEL","queue_key":"sales#waiting","queue_sort":"1"}"#,
+    );
+    let (status, err) = t
+        .get_json(
+            &format!("/v1/queues/support/conversations?cursor={forged}"),
+            &token,
+        )
+        .await;
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (422, Some("invalid_cursor"))
+    );
+    let (status, err) = t
+        .get_json(
+            &format!("/v1/conversations?assigned=me&cursor={forged}"),
+            &token,
+        )
+        .await;
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (422, Some("invalid_cursor"))
+    );
+    let long = "x".repeat(3000);
+    let (status, _) = t
+        .get_json(&format!("/v1/conversations/{long}"), &token)
+        .await;
+    assert_eq!(status, 404, "an id no record can have");
+}

@@ -260,6 +260,11 @@ impl AgentApi {
 
     /// Loads a conversation; one past its expiry is closed first (lazy expiry).
     pub(crate) async fn conversation(&self, id: &str) -> Result<Conversation, ApiError> {
+        if !super::http::valid_id(id) {
+            return Err(ApiError::not_found(format!(
+                "conversation {id:.64} not found"
+            )));
+        }
         let c = self
             .store
             .conversation(id)
@@ -304,6 +309,11 @@ impl AgentApi {
     }
 
     pub(crate) async fn channel(&self, id: &str) -> Result<Channel, ApiError> {
+        if !super::http::valid_id(id) {
+            return Err(ApiError::not_found(format!(
+                "channel {id:.64} is not configured"
+            )));
+        }
         self.store
             .channel(id)
             .await?
@@ -360,6 +370,12 @@ impl AgentApi {
     /// Picks the sender channel: the one named, or the only one allowed to start.
     async fn sender_channel(&self, named: Option<&str>) -> Result<Channel, ApiError> {
         if let Some(id) = named {
+            if !super::http::valid_id(id) {
+                return Err(ApiError::unprocessable(
+                    "unknown_channel",
+                    format!("channel {id:.64} is not configured"),
+                ));
+            }
             let channel = self.store.channel(id).await?.ok_or_else(|| {
                 ApiError::unprocessable(
                     "unknown_channel",
@@ -499,9 +515,7 @@ impl AgentApi {
             match self.store.start_conversation(&write, now).await? {
                 WriteOutcome::Committed => {
                     tracing::info!(conversation_id = %conversation.id, channel = %channel.id, contact = %phone, state = ?conversation.state, "conversation started by an agent");
-                    self.events
-                        .publish(&[events::conversation_opened(&conversation, &conversation.id)])
-                        .await?;
+                    // The send is queued first: it must not wait on the event.
                     let message = match message {
                         Some(m) => Some(
                             self.queue_send(&conversation, m, template.as_ref(), now)
@@ -509,6 +523,8 @@ impl AgentApi {
                         ),
                         None => None,
                     };
+                    self.announce(&[events::conversation_opened(&conversation, &conversation.id)])
+                        .await;
                     return Ok(json(
                         StatusCode::CREATED,
                         &json!({"conversation": conversation, "message": message, "window": window}),

@@ -65,7 +65,16 @@ impl AgentApi {
             ));
         }
         let body: HandoffRequest = parse_body(req)?;
-        if self.store.queue(&body.queue).await?.is_none() {
+        let size = |v: &Value| serde_json::to_string(v).map(|s| s.len()).unwrap_or(0);
+        if size(&body.extra_info) + size(&body.contact_info) > 32 * 1024
+            || body.integration_id.as_ref().is_some_and(|i| i.len() > 256)
+        {
+            return Err(ApiError::unprocessable(
+                "payload_too_large",
+                "extra_info and contact_info together must stay under 32 KB, integration_id under 256 characters",
+            ));
+        }
+        if !super::http::valid_id(&body.queue) || self.store.queue(&body.queue).await?.is_none() {
             return Err(ApiError::unprocessable(
                 "unknown_queue",
                 format!("queue {} does not exist", body.queue),
@@ -105,26 +114,28 @@ impl AgentApi {
                     .then(|| now + i64::from(settings.wait_timeout_seconds) * 1000),
                 inactivity_seconds: settings.inactivity_timeout_seconds,
             });
+            // Timers first: a timer for a handoff that did not commit finds nothing to do,
+            // while a committed handoff without its timers would never time out.
+            let mut timers = Vec::new();
+            if let Some(due_at) = next.handoff.as_ref().and_then(|h| h.wait_deadline) {
+                timers.push(Timer {
+                    conversation_id: next.id.clone(),
+                    kind: TimerKind::HandoffWait,
+                    due_at,
+                });
+            }
+            if let Some(due_at) = next.inactivity_deadline() {
+                timers.push(Timer {
+                    conversation_id: next.id.clone(),
+                    kind: TimerKind::Inactivity,
+                    due_at,
+                });
+            }
+            for t in &timers {
+                self.timers.schedule(t, now).await?;
+            }
             match self.store.update_conversation(&next, c.version).await? {
                 WriteOutcome::Committed => {
-                    let mut timers = Vec::new();
-                    if let Some(due_at) = next.handoff.as_ref().and_then(|h| h.wait_deadline) {
-                        timers.push(Timer {
-                            conversation_id: next.id.clone(),
-                            kind: TimerKind::HandoffWait,
-                            due_at,
-                        });
-                    }
-                    if let Some(due_at) = next.inactivity_deadline() {
-                        timers.push(Timer {
-                            conversation_id: next.id.clone(),
-                            kind: TimerKind::Inactivity,
-                            due_at,
-                        });
-                    }
-                    for t in &timers {
-                        self.timers.schedule(t, now).await?;
-                    }
                     let history = if body.include_history.unwrap_or(settings.include_history) {
                         Some(self.history(&next.id).await?)
                     } else {

@@ -98,3 +98,12 @@ pub type ApiResult = Result<Response<Body>, ApiError>;
 pub fn respond(result: ApiResult) -> Response<Body> {
     result.unwrap_or_else(Response::from)
 }
+
+/// Ids that reach DynamoDB keys: short, plain characters. Anything else cannot name a
+/// record, so callers answer "not found" or 422 instead of a backend error.
+pub fn valid_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+}

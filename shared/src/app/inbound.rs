@@ -94,7 +94,16 @@ impl Inbound {
             Ok(item) => item,
             Err(e) => {
                 return self
-                    .dead_letter(record, body, format!("unreadable work item: {e}"))
+                    .dead_letter(
+                        record,
+                        body,
+                        format!(
+                            "unreadable work item ({:?} at line {} column {})",
+                            e.classify(),
+                            e.line(),
+                            e.column()
+                        ),
+                    )
                     .await
             }
         };

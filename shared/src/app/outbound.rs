@@ -95,7 +95,16 @@ impl Sender {
             Ok(i) => i,
             Err(e) => {
                 return self
-                    .dead_letter(record, body, format!("unreadable outbound item: {e}"))
+                    .dead_letter(
+                        record,
+                        body,
+                        format!(
+                            "unreadable outbound item ({:?} at line {} column {})",
+                            e.classify(),
+                            e.line(),
+                            e.column()
+                        ),
+                    )
                     .await
             }
         };
@@ -132,6 +141,14 @@ impl Sender {
                 return Ok(());
             }
         }
+        // Everything that can fail before the call is done before the claim, so a claim
+        // always means "the call may have happened".
+        let channel = self.store.channel(&item.channel).await?;
+        let token_parameter = channel
+            .as_ref()
+            .and_then(|c| c.token_parameter.clone())
+            .unwrap_or_else(|| self.default_token_parameter.clone());
+        let token = self.secrets.secret(&token_parameter).await?;
         if !self.store.claim_send(&item.key, now).await? {
             // Claimed by an earlier delivery that never recorded an outcome: sending again
             // could deliver twice, so a person decides.
@@ -144,18 +161,6 @@ impl Sender {
                 )
                 .await;
         }
-        let channel = self.store.channel(&item.channel).await?;
-        let token_parameter = channel
-            .as_ref()
-            .and_then(|c| c.token_parameter.clone())
-            .unwrap_or_else(|| self.default_token_parameter.clone());
-        let token = match self.secrets.secret(&token_parameter).await {
-            Ok(t) => t,
-            Err(e) => {
-                self.store.release_send(&item.key).await?;
-                return Err(e.into());
-            }
-        };
         let request = OutboundRequest {
             phone_number_id: item.channel.clone(),
             to: item.to.clone(),

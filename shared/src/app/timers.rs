@@ -48,8 +48,22 @@ pub enum Outcome {
 }
 
 /// The configured closing message (`before_action_messages`), sent before a handed-off
-/// conversation closes, when the window still allows free-form messages.
+/// conversation closes, when the window still allows free-form messages. The close stands
+/// whatever happens here: a failure is logged.
 pub async fn send_closing_message(
+    store: &dyn ConversationStore,
+    outbound: &dyn WorkQueue,
+    channel: &Channel,
+    closed: &Conversation,
+    now: i64,
+) -> Result<(), PortError> {
+    if let Err(e) = try_closing_message(store, outbound, channel, closed, now).await {
+        tracing::error!(conversation_id = %closed.id, error = %e, "closing message not sent");
+    }
+    Ok(())
+}
+
+async fn try_closing_message(
     store: &dyn ConversationStore,
     outbound: &dyn WorkQueue,
     channel: &Channel,
@@ -243,12 +257,14 @@ impl TimerHandler {
         next.turn_deadline = None;
         next.last_turn_at = Some(now);
         next.version += 1;
+        // The turn goes out before the record says it went: a failure in between repeats
+        // the turn (same event_id) rather than losing it.
+        let cause = format!("{}/{}", c.id, c.turn_deadline.unwrap_or(now));
+        self.events
+            .publish(&[events::assistant_turn(&next, &messages, &cause)])
+            .await?;
         match self.store.update_conversation(&next, c.version).await? {
             WriteOutcome::Committed => {
-                let cause = format!("{}/{}", c.id, c.turn_deadline.unwrap_or(now));
-                self.events
-                    .publish(&[events::assistant_turn(&next, &messages, &cause)])
-                    .await?;
                 tracing::info!(conversation_id = %c.id, messages = messages.len(), "grouped messages handed to the assistant");
                 Ok(Some(Outcome::TurnPublished(messages.len())))
             }

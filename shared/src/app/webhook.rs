@@ -72,7 +72,12 @@ impl Webhook {
         })?;
         let received_at: Millis = self.clock.now();
         let items = split_payload(body, received_at).map_err(|e| {
-            tracing::warn!(error = %e, bytes = body.len(), "webhook rejected: payload");
+            // The parser's message may quote payload values: logs get only the kind.
+            let kind = match e {
+                PayloadError::Malformed(_) => "malformed_json",
+                PayloadError::NotWhatsApp(_) => "invalid_payload",
+            };
+            tracing::warn!(kind, bytes = body.len(), "webhook rejected: payload");
             match e {
                 PayloadError::Malformed(_) => {
                     ApiError::bad_request("malformed_json", e.to_string())

@@ -172,9 +172,9 @@ impl AgentApi {
             nonempty(body.queue),
             nonempty(body.external),
         ) {
-            (Some(a), None, None) => Target::Agent(a),
+            (Some(a), None, None) if a.len() <= 256 => Target::Agent(a),
             (None, Some(q), None) => Target::Queue(q),
-            (None, None, Some(x)) => Target::External(x),
+            (None, None, Some(x)) if x.len() <= 256 => Target::External(x),
             _ => {
                 return Err(ApiError::unprocessable(
                     "invalid_body",
@@ -183,7 +183,7 @@ impl AgentApi {
             }
         };
         if let Target::Queue(q) = &target {
-            if self.store.queue(q).await?.is_none() {
+            if !super::http::valid_id(q) || self.store.queue(q).await?.is_none() {
                 return Err(ApiError::unprocessable(
                     "unknown_queue",
                     format!("queue {q} does not exist"),
@@ -277,7 +277,12 @@ impl AgentApi {
         let c = self.conversation(id).await?;
         authorize(who, &c)?;
         owner_only(who, &c)?;
-        self.store.remove_conversation(&c).await?;
+        if self.store.remove_conversation(&c).await? != WriteOutcome::Committed {
+            return Err(ApiError::conflict(
+                "concurrent_update",
+                "the conversation changed meanwhile; retry",
+            ));
+        }
         tracing::info!(conversation_id = %c.id, by = %who.sub, "conversation removed");
         self.announce(&[events::conversation_removed(&c, &who.sub)])
             .await;
@@ -286,9 +291,11 @@ impl AgentApi {
 
     pub(crate) async fn queue_list(&self, req: &Request, who: &Caller, queue: &str) -> ApiResult {
         if who.role != Role::Supervisor && !who.queues.iter().any(|q| q == queue) {
-            return Err(ApiError::forbidden(format!("you are not in queue {queue}")));
+            return Err(ApiError::forbidden(format!(
+                "you are not in queue {queue:.64}"
+            )));
         }
-        if self.store.queue(queue).await?.is_none() {
+        if !super::http::valid_id(queue) || self.store.queue(queue).await?.is_none() {
             return Err(ApiError::not_found(format!("queue {queue} does not exist")));
         }
         let params = req.query_string_parameters();

@@ -82,6 +82,47 @@ impl DynamoStore {
         }
     }
 
+    /// Moves a message's status forward, conditionally on its rank.
+    async fn update_status(
+        &self,
+        key: &MessageKey,
+        update: &StatusUpdate,
+    ) -> PortResult<StatusOutcome> {
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(conversation_pk(&key.conversation_id)))
+            .key("sk", s(&key.message_key))
+            .update_expression(
+                "SET #status = :status, status_rank = :rank, status_at = :at REMOVE error_code",
+            )
+            .condition_expression(
+                "attribute_exists(pk) AND (attribute_not_exists(status_rank) OR status_rank < :bound)",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":status", s(update.status.as_str()))
+            .expression_attribute_values(":rank", n(update.status.rank()))
+            .expression_attribute_values(":bound", n(update.status.replaces_ranks_below()))
+            .expression_attribute_values(":at", n(update.at))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew);
+        if let Some(code) = update.error_code {
+            req = req
+                .update_expression(
+                    "SET #status = :status, status_rank = :rank, status_at = :at, error_code = :code",
+                )
+                .expression_attribute_values(":code", n(code));
+        }
+        match req.send().await {
+            Ok(out) => {
+                let item: MessageItem = from_item(out.attributes.unwrap_or_default())?;
+                Ok(StatusOutcome::Applied(Box::new(item.message)))
+            }
+            Err(e) if is_conditional_failure(&e) => Ok(StatusOutcome::Stale),
+            Err(e) => Err(super::sdk_error("dynamodb", e)),
+        }
+    }
+
     /// Every due conversation of every shard (for tools and tests), with the items read.
     pub async fn due_conversations_all(&self, now: Millis) -> (Vec<Conversation>, u64) {
         let mut all = Vec::new();
@@ -104,6 +145,28 @@ impl DynamoStore {
             }
         }
         (all, scanned)
+    }
+
+    /// A closed conversation no longer holds its contact: the next message opens a new one.
+    /// Only if the pointer still names it (a newer conversation keeps its pointer). Were
+    /// this step lost, readers find the pointer naming a closed conversation, which they
+    /// treat as no open conversation.
+    async fn free_contact(&self, closed: &Conversation) -> PortResult<()> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(contact_pk(&closed.channel, &closed.contact)))
+            .key("sk", s("CONTACT"))
+            .update_expression("REMOVE open_conversation_id")
+            .condition_expression("attribute_exists(pk) AND open_conversation_id = :id")
+            .expression_attribute_values(":id", s(&closed.id))
+            .send()
+            .await;
+        match result {
+            Err(e) if !is_conditional_failure(&e) => Err(super::sdk_error("dynamodb", e)),
+            _ => Ok(()),
+        }
     }
 
     /// Bulk import (migrations, load tests): writes conversations as they are.
@@ -199,7 +262,7 @@ impl DynamoStore {
         &self,
         index: &str,
         key_attr: &str,
-        key: String,
+        key_value: String,
         filter: &ListFilter,
         cursor: Option<&str>,
         limit: u32,
@@ -210,7 +273,7 @@ impl DynamoStore {
             .table_name(&self.table)
             .index_name(index)
             .key_condition_expression(format!("{key_attr} = :k"))
-            .expression_attribute_values(":k", s(key))
+            .expression_attribute_values(":k", s(&key_value))
             .limit(limit as i32);
         let mut filters = Vec::new();
         if let Some(ch) = &filter.channel {
@@ -225,7 +288,12 @@ impl DynamoStore {
             q = q.filter_expression(filters.join(" AND "));
         }
         if let Some(c) = cursor {
-            q = q.set_exclusive_start_key(Some(key_of_cursor(c)?));
+            let sort_attr = if key_attr == "queue_key" {
+                "queue_sort"
+            } else {
+                "agent_sort"
+            };
+            q = q.set_exclusive_start_key(Some(key_of_cursor(c, key_attr, &key_value, sort_attr)?));
         }
         let out = q
             .send()
@@ -429,10 +497,28 @@ fn key_cursor(key: &Item) -> Option<String> {
     serde_json::to_vec(&map).ok().map(hex::encode)
 }
 
-fn key_of_cursor(cursor: &str) -> PortResult<Item> {
-    let bytes = hex::decode(cursor).map_err(|_| PortError::new("cursor", "invalid cursor"))?;
+/// Reads a cursor back, accepting only the keys of the index read (`pk`, `sk`, its own
+/// key attributes) and only for the partition being read: anything else is not a cursor
+/// this API returned.
+fn key_of_cursor(
+    cursor: &str,
+    partition_attr: &str,
+    partition: &str,
+    sort_attr: &str,
+) -> PortResult<Item> {
+    let invalid = || PortError::new("cursor", "invalid cursor");
+    let bytes = hex::decode(cursor).map_err(|_| invalid())?;
     let map: std::collections::BTreeMap<String, String> =
-        serde_json::from_slice(&bytes).map_err(|_| PortError::new("cursor", "invalid cursor"))?;
+        serde_json::from_slice(&bytes).map_err(|_| invalid())?;
+    let allowed = ["pk", "sk", partition_attr, sort_attr];
+    if map.len() != 4 || map.keys().any(|k| !allowed.contains(&k.as_str())) {
+        return Err(invalid());
+    }
+    if map.get(partition_attr).map(String::as_str) != Some(partition)
+        || map.values().any(|v| v.is_empty() || v.len() > 1024)
+    {
+        return Err(invalid());
+    }
     Ok(map
         .into_iter()
         .map(|(k, v)| (k, AttributeValue::S(v)))
@@ -740,8 +826,7 @@ impl ConversationStore for DynamoStore {
         provider_id: &str,
         now: Millis,
     ) -> PortResult<Message> {
-        // First the provider-id index, which also hands back a status webhook that raced
-        // ahead of the send's answer; then the message, with the most advanced status.
+        // 1. The provider-id index, which hands back a status webhook that raced ahead.
         let old = self
             .client
             .update_item()
@@ -763,37 +848,42 @@ impl ConversationStore for DynamoStore {
             .map_err(|e| super::sdk_error("dynamodb", e))?
             .attributes
             .and_then(|a| from_item::<PendingStatus>(a).ok());
-        let (status, code) = match old {
+        // 2. The message gets its provider id and gives back its claim, whatever its status.
+        let recorded = self
+            .update_message(
+                key,
+                self.client
+                    .update_item()
+                    .update_expression("SET provider_id = :pid REMOVE sending_since")
+                    .condition_expression("attribute_exists(pk)")
+                    .expression_attribute_values(":pid", s(provider_id)),
+            )
+            .await?
+            .ok_or_else(|| {
+                PortError::new(
+                    "dynamodb",
+                    "the sent message was not found in its conversation",
+                )
+            })?;
+        // 3. The status moves forward to `sent`, or to what a raced webhook said; one
+        //    applied meanwhile may already be further.
+        let (status, error_code) = match old {
             Some(p) if p.pending_status.rank() > DeliveryStatus::Sent.rank() => {
                 (p.pending_status, p.pending_error_code)
             }
             _ => (DeliveryStatus::Sent, None),
         };
-        let mut update = self
-            .client
-            .update_item()
-            .update_expression(
-                "SET provider_id = :pid, #status = :status, status_rank = :rank, status_at = :now REMOVE sending_since",
-            )
-            .condition_expression("attribute_exists(pk) AND status_rank < :rank")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":pid", s(provider_id))
-            .expression_attribute_values(":status", s(status.as_str()))
-            .expression_attribute_values(":rank", n(status.rank()))
-            .expression_attribute_values(":now", n(now));
-        if let Some(code) = code {
-            update = update
-                .update_expression(
-                    "SET provider_id = :pid, #status = :status, status_rank = :rank, status_at = :now, error_code = :code REMOVE sending_since",
-                )
-                .expression_attribute_values(":code", n(code));
+        let update = StatusUpdate {
+            message_id: provider_id.to_owned(),
+            status,
+            at: now,
+            error_code,
+            error_title: None,
+        };
+        match self.update_status(key, &update).await? {
+            StatusOutcome::Applied(m) => Ok(*m),
+            _ => Ok(recorded),
         }
-        self.update_message(key, update).await?.ok_or_else(|| {
-            PortError::new(
-                "dynamodb",
-                "the sent message was not found in its conversation",
-            )
-        })
     }
 
     async fn record_send_failure(
@@ -1213,39 +1303,14 @@ impl ConversationStore for DynamoStore {
                 Err(e) => Err(super::sdk_error("dynamodb", e)),
             };
         };
-        let mut req = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(conversation_pk(&reference.conversation_id)))
-            .key("sk", s(&reference.message_key))
-            .update_expression(
-                "SET #status = :status, status_rank = :rank, status_at = :at REMOVE error_code",
-            )
-            .condition_expression(
-                "attribute_exists(pk) AND (attribute_not_exists(status_rank) OR status_rank < :bound)",
-            )
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":status", s(update.status.as_str()))
-            .expression_attribute_values(":rank", n(update.status.rank()))
-            .expression_attribute_values(":bound", n(update.status.replaces_ranks_below()))
-            .expression_attribute_values(":at", n(update.at))
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew);
-        if let Some(code) = update.error_code {
-            req = req
-                .update_expression(
-                    "SET #status = :status, status_rank = :rank, status_at = :at, error_code = :code",
-                )
-                .expression_attribute_values(":code", n(code));
-        }
-        match req.send().await {
-            Ok(out) => {
-                let item: MessageItem = from_item(out.attributes.unwrap_or_default())?;
-                Ok(StatusOutcome::Applied(Box::new(item.message)))
-            }
-            Err(e) if is_conditional_failure(&e) => Ok(StatusOutcome::Stale),
-            Err(e) => Err(super::sdk_error("dynamodb", e)),
-        }
+        self.update_status(
+            &MessageKey {
+                conversation_id: reference.conversation_id,
+                message_key: reference.message_key,
+            },
+            update,
+        )
+        .await
     }
 
     async fn put_queue(&self, queue: &Queue) -> PortResult<()> {
@@ -1314,49 +1379,59 @@ impl ConversationStore for DynamoStore {
         next: &Conversation,
         expected_version: u64,
     ) -> PortResult<WriteOutcome> {
-        let put = Put::builder()
+        let result = self
+            .client
+            .put_item()
             .table_name(&self.table)
             .set_item(Some(to_item(&self.conversation_item(next))?))
             .condition_expression("#version = :expected")
             .expression_attribute_names("#version", "version")
             .expression_attribute_values(":expected", n(expected_version))
-            .build()
-            .map_err(|e| PortError::new("dynamodb", e))?;
-        let mut ops = vec![TransactWriteItem::builder().put(put).build()];
-        if !next.state.is_open() {
-            // Free the contact: its next message opens a new conversation.
-            let free = Update::builder()
-                .table_name(&self.table)
-                .key("pk", s(contact_pk(&next.channel, &next.contact)))
-                .key("sk", s("CONTACT"))
-                .update_expression("REMOVE open_conversation_id")
-                .condition_expression(
-                    "attribute_not_exists(open_conversation_id) OR open_conversation_id = :id",
-                )
-                .expression_attribute_values(":id", s(&next.id))
-                .build()
-                .map_err(|e| PortError::new("dynamodb", e))?;
-            ops.push(TransactWriteItem::builder().update(free).build());
-        }
-        match self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(ops))
             .send()
-            .await
-        {
-            Ok(_) => Ok(WriteOutcome::Committed),
-            Err(err) => match cancellation_codes(&err) {
-                Some(_) => Ok(WriteOutcome::Conflict),
-                None => Err(super::sdk_error("dynamodb", err)),
-            },
+            .await;
+        match result {
+            Ok(_) => {}
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                return Ok(WriteOutcome::Conflict)
+            }
+            Err(e) => return Err(super::sdk_error("dynamodb", e)),
         }
+        if !next.state.is_open() {
+            self.free_contact(next).await?;
+        }
+        Ok(WriteOutcome::Committed)
     }
 
-    async fn remove_conversation(&self, conversation: &Conversation) -> PortResult<()> {
+    async fn remove_conversation(&self, conversation: &Conversation) -> PortResult<WriteOutcome> {
         use aws_sdk_dynamodb::types::{DeleteRequest, WriteRequest};
         let pk = conversation_pk(&conversation.id);
-        // Messages first, the conversation last: a failure half-way leaves it findable.
+        // The conversation first, if nobody changed it since it was read: a message that
+        // arrives from now on opens a new conversation instead of joining a removed one.
+        let deleted = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(&pk))
+            .key("sk", s("CONV"))
+            .condition_expression("#version = :v")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_values(":v", n(conversation.version))
+            .send()
+            .await;
+        match deleted {
+            Ok(_) => {}
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                return Ok(WriteOutcome::Conflict)
+            }
+            Err(e) => return Err(super::sdk_error("dynamodb", e)),
+        }
+        self.free_contact(conversation).await?;
         let mut start: Option<Item> = None;
         loop {
             let page = self
@@ -1371,8 +1446,7 @@ impl ConversationStore for DynamoStore {
                 .send()
                 .await
                 .map_err(|e| super::sdk_error("dynamodb", e))?;
-            let keys = page.items.unwrap_or_default();
-            for chunk in keys.chunks(25) {
+            for chunk in page.items.unwrap_or_default().chunks(25) {
                 let mut requests = chunk
                     .iter()
                     .map(|k| {
@@ -1402,6 +1476,7 @@ impl ConversationStore for DynamoStore {
                     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                 }
                 if !requests.is_empty() {
+                    // The conversation is gone; its remaining messages expire with their TTL.
                     return Err(PortError::new(
                         "dynamodb",
                         "messages left undeleted after retries",
@@ -1413,46 +1488,7 @@ impl ConversationStore for DynamoStore {
                 _ => break,
             }
         }
-        let delete = aws_sdk_dynamodb::types::Delete::builder()
-            .table_name(&self.table)
-            .key("pk", s(&pk))
-            .key("sk", s("CONV"))
-            .build()
-            .map_err(|e| PortError::new("dynamodb", e))?;
-        let free = Update::builder()
-            .table_name(&self.table)
-            .key(
-                "pk",
-                s(contact_pk(&conversation.channel, &conversation.contact)),
-            )
-            .key("sk", s("CONTACT"))
-            .update_expression("REMOVE open_conversation_id")
-            .condition_expression("open_conversation_id = :id")
-            .expression_attribute_values(":id", s(&conversation.id))
-            .build()
-            .map_err(|e| PortError::new("dynamodb", e))?;
-        let both = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().delete(delete.clone()).build())
-            .transact_items(TransactWriteItem::builder().update(free).build())
-            .send()
-            .await;
-        if let Err(err) = both {
-            // The contact points elsewhere (or nowhere): delete the conversation alone.
-            if cancellation_codes(&err).is_none() {
-                return Err(super::sdk_error("dynamodb", err));
-            }
-            self.client
-                .delete_item()
-                .table_name(&self.table)
-                .key("pk", s(&pk))
-                .key("sk", s("CONV"))
-                .send()
-                .await
-                .map_err(|e| super::sdk_error("dynamodb", e))?;
-        }
-        Ok(())
+        Ok(WriteOutcome::Committed)
     }
 
     async fn count_filtered(&self, channel: &str) -> PortResult<()> {
@@ -1486,7 +1522,7 @@ impl ConversationStore for DynamoStore {
             .expression_attribute_values(":now", n(now))
             .limit(limit as i32);
         if let Some(c) = cursor {
-            let mut key = key_of_cursor(c)?;
+            let mut key = key_of_cursor(c, "expiry_shard", &shard.to_string(), "expires_at")?;
             // The index's sort key is a number.
             if let Some(AttributeValue::S(v)) = key.remove("expires_at") {
                 key.insert("expires_at".into(), AttributeValue::N(v));
