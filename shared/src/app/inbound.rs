@@ -71,21 +71,7 @@ impl Inbound {
     /// FIFO-safe partial failure: at the first failure, that record and every one after
     /// it are reported failed, so nothing of a group is applied out of order.
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
-        let mut response = SqsBatchResponse::default();
-        let mut failed = false;
-        for record in &event.records {
-            let id = record.message_id.clone().unwrap_or_default();
-            if !failed {
-                if let Err(e) = self.process(record).await {
-                    tracing::warn!(error = %e, message_id = %id, "work item failed; it and the rest of the batch will be retried");
-                    failed = true;
-                }
-            }
-            if failed {
-                response.add_failure(id);
-            }
-        }
-        response
+        super::fifo::process_in_order(&event, "work item", |record| self.process(record)).await
     }
 
     pub async fn process(&self, record: &SqsMessage) -> Result<(), RetryableError> {
@@ -431,26 +417,7 @@ impl Inbound {
         body: &str,
         reason: String,
     ) -> Result<(), RetryableError> {
-        let group_id = record
-            .attributes
-            .get("MessageGroupId")
-            .cloned()
-            .unwrap_or_else(|| "dead-letter".into());
-        let dedup_id = record
-            .attributes
-            .get("MessageDeduplicationId")
-            .cloned()
-            .or_else(|| record.message_id.clone())
-            .unwrap_or_else(|| "dead-letter".into());
-        tracing::error!(%reason, message_id = ?record.message_id, "work item moved to the dead-letter queue");
-        self.dead_letters
-            .enqueue(&[QueuedItem {
-                body: body.to_owned(),
-                group_id,
-                dedup_id,
-                reason: Some(reason),
-            }])
-            .await?;
+        super::fifo::dead_letter(self.dead_letters.as_ref(), record, body, reason).await?;
         Ok(())
     }
 }

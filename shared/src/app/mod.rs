@@ -6,6 +6,7 @@ pub mod auth;
 pub mod config;
 pub mod events;
 pub mod expiry;
+pub mod fifo;
 pub mod functions;
 pub mod handoff;
 pub mod http;

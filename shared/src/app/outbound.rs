@@ -72,21 +72,7 @@ pub fn backoff_seconds(receive_count: u32, jitter: f64) -> i32 {
 
 impl Sender {
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
-        let mut response = SqsBatchResponse::default();
-        let mut failed = false;
-        for record in &event.records {
-            let id = record.message_id.clone().unwrap_or_default();
-            if !failed {
-                if let Err(e) = self.process(record).await {
-                    tracing::warn!(error = %e, message_id = %id, "send will be retried");
-                    failed = true;
-                }
-            }
-            if failed {
-                response.add_failure(id);
-            }
-        }
-        response
+        super::fifo::process_in_order(&event, "send", |record| self.process(record)).await
     }
 
     pub async fn process(&self, record: &SqsMessage) -> Result<(), SendRetry> {
@@ -220,24 +206,7 @@ impl Sender {
         body: &str,
         reason: String,
     ) -> Result<(), SendRetry> {
-        tracing::error!(%reason, message_id = ?record.message_id, "outbound item moved to the dead-letter queue");
-        self.dead_letters
-            .enqueue(&[QueuedItem {
-                body: body.to_owned(),
-                group_id: record
-                    .attributes
-                    .get("MessageGroupId")
-                    .cloned()
-                    .unwrap_or_else(|| "dead-letter".into()),
-                dedup_id: record
-                    .attributes
-                    .get("MessageDeduplicationId")
-                    .cloned()
-                    .or_else(|| record.message_id.clone())
-                    .unwrap_or_else(|| "dead-letter".into()),
-                reason: Some(reason),
-            }])
-            .await?;
+        super::fifo::dead_letter(self.dead_letters.as_ref(), record, body, reason).await?;
         Ok(())
     }
 }
