@@ -3,6 +3,7 @@
 use super::auth::{caller, Caller, Role};
 use super::events;
 use super::http::{json, respond, ApiError, ApiResult};
+use super::inbound::new_id;
 use super::outbound::OutboundItem;
 use super::workspace::{authorize, owner_only, workspace_error};
 use crate::aws::store::message_key;
@@ -118,13 +119,6 @@ fn send_error(e: SendError) -> ApiError {
                 "hint": "send an approved template: POST /v1/conversations/{id}/messages with {\"template\": {...}}"
             })),
     }
-}
-
-fn new_id(now: Millis) -> String {
-    ulid::Ulid::from_datetime(
-        std::time::UNIX_EPOCH + std::time::Duration::from_millis(now.max(0) as u64),
-    )
-    .to_string()
 }
 
 /// The Graph API message object of an outbound message.

@@ -56,3 +56,16 @@ pub async fn dead_letter(
         }])
         .await
 }
+
+/// Reads a queued item; the error is a dead-letter reason that names what was wrong
+/// without quoting the payload.
+pub fn read_item<T: serde::de::DeserializeOwned>(body: &str, what: &str) -> Result<T, String> {
+    serde_json::from_str(body).map_err(|e| {
+        format!(
+            "unreadable {what} ({:?} at line {} column {})",
+            e.classify(),
+            e.line(),
+            e.column()
+        )
+    })
+}

@@ -76,22 +76,9 @@ impl Inbound {
 
     pub async fn process(&self, record: &SqsMessage) -> Result<(), RetryableError> {
         let body = record.body.as_deref().unwrap_or_default();
-        let item: WorkItem = match serde_json::from_str(body) {
+        let item: WorkItem = match super::fifo::read_item(body, "work item") {
             Ok(item) => item,
-            Err(e) => {
-                return self
-                    .dead_letter(
-                        record,
-                        body,
-                        format!(
-                            "unreadable work item ({:?} at line {} column {})",
-                            e.classify(),
-                            e.line(),
-                            e.column()
-                        ),
-                    )
-                    .await
-            }
+            Err(reason) => return self.dead_letter(record, body, reason).await,
         };
         match item {
             WorkItem::Message {

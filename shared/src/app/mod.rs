@@ -21,3 +21,22 @@ pub use api::AgentApi;
 pub use config::Settings;
 pub use inbound::Inbound;
 pub use webhook::Webhook;
+
+/// Every message of a conversation, in order, page after page.
+pub(crate) async fn all_messages(
+    store: &dyn crate::ports::ConversationStore,
+    conversation_id: &str,
+) -> crate::ports::PortResult<Vec<crate::domain::Message>> {
+    let mut all = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = store
+            .messages(conversation_id, cursor.as_deref(), 100)
+            .await?;
+        all.extend(page.items);
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => return Ok(all),
+        }
+    }
+}

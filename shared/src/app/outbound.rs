@@ -77,22 +77,9 @@ impl Sender {
 
     pub async fn process(&self, record: &SqsMessage) -> Result<(), SendRetry> {
         let body = record.body.as_deref().unwrap_or_default();
-        let item: OutboundItem = match serde_json::from_str(body) {
-            Ok(i) => i,
-            Err(e) => {
-                return self
-                    .dead_letter(
-                        record,
-                        body,
-                        format!(
-                            "unreadable outbound item ({:?} at line {} column {})",
-                            e.classify(),
-                            e.line(),
-                            e.column()
-                        ),
-                    )
-                    .await
-            }
+        let item: OutboundItem = match super::fifo::read_item(body, "outbound item") {
+            Ok(item) => item,
+            Err(reason) => return self.dead_letter(record, body, reason).await,
         };
         let Some(message) = self.store.outbound_message(&item.key).await? else {
             tracing::warn!(conversation_id = %item.key.conversation_id, "outbound message not found; nothing to send");

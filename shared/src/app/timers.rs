@@ -239,20 +239,11 @@ impl TimerHandler {
 
     async fn flush_turn(&self, c: &Conversation, now: i64) -> Result<Option<Outcome>, TimerError> {
         let since = c.last_turn_at.unwrap_or(i64::MIN);
-        let mut messages = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let page = self.store.messages(&c.id, cursor.as_deref(), 100).await?;
-            messages.extend(
-                page.items
-                    .into_iter()
-                    .filter(|m| m.direction == Direction::Inbound && m.stored_at > since),
-            );
-            match page.next_cursor {
-                Some(next) => cursor = Some(next),
-                None => break,
-            }
-        }
+        let messages: Vec<Message> = super::all_messages(self.store.as_ref(), &c.id)
+            .await?
+            .into_iter()
+            .filter(|m| m.direction == Direction::Inbound && m.stored_at > since)
+            .collect();
         let mut next = c.clone();
         next.turn_deadline = None;
         next.last_turn_at = Some(now);

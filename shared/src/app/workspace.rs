@@ -228,16 +228,7 @@ impl AgentApi {
 
     /// Every message since the conversation opened, as much as fits an event.
     pub(crate) async fn history(&self, id: &str) -> Result<(Vec<Message>, bool), ApiError> {
-        let mut all = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let page = self.store.messages(id, cursor.as_deref(), 100).await?;
-            all.extend(page.items);
-            match page.next_cursor {
-                Some(c) => cursor = Some(c),
-                None => break,
-            }
-        }
+        let all = super::all_messages(self.store.as_ref(), id).await?;
         let mut size = 0;
         let mut kept = Vec::new();
         // Keep the most recent messages when the whole history does not fit.
