@@ -28,7 +28,7 @@ use crate::template::Template;
 use aws_config::SdkConfig;
 use conversa::aws::DynamoStore;
 use conversa::domain::Channel;
-use conversa::ports::ConversationStore;
+use conversa::ports::{ChannelStore, QueueStore, TemplateCatalogue};
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::Mutex;

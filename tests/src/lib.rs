@@ -435,7 +435,7 @@ impl TestStack {
         &self,
         contact: &str,
     ) -> Option<conversa::domain::Conversation> {
-        use conversa::ports::ConversationStore;
+        use conversa::ports::store::*;
         let id = self
             .store()
             .contact(SAMPLE_CHANNEL_ID, contact)
@@ -461,7 +461,7 @@ impl TestStack {
 
 impl TestStack {
     pub async fn store_conversation(&self, id: &str) -> conversa::domain::Conversation {
-        use conversa::ports::ConversationStore;
+        use conversa::ports::store::*;
         self.store()
             .conversation(id)
             .await

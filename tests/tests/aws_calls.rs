@@ -1,7 +1,7 @@
 //! AWS calls per inbound text message, counted by the emulator (one test per binary, so
 //! nothing else runs against this emulator while it counts).
 
-use conversa::ports::ConversationStore;
+use conversa::ports::store::*;
 use conversa_tests::*;
 use serde_json::json;
 use std::collections::BTreeMap;

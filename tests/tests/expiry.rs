@@ -1,8 +1,9 @@
 //! Issue 8: auto-expiry after 1 to 72 hours, the sweeper, lazy expiry and retention.
 
-use conversa::app::expiry::{close_if_expired, Sweeper};
+use conversa::app::closing::Closer;
+use conversa::app::expiry::Sweeper;
 use conversa::domain::{CloseReason, Conversation, ConversationState, Origin};
-use conversa::ports::ConversationStore;
+use conversa::ports::store::*;
 use conversa_tests::*;
 use serde_json::json;
 use std::sync::Arc;
@@ -10,16 +11,23 @@ use std::sync::Arc;
 const CONTACT: &str = "5548999990000";
 
 fn sweeper(t: &TestStack) -> Sweeper {
+    let store = Arc::new(t.store());
     Sweeper {
-        store: Arc::new(t.store()),
-        events: Arc::new(conversa::aws::EventBridgePublisher::new(
-            aws_sdk_eventbridge::Client::new(&t.config),
-            t.local.stack.reference("EventBus").unwrap(),
-        )),
-        outbound: Arc::new(conversa::aws::SqsWorkQueue::new(
-            aws_sdk_sqs::Client::new(&t.config),
-            t.queue_url("OutboundQueue"),
-        )),
+        closer: Closer {
+            conversations: store.clone(),
+            channels: store.clone(),
+            contacts: store.clone(),
+            messages: store.clone(),
+            events: Arc::new(conversa::aws::EventBridgePublisher::new(
+                aws_sdk_eventbridge::Client::new(&t.config),
+                t.local.stack.reference("EventBus").unwrap(),
+            )),
+            outbound: Arc::new(conversa::aws::SqsWorkQueue::new(
+                aws_sdk_sqs::Client::new(&t.config),
+                t.queue_url("OutboundQueue"),
+            )),
+        },
+        expiry: store,
         clock: t.local.clock.clone(),
         page_size: conversa::app::expiry::PAGE,
     }
@@ -134,15 +142,11 @@ async fn a_message_after_the_sweeper_read_the_conversation_keeps_it_open() {
         .unwrap();
     // ...so the sweeper's close, conditional on the version it read, does nothing.
     let s = sweeper(&t);
-    let (now, closed) = close_if_expired(
-        s.store.as_ref(),
-        s.events.as_ref(),
-        s.outbound.as_ref(),
-        stale,
-        t.now_secs() * 1000,
-    )
-    .await
-    .unwrap();
+    let (now, closed) = s
+        .closer
+        .close_if_expired(stale, t.now_secs() * 1000)
+        .await
+        .unwrap();
     assert!(!closed);
     assert!(now.state.is_open());
     assert!(t.events_of("conversation.closed").await.is_empty());

@@ -2,7 +2,7 @@
 //! and delivery to the Cloud API through `hsm-send`.
 
 use conversa::domain::{Channel, DeliveryStatus};
-use conversa::ports::{ConversationStore, MessageKey};
+use conversa::ports::{store::*, MessageKey};
 use conversa_tests::*;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -690,7 +690,7 @@ async fn queued_template(t: &TestStack) -> MessageKey {
 }
 
 async fn message_at(t: &TestStack, key: &MessageKey) -> conversa::domain::Message {
-    t.store().outbound_message(key).await.unwrap().unwrap()
+    t.store().message(key).await.unwrap().unwrap()
 }
 
 #[tokio::test]

@@ -397,7 +397,7 @@ async fn handoff_without_history() {
 }
 
 async fn closed_reason(t: &TestStack, id: &str) -> Option<CloseReason> {
-    use conversa::ports::ConversationStore;
+    use conversa::ports::store::*;
     t.store()
         .conversation(id)
         .await

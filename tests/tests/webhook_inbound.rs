@@ -2,7 +2,7 @@
 //! stack's API Gateway emulation, SQS FIFO, DynamoDB and EventBridge (emulator).
 
 use conversa::domain::{message::Media, DeliveryStatus, Direction, Message, MessageContent};
-use conversa::ports::ConversationStore;
+use conversa::ports::store::*;
 use conversa::provider::{webhook::InboundMessage, WorkItem};
 use conversa_tests::*;
 use serde_json::json;
@@ -347,7 +347,7 @@ fn status(id: &str, status: &str, extra: serde_json::Value) -> serde_json::Value
 async fn outbound_message(t: &TestStack, id: &str) -> Message {
     let store = t.store();
     let reference = store.provider_message(id).await.unwrap().unwrap();
-    store.message(&reference).await.unwrap().unwrap()
+    store.message(&reference.key()).await.unwrap().unwrap()
 }
 
 #[tokio::test]

@@ -2,7 +2,7 @@
 //! archive, close, remove, and who may act on what.
 
 use conversa::domain::MessageContent;
-use conversa::ports::ConversationStore;
+use conversa::ports::store::*;
 use conversa::provider::{webhook::InboundMessage, WorkItem};
 use conversa_tests::*;
 use serde_json::{json, Value};

@@ -1,12 +1,16 @@
 //! Each Lambda function's handler, built from settings and clients. The binaries and the
 //! local stack build them through these same functions.
 
-use super::api::WindowCheck;
+use super::api::{AgentApi, WindowCheck};
+use super::closing::Closer;
 use super::config::{Clients, ConfigError, Lookup, Settings};
+use super::expiry::Sweeper;
+use super::inbound::Inbound;
 use super::outbound::Sender;
 use super::templates::TemplateSync;
-use super::{AgentApi, Inbound, Webhook};
-use crate::aws::SsmSecrets;
+use super::timers::TimerHandler;
+use super::webhook::Webhook;
+use crate::aws::{DynamoStore, EventBridgePublisher, SqsWorkQueue, SsmSecrets};
 use crate::ports::Clock;
 use crate::provider::graph::GraphApi;
 use async_trait::async_trait;
@@ -53,7 +57,7 @@ impl SqsFunction for Inbound {
 }
 
 #[async_trait]
-impl SqsFunction for super::timers::TimerHandler {
+impl SqsFunction for TimerHandler {
     async fn call(&self, event: SqsEvent) -> SqsBatchResponse {
         self.handle(event).await
     }
@@ -73,7 +77,7 @@ pub trait ScheduledFunction: Send + Sync {
 }
 
 #[async_trait]
-impl ScheduledFunction for super::expiry::Sweeper {
+impl ScheduledFunction for Sweeper {
     async fn call(&self) -> Result<serde_json::Value, String> {
         let report = self.run().await.map_err(|e| e.to_string())?;
         serde_json::to_value(report).map_err(|e| e.to_string())
@@ -103,14 +107,37 @@ fn graph_api(settings: &Settings) -> Result<GraphApi, ConfigError> {
     .map_err(|e| ConfigError::Invalid("GRAPH_API_BASE_URL", e.to_string()))
 }
 
+/// The table's adapter: one value behind every store port a function names.
+fn store(clients: &Clients, settings: &Settings) -> Arc<DynamoStore> {
+    Arc::new(clients.store(settings))
+}
+
+/// What closing a conversation touches, on the same clients.
+fn closer(
+    store: &Arc<DynamoStore>,
+    events: &Arc<EventBridgePublisher>,
+    outbound: &Arc<SqsWorkQueue>,
+) -> Closer {
+    Closer {
+        conversations: store.clone(),
+        channels: store.clone(),
+        contacts: store.clone(),
+        messages: store.clone(),
+        outbound: outbound.clone(),
+        events: events.clone(),
+    }
+}
+
 pub fn window_check(
     clients: &Clients,
     env: Lookup<'_>,
     clock: Arc<dyn Clock>,
 ) -> Result<WindowCheck, ConfigError> {
     let settings = Settings::from_lookup(env)?;
+    let store = store(clients, &settings);
     Ok(WindowCheck {
-        store: Arc::new(clients.store(&settings)),
+        channels: store.clone(),
+        contacts: store,
         clock,
     })
 }
@@ -121,8 +148,12 @@ pub fn hsm_send(
     clock: Arc<dyn Clock>,
 ) -> Result<Sender, ConfigError> {
     let settings = Settings::from_lookup(env)?;
+    let store = store(clients, &settings);
     Ok(Sender {
-        store: Arc::new(clients.store(&settings)),
+        channels: store.clone(),
+        contacts: store.clone(),
+        messages: store.clone(),
+        sends: store,
         events: Arc::new(clients.events(&settings)),
         provider: Arc::new(graph_api(&settings)?),
         secrets: Arc::new(SsmSecrets::new(clients.ssm.clone())),
@@ -137,12 +168,16 @@ pub fn handoff_timeout(
     clients: &Clients,
     env: Lookup<'_>,
     clock: Arc<dyn Clock>,
-) -> Result<super::timers::TimerHandler, ConfigError> {
+) -> Result<TimerHandler, ConfigError> {
     let settings = Settings::from_lookup(env)?;
-    Ok(super::timers::TimerHandler {
-        store: Arc::new(clients.store(&settings)),
-        events: Arc::new(clients.events(&settings)),
-        outbound: Arc::new(clients.queue(&settings.outbound_queue_url)),
+    let store = store(clients, &settings);
+    let events = Arc::new(clients.events(&settings));
+    let outbound = Arc::new(clients.queue(&settings.outbound_queue_url));
+    Ok(TimerHandler {
+        closer: closer(&store, &events, &outbound),
+        conversations: store.clone(),
+        messages: store,
+        events,
         timers: Arc::new(clients.timers(&settings)),
         clock,
     })
@@ -152,12 +187,14 @@ pub fn auto_expiry(
     clients: &Clients,
     env: Lookup<'_>,
     clock: Arc<dyn Clock>,
-) -> Result<super::expiry::Sweeper, ConfigError> {
+) -> Result<Sweeper, ConfigError> {
     let settings = Settings::from_lookup(env)?;
-    Ok(super::expiry::Sweeper {
-        store: Arc::new(clients.store(&settings)),
-        events: Arc::new(clients.events(&settings)),
-        outbound: Arc::new(clients.queue(&settings.outbound_queue_url)),
+    let store = store(clients, &settings);
+    let events = Arc::new(clients.events(&settings));
+    let outbound = Arc::new(clients.queue(&settings.outbound_queue_url));
+    Ok(Sweeper {
+        closer: closer(&store, &events, &outbound),
+        expiry: store,
         clock,
         page_size: super::expiry::PAGE,
     })
@@ -165,8 +202,10 @@ pub fn auto_expiry(
 
 pub fn template_sync(clients: &Clients, env: Lookup<'_>) -> Result<TemplateSync, ConfigError> {
     let settings = Settings::from_lookup(env)?;
+    let store = store(clients, &settings);
     Ok(TemplateSync {
-        store: Arc::new(clients.store(&settings)),
+        channels: store.clone(),
+        templates: store,
         provider: Arc::new(graph_api(&settings)?),
         secrets: Arc::new(SsmSecrets::new(clients.ssm.clone())),
         default_token_parameter: settings.graph_token_parameter,
@@ -199,8 +238,13 @@ pub fn inbound(
     clock: Arc<dyn Clock>,
 ) -> Result<Inbound, ConfigError> {
     let settings = Settings::from_lookup(env)?;
+    let store = store(clients, &settings);
     Ok(Inbound {
-        store: Arc::new(clients.store(&settings)),
+        channels: store.clone(),
+        contacts: store.clone(),
+        conversations: store.clone(),
+        messages: store.clone(),
+        inbound_log: store,
         events: Arc::new(clients.events(&settings)),
         dead_letters: Arc::new(clients.queue(&settings.inbound_dlq_url)),
         outbound: Arc::new(clients.queue(&settings.outbound_queue_url)),
@@ -215,10 +259,21 @@ pub fn agent_api(
     clock: Arc<dyn Clock>,
 ) -> Result<AgentApi, ConfigError> {
     let settings = Settings::from_lookup(env)?;
+    let store = store(clients, &settings);
+    let events = Arc::new(clients.events(&settings));
+    let outbound = Arc::new(clients.queue(&settings.outbound_queue_url));
     Ok(AgentApi {
-        store: Arc::new(clients.store(&settings)),
-        events: Arc::new(clients.events(&settings)),
-        outbound: Arc::new(clients.queue(&settings.outbound_queue_url)),
+        closer: closer(&store, &events, &outbound),
+        channels: store.clone(),
+        templates: store.clone(),
+        contacts: store.clone(),
+        conversations: store.clone(),
+        messages: store.clone(),
+        sends: store.clone(),
+        queues: store.clone(),
+        work_lists: store,
+        events,
+        outbound,
         timers: Arc::new(clients.timers(&settings)),
         clock,
     })

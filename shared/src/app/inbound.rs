@@ -5,8 +5,8 @@
 //! published, so a crash in between republishes (same `event_id`) instead of losing them.
 
 use super::events;
-use super::outbound::OutboundItem;
-use crate::aws::store::message_key;
+use super::ids::new_id;
+use super::outbound_item::OutboundItem;
 use crate::domain::{
     conversation::InboundDecision,
     inbound::{plan_inbound, Timer},
@@ -14,8 +14,9 @@ use crate::domain::{
     Channel, Conversation, DeliveryStatus, Direction, Message,
 };
 use crate::ports::{
-    Clock, ConversationStore, EventPublisher, InboundOutcome, InboundWrite, MessageKey, PortError,
-    ProviderMessageRef, QueuedItem, StatusOutcome, StatusUpdate, TimerService, WorkQueue,
+    ChannelStore, Clock, ContactStore, ConversationStore, EventPublisher, InboundLog,
+    InboundOutcome, InboundWrite, MessageKey, MessageLog, PortError, ProviderMessageRef,
+    QueuedItem, StatusOutcome, StatusUpdate, TimerService, WorkQueue,
 };
 use crate::provider::{webhook::InboundMessage, WorkItem};
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
@@ -26,7 +27,11 @@ use std::sync::Arc;
 const MAX_ATTEMPTS: usize = 5;
 
 pub struct Inbound {
-    pub store: Arc<dyn ConversationStore>,
+    pub channels: Arc<dyn ChannelStore>,
+    pub contacts: Arc<dyn ContactStore>,
+    pub conversations: Arc<dyn ConversationStore>,
+    pub messages: Arc<dyn MessageLog>,
+    pub inbound_log: Arc<dyn InboundLog>,
     pub events: Arc<dyn EventPublisher>,
     pub dead_letters: Arc<dyn WorkQueue>,
     /// Automatic answers (welcome, menu) go to `hsm-send` through here.
@@ -48,14 +53,6 @@ pub struct Followups {
     /// An expired conversation this message closed.
     #[serde(default)]
     pub expired: Option<String>,
-}
-
-/// A new id, sortable by time.
-pub fn new_id(now: crate::domain::Millis) -> String {
-    ulid::Ulid::from_datetime(
-        std::time::UNIX_EPOCH + std::time::Duration::from_millis(now.max(0) as u64),
-    )
-    .to_string()
 }
 
 /// Why a record was not applied; it stays on the queue and is retried.
@@ -87,7 +84,7 @@ impl Inbound {
                 contact_name,
                 message,
             } => {
-                let Some(settings) = self.store.channel(&channel).await? else {
+                let Some(settings) = self.channels.channel(&channel).await? else {
                     return self.unknown_channel(record, body, &channel).await;
                 };
                 self.on_message(&settings, &contact, contact_name, message)
@@ -115,7 +112,7 @@ impl Inbound {
                 .await
             }
             WorkItem::Error { channel, errors } => {
-                if self.store.channel(&channel).await?.is_none() {
+                if self.channels.channel(&channel).await?.is_none() {
                     return self.unknown_channel(record, body, &channel).await;
                 }
                 tracing::warn!(%channel, errors = %serde_json::Value::Array(errors.clone()), "provider reported errors");
@@ -138,17 +135,17 @@ impl Inbound {
         if !channel.serves(contact) {
             // The allowlist is on and does not name this number: acknowledged, counted,
             // never routed or answered.
-            self.store.count_filtered(&channel.id).await?;
+            self.channels.count_filtered(&channel.id).await?;
             tracing::info!(channel = %channel.id, contact = %mask_phone(contact), "message from a number outside the allowlist ignored");
             return Ok(());
         }
         for _ in 0..MAX_ATTEMPTS {
             let now = self.clock.now();
             let channel_id = channel.id.as_str();
-            let record = self.store.contact(channel_id, contact).await?;
+            let record = self.contacts.contact(channel_id, contact).await?;
             let expected_open = record.as_ref().and_then(|r| r.open_conversation_id.clone());
             let open = match &expected_open {
-                Some(id) => self.store.conversation(id).await?,
+                Some(id) => self.conversations.conversation(id).await?,
                 None => None,
             };
             let at = inbound.at.min(now);
@@ -200,10 +197,7 @@ impl Inbound {
                     .iter()
                     .zip(&plan.sends)
                     .map(|(m, send)| OutboundItem {
-                        key: MessageKey {
-                            conversation_id: m.conversation_id.clone(),
-                            message_key: message_key(m),
-                        },
+                        key: MessageKey::of(m),
                         message_id: m.id.clone(),
                         channel: channel.id.clone(),
                         to: contact.to_owned(),
@@ -230,7 +224,7 @@ impl Inbound {
                 auto_messages,
                 followups: serde_json::to_string(&followups).ok(),
             };
-            match self.store.record_inbound(&write, now).await? {
+            match self.inbound_log.record_inbound(&write, now).await? {
                 InboundOutcome::Committed => {
                     tracing::info!(
                         conversation_id = %conversation.id,
@@ -243,7 +237,7 @@ impl Inbound {
                     );
                     let reference = ProviderMessageRef {
                         conversation_id: conversation.id.clone(),
-                        message_key: message_key(&message),
+                        message_key: MessageKey::of(&message).message_key,
                         opened_conversation: plan.opened,
                         published: false,
                         followups: None,
@@ -314,7 +308,7 @@ impl Inbound {
             ));
         }
         self.events.publish(&out).await?;
-        self.store.mark_published(&message.id).await?;
+        self.inbound_log.mark_published(&message.id).await?;
         Ok(())
     }
 
@@ -329,8 +323,11 @@ impl Inbound {
             tracing::info!(conversation_id = %reference.conversation_id, "duplicate message ignored");
             return Ok(());
         }
-        let conversation = self.store.conversation(&reference.conversation_id).await?;
-        let message = self.store.message(&reference).await?;
+        let conversation = self
+            .conversations
+            .conversation(&reference.conversation_id)
+            .await?;
+        let message = self.messages.message(&reference.key()).await?;
         let followups: Followups = reference
             .followups
             .as_deref()
@@ -338,7 +335,7 @@ impl Inbound {
             .unwrap_or_default();
         if let (Some(conversation), Some(message)) = (conversation, message) {
             let expired = match &followups.expired {
-                Some(id) => self.store.conversation(id).await?,
+                Some(id) => self.conversations.conversation(id).await?,
                 None => None,
             };
             self.finish(
@@ -351,14 +348,14 @@ impl Inbound {
             )
             .await?;
         } else {
-            self.store.mark_published(message_id).await?;
+            self.inbound_log.mark_published(message_id).await?;
         }
         tracing::info!(conversation_id = %reference.conversation_id, "follow-ups of a stored message finished on redelivery");
         Ok(())
     }
 
     async fn on_status(&self, update: StatusUpdate) -> Result<(), RetryableError> {
-        match self.store.apply_status(&update).await? {
+        match self.inbound_log.apply_status(&update).await? {
             StatusOutcome::Applied(message) => {
                 tracing::info!(
                     conversation_id = %message.conversation_id,

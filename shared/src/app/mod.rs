@@ -1,42 +1,38 @@
 //! Use cases and Lambda handlers. Handlers are plain library functions that tests call
 //! directly with sample events; each function's `main.rs` only builds clients once.
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`webhook`] | `webhook`: signature check, split, enqueue to `inbound.fifo` |
+//! | [`inbound`] | `inbound`: apply messages and statuses, route, follow-ups |
+//! | [`api`] | `agent-api` and `window-check`: one module per HTTP resource |
+//! | [`outbound`] | `hsm-send`: one send per outbound message to the Graph API |
+//! | [`timers`] | `handoff-timeout`: wait, inactivity and grouping timers |
+//! | [`expiry`] | `auto-expiry`: the sweeper over the expiry index |
+//! | [`templates`] | `template-sync`: the catalogue from the Graph API |
+//! | [`closing`] | lazy expiry and the closing message, shared by api, timers, expiry |
+//! | [`history`], [`ids`], [`outbound_item`], [`events`], [`fifo`], [`http`], [`auth`] | shared pieces, imported downward only |
+//! | [`config`], [`functions`] | settings, clients and wiring: each function's ports |
 
 pub mod api;
 pub mod auth;
+pub mod closing;
 pub mod config;
 pub mod events;
 pub mod expiry;
 pub mod fifo;
 pub mod functions;
-pub mod handoff;
+pub mod history;
 pub mod http;
+pub mod ids;
 pub mod inbound;
 pub mod outbound;
+pub mod outbound_item;
 pub mod templates;
 pub mod timers;
 pub mod webhook;
-pub mod workspace;
 
 pub use api::AgentApi;
 pub use config::Settings;
 pub use inbound::Inbound;
 pub use webhook::Webhook;
-
-/// Every message of a conversation, in order, page after page.
-pub(crate) async fn all_messages(
-    store: &dyn crate::ports::ConversationStore,
-    conversation_id: &str,
-) -> crate::ports::PortResult<Vec<crate::domain::Message>> {
-    let mut all = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let page = store
-            .messages(conversation_id, cursor.as_deref(), 100)
-            .await?;
-        all.extend(page.items);
-        match page.next_cursor {
-            Some(c) => cursor = Some(c),
-            None => return Ok(all),
-        }
-    }
-}

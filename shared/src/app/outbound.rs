@@ -6,45 +6,22 @@
 //! jitter), never in the handler.
 
 use super::events;
+use super::outbound_item::OutboundItem;
 use crate::domain::{phone::mask_phone, DeliveryStatus};
 use crate::ports::{
-    Clock, ConversationStore, EventPublisher, MessageKey, OutboundRequest, PortError, Provider,
-    ProviderError, QueuedItem, Secrets, WorkQueue,
+    ChannelStore, Clock, ContactStore, EventPublisher, MessageLog, OutboundRequest, PortError,
+    Provider, ProviderError, Secrets, SendLedger, WorkQueue,
 };
 use crate::provider::graph::REENGAGEMENT_REQUIRED;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use rand::Rng;
-use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
-/// One outbound send, as queued by the API.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct OutboundItem {
-    #[serde(flatten)]
-    pub key: MessageKey,
-    pub message_id: String,
-    pub channel: String,
-    /// Who gets it: the contact's `wa_id`.
-    pub to: String,
-    /// Free-form messages need the window, checked again at send time.
-    pub free_form: bool,
-    /// The Graph API message object (`type` and its part).
-    pub payload: serde_json::Value,
-}
-
-impl OutboundItem {
-    pub fn queued(&self) -> Result<QueuedItem, serde_json::Error> {
-        Ok(QueuedItem {
-            body: serde_json::to_string(self)?,
-            group_id: self.key.conversation_id.clone(),
-            dedup_id: self.message_id.clone(),
-            reason: None,
-        })
-    }
-}
-
 pub struct Sender {
-    pub store: Arc<dyn ConversationStore>,
+    pub channels: Arc<dyn ChannelStore>,
+    pub contacts: Arc<dyn ContactStore>,
+    pub messages: Arc<dyn MessageLog>,
+    pub sends: Arc<dyn SendLedger>,
     pub events: Arc<dyn EventPublisher>,
     pub provider: Arc<dyn Provider>,
     pub secrets: Arc<dyn Secrets>,
@@ -81,7 +58,7 @@ impl Sender {
             Ok(item) => item,
             Err(reason) => return self.dead_letter(record, body, reason).await,
         };
-        let Some(message) = self.store.outbound_message(&item.key).await? else {
+        let Some(message) = self.messages.message(&item.key).await? else {
             tracing::warn!(conversation_id = %item.key.conversation_id, "outbound message not found; nothing to send");
             return Ok(());
         };
@@ -92,14 +69,14 @@ impl Sender {
         let now = self.clock.now();
         if item.free_form {
             let window = self
-                .store
+                .contacts
                 .contact(&item.channel, &item.to)
                 .await?
                 .map(|c| c.window(now))
                 .unwrap_or_else(|| crate::domain::Window::at(None, now));
             if !window.open {
                 let failed = self
-                    .store
+                    .sends
                     .record_send_failure(
                         &item.key,
                         None,
@@ -116,13 +93,13 @@ impl Sender {
         }
         // Everything that can fail before the call is done before the claim, so a claim
         // always means "the call may have happened".
-        let channel = self.store.channel(&item.channel).await?;
+        let channel = self.channels.channel(&item.channel).await?;
         let token_parameter = channel
             .as_ref()
             .and_then(|c| c.token_parameter.clone())
             .unwrap_or_else(|| self.default_token_parameter.clone());
         let token = self.secrets.secret(&token_parameter).await?;
-        if !self.store.claim_send(&item.key, now).await? {
+        if !self.sends.claim_send(&item.key, now).await? {
             // Claimed by an earlier delivery that never recorded an outcome: sending again
             // could deliver twice, so a person decides.
             return self
@@ -142,7 +119,7 @@ impl Sender {
         match self.provider.send(&token, &request).await {
             Ok(provider_id) => {
                 let sent = self
-                    .store
+                    .sends
                     .record_sent(&item.key, &provider_id, self.clock.now())
                     .await?;
                 tracing::info!(conversation_id = %item.key.conversation_id, to = %mask_phone(&item.to), "message sent");
@@ -154,11 +131,11 @@ impl Sender {
             Err(ProviderError::Permanent { code, message }) => {
                 let now = self.clock.now();
                 let failed = self
-                    .store
+                    .sends
                     .record_send_failure(&item.key, code, &message, now)
                     .await?;
                 if code == Some(REENGAGEMENT_REQUIRED) {
-                    self.store
+                    self.contacts
                         .close_window(&item.channel, &item.to, now)
                         .await?;
                 }
@@ -169,7 +146,7 @@ impl Sender {
                 Ok(())
             }
             Err(e @ ProviderError::Retryable { .. }) => {
-                self.store.release_send(&item.key).await?;
+                self.sends.release_send(&item.key).await?;
                 let receives = record
                     .attributes
                     .get("ApproximateReceiveCount")

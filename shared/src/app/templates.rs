@@ -2,12 +2,13 @@
 //! table, per channel. Run by the `template-sync` schedule and on demand.
 
 use crate::domain::template::Template;
-use crate::ports::{ConversationStore, PortError, Provider, ProviderError, Secrets};
+use crate::ports::{ChannelStore, PortError, Provider, ProviderError, Secrets, TemplateCatalogue};
 use serde::Serialize;
 use std::sync::Arc;
 
 pub struct TemplateSync {
-    pub store: Arc<dyn ConversationStore>,
+    pub channels: Arc<dyn ChannelStore>,
+    pub templates: Arc<dyn TemplateCatalogue>,
     pub provider: Arc<dyn Provider>,
     pub secrets: Arc<dyn Secrets>,
     pub default_token_parameter: String,
@@ -33,7 +34,7 @@ pub enum SyncError {
 impl TemplateSync {
     pub async fn run(&self) -> Result<SyncReport, SyncError> {
         let mut report = SyncReport::default();
-        for channel in self.store.channels().await? {
+        for channel in self.channels.channels().await? {
             if channel.waba_id.is_empty() {
                 continue;
             }
@@ -59,12 +60,12 @@ impl TemplateSync {
                 }
             };
             for t in &fetched {
-                self.store.put_template(&channel.id, t).await?;
+                self.templates.put_template(&channel.id, t).await?;
                 report.templates += 1;
                 report.approved += usize::from(t.is_approved());
             }
             // Templates deleted at Meta can no longer be sent.
-            for old in self.store.templates(&channel.id).await? {
+            for old in self.templates.templates(&channel.id).await? {
                 let still = fetched
                     .iter()
                     .any(|t| t.name == old.name && t.language == old.language);
@@ -73,7 +74,7 @@ impl TemplateSync {
                         status: "DELETED".into(),
                         ..old
                     };
-                    self.store.put_template(&channel.id, &retired).await?;
+                    self.templates.put_template(&channel.id, &retired).await?;
                     report.retired += 1;
                 }
             }

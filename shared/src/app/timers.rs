@@ -2,18 +2,15 @@
 //! answered, closes what the contact abandoned, and hands grouped messages to the
 //! assistant. The record holds the deadlines; a timer that no longer matches is stale.
 
+use super::closing::Closer;
 use super::events;
-use super::outbound::OutboundItem;
-use crate::aws::store::message_key;
 use crate::domain::{
     conversation::CloseReason,
     inbound::{Timer, TimerKind},
-    workspace, Channel, Conversation, ConversationState, DeliveryStatus, Direction, Message,
-    MessageContent,
+    workspace, Conversation, ConversationState, Direction, Message,
 };
 use crate::ports::{
-    Clock, ConversationStore, EventPublisher, MessageKey, PortError, TimerService, WorkQueue,
-    WriteOutcome,
+    Clock, ConversationStore, EventPublisher, MessageLog, PortError, TimerService, WriteOutcome,
 };
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use std::sync::Arc;
@@ -21,9 +18,10 @@ use std::sync::Arc;
 const MAX_ATTEMPTS: usize = 5;
 
 pub struct TimerHandler {
-    pub store: Arc<dyn ConversationStore>,
+    pub conversations: Arc<dyn ConversationStore>,
+    pub messages: Arc<dyn MessageLog>,
+    pub closer: Closer,
     pub events: Arc<dyn EventPublisher>,
-    pub outbound: Arc<dyn WorkQueue>,
     pub timers: Arc<dyn TimerService>,
     pub clock: Arc<dyn Clock>,
 }
@@ -45,70 +43,6 @@ pub enum Outcome {
     Rearmed,
     Closed(CloseReason),
     TurnPublished(usize),
-}
-
-/// The configured closing message (`before_action_messages`), sent before a handed-off
-/// conversation closes, when the window still allows free-form messages. The close stands
-/// whatever happens here: a failure is logged.
-pub async fn send_closing_message(
-    store: &dyn ConversationStore,
-    outbound: &dyn WorkQueue,
-    channel: &Channel,
-    closed: &Conversation,
-    now: i64,
-) -> Result<(), PortError> {
-    if let Err(e) = try_closing_message(store, outbound, channel, closed, now).await {
-        tracing::error!(conversation_id = %closed.id, error = %e, "closing message not sent");
-    }
-    Ok(())
-}
-
-async fn try_closing_message(
-    store: &dyn ConversationStore,
-    outbound: &dyn WorkQueue,
-    channel: &Channel,
-    closed: &Conversation,
-    now: i64,
-) -> Result<(), PortError> {
-    let (Some(text), Some(_)) = (&channel.handoff.closing_message, &closed.handoff) else {
-        return Ok(());
-    };
-    let window = store
-        .contact(&closed.channel, &closed.contact)
-        .await?
-        .map(|r| r.window(now))
-        .unwrap_or_else(|| crate::domain::Window::at(None, now));
-    if !window.open {
-        return Ok(());
-    }
-    let message = Message {
-        conversation_id: closed.id.clone(),
-        id: format!("{}-closing", closed.id),
-        direction: Direction::Outbound,
-        content: MessageContent::Text { body: text.clone() },
-        at: closed.closed_at.unwrap_or(now) - 1,
-        stored_at: now,
-        status: Some(DeliveryStatus::Accepted),
-        error_code: None,
-        context_id: None,
-        sender: Some("conversa".into()),
-        provider_id: None,
-        failure: None,
-    };
-    store.record_outbound(&message).await?;
-    let item = OutboundItem {
-        key: MessageKey {
-            conversation_id: closed.id.clone(),
-            message_key: message_key(&message),
-        },
-        message_id: message.id.clone(),
-        channel: closed.channel.clone(),
-        to: closed.contact.clone(),
-        free_form: true,
-        payload: serde_json::json!({"type": "text", "text": {"body": text, "preview_url": false}}),
-    };
-    let queued = item.queued().map_err(|e| PortError::new("timers", e))?;
-    outbound.enqueue(&[queued]).await
 }
 
 impl TimerHandler {
@@ -133,19 +67,16 @@ impl TimerHandler {
     pub async fn fire(&self, timer: &Timer) -> Result<Outcome, TimerError> {
         for _ in 0..MAX_ATTEMPTS {
             let now = self.clock.now();
-            let Some(c) = self.store.conversation(&timer.conversation_id).await? else {
+            let Some(c) = self
+                .conversations
+                .conversation(&timer.conversation_id)
+                .await?
+            else {
                 return Ok(Outcome::Stale);
             };
             // Past its auto-close: it expires, whatever timer woke us.
             if c.is_expired(now) {
-                let (_, closed) = super::expiry::close_if_expired(
-                    self.store.as_ref(),
-                    self.events.as_ref(),
-                    self.outbound.as_ref(),
-                    c,
-                    now,
-                )
-                .await?;
+                let (_, closed) = self.closer.close_if_expired(c, now).await?;
                 return Ok(if closed {
                     Outcome::Closed(CloseReason::Expired)
                 } else {
@@ -215,19 +146,14 @@ impl TimerHandler {
         let Ok(closed) = workspace::close(c, reason, now) else {
             return Ok(Some(Outcome::Stale));
         };
-        match self.store.update_conversation(&closed, c.version).await? {
+        match self
+            .conversations
+            .update_conversation(&closed, c.version)
+            .await?
+        {
             WriteOutcome::Committed => {
                 tracing::info!(conversation_id = %c.id, reason = ?reason, "conversation closed by its timer");
-                if let Some(channel) = self.store.channel(&c.channel).await? {
-                    send_closing_message(
-                        self.store.as_ref(),
-                        self.outbound.as_ref(),
-                        &channel,
-                        &closed,
-                        now,
-                    )
-                    .await?;
-                }
+                self.closer.after_close(&closed, now).await?;
                 self.events
                     .publish(&[events::conversation_closed(&closed, "conversa")])
                     .await?;
@@ -239,7 +165,7 @@ impl TimerHandler {
 
     async fn flush_turn(&self, c: &Conversation, now: i64) -> Result<Option<Outcome>, TimerError> {
         let since = c.last_turn_at.unwrap_or(i64::MIN);
-        let messages: Vec<Message> = super::all_messages(self.store.as_ref(), &c.id)
+        let messages: Vec<Message> = super::history::all_messages(self.messages.as_ref(), &c.id)
             .await?
             .into_iter()
             .filter(|m| m.direction == Direction::Inbound && m.stored_at > since)
@@ -254,7 +180,11 @@ impl TimerHandler {
         self.events
             .publish(&[events::assistant_turn(&next, &messages, &cause)])
             .await?;
-        match self.store.update_conversation(&next, c.version).await? {
+        match self
+            .conversations
+            .update_conversation(&next, c.version)
+            .await?
+        {
             WriteOutcome::Committed => {
                 tracing::info!(conversation_id = %c.id, messages = messages.len(), "grouped messages handed to the assistant");
                 Ok(Some(Outcome::TurnPublished(messages.len())))

@@ -1,0 +1,146 @@
+//! `POST /v1/conversations/{id}/handoff`: the AI assistant hands a conversation to a
+//! queue of humans ("transbordo", ALTU manual), with the wait and inactivity timers.
+//! Ports: conversations, queues, message log (history), timers.
+
+use super::access::authorize;
+use super::request::{parse_body, MAX_ATTEMPTS};
+use super::AgentApi;
+use crate::app::auth::{Caller, Role};
+use crate::app::events;
+use crate::app::history;
+use crate::app::http::{json, ApiError, ApiResult};
+use crate::domain::{
+    conversation::Handoff,
+    inbound::{Timer, TimerKind},
+    ConversationState,
+};
+use crate::ports::WriteOutcome;
+use lambda_http::{http::StatusCode, Request};
+use serde::Deserialize;
+use serde_json::Value;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HandoffRequest {
+    queue: String,
+    #[serde(default)]
+    extra_info: Value,
+    #[serde(default)]
+    contact_info: Value,
+    #[serde(default)]
+    integration_id: Option<String>,
+    #[serde(default)]
+    include_history: Option<bool>,
+}
+
+impl AgentApi {
+    /// `POST /v1/conversations/{id}/handoff`: the assistant hands the conversation to a queue.
+    pub(super) async fn handoff(&self, req: &Request, who: &Caller, id: &str) -> ApiResult {
+        if who.role == Role::Agent {
+            return Err(ApiError::forbidden(
+                "the assistant hands conversations off; agents transfer them",
+            ));
+        }
+        let body: HandoffRequest = parse_body(req)?;
+        let size = |v: &Value| serde_json::to_string(v).map(|s| s.len()).unwrap_or(0);
+        if size(&body.extra_info) + size(&body.contact_info) > 32 * 1024
+            || body.integration_id.as_ref().is_some_and(|i| i.len() > 256)
+        {
+            return Err(ApiError::unprocessable(
+                "payload_too_large",
+                "extra_info and contact_info together must stay under 32 KB, integration_id under 256 characters",
+            ));
+        }
+        if !crate::app::http::valid_id(&body.queue)
+            || self.queues.queue(&body.queue).await?.is_none()
+        {
+            return Err(ApiError::unprocessable(
+                "unknown_queue",
+                format!("queue {} does not exist", body.queue),
+            ));
+        }
+        for _ in 0..MAX_ATTEMPTS {
+            let now = self.clock.now();
+            let c = self.conversation(id).await?;
+            authorize(who, &c)?;
+            if !matches!(c.state, ConversationState::Bot | ConversationState::Menu) {
+                return Err(ApiError::conflict(
+                    "not_with_assistant",
+                    format!(
+                        "only a conversation with the assistant can be handed off (it is {:?})",
+                        c.state
+                    ),
+                ));
+            }
+            let channel = self.channel(&c.channel).await?;
+            let settings = &channel.handoff;
+            let mut next = c.clone();
+            next.state = ConversationState::Queued;
+            next.queue = Some(body.queue.clone());
+            next.queued_at = Some(now);
+            next.agent = None;
+            next.turn_deadline = None;
+            next.updated_at = now;
+            next.expires_at = now + i64::from(channel.auto_close_hours) * 3_600_000;
+            next.version += 1;
+            next.handoff = Some(Handoff {
+                queue: body.queue.clone(),
+                extra_info: body.extra_info.clone(),
+                contact_info: body.contact_info.clone(),
+                integration_id: body.integration_id.clone(),
+                requested_at: now,
+                wait_deadline: (settings.wait_timeout_seconds > 0)
+                    .then(|| now + i64::from(settings.wait_timeout_seconds) * 1000),
+                inactivity_seconds: settings.inactivity_timeout_seconds,
+            });
+            // Timers first: a timer for a handoff that did not commit finds nothing to do,
+            // while a committed handoff without its timers would never time out.
+            let mut timers = Vec::new();
+            if let Some(due_at) = next.handoff.as_ref().and_then(|h| h.wait_deadline) {
+                timers.push(Timer {
+                    conversation_id: next.id.clone(),
+                    kind: TimerKind::HandoffWait,
+                    due_at,
+                });
+            }
+            if let Some(due_at) = next.inactivity_deadline() {
+                timers.push(Timer {
+                    conversation_id: next.id.clone(),
+                    kind: TimerKind::Inactivity,
+                    due_at,
+                });
+            }
+            for t in &timers {
+                self.timers.schedule(t, now).await?;
+            }
+            match self
+                .conversations
+                .update_conversation(&next, c.version)
+                .await?
+            {
+                WriteOutcome::Committed => {
+                    let history = if body.include_history.unwrap_or(settings.include_history) {
+                        Some(history::for_event(self.messages.as_ref(), &next.id).await?)
+                    } else {
+                        None
+                    };
+                    tracing::info!(conversation_id = %next.id, queue = %body.queue, "handoff to humans");
+                    self.announce(&[events::handoff_requested(
+                        &next,
+                        &who.sub,
+                        history
+                            .as_ref()
+                            .map(|(m, complete)| (m.as_slice(), *complete)),
+                    )])
+                    .await;
+                    return Ok(json(StatusCode::OK, &next));
+                }
+                _ => continue,
+            }
+        }
+        Err(ApiError::conflict(
+            "concurrent_update",
+            "the conversation changed meanwhile; retry",
+        ))
+    }
+}

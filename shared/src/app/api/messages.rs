@@ -1,0 +1,288 @@
+//! `/v1/conversations/{id}/messages`: read the log and send text, a template or media,
+//! under the window rules; automatic capture by the first reply. Ports: conversations,
+//! contacts, message log, send ledger, queues, template catalogue.
+
+use super::access::{authorize, owner_only};
+use super::errors::{send_error, template_error, workspace_error};
+use super::request::{cursor_or_backend, page_limit, parse_body, MAX_ATTEMPTS};
+use super::templates::TemplateChoice;
+use super::AgentApi;
+use crate::app::auth::{Caller, Role};
+use crate::app::events;
+use crate::app::http::{json, ApiError, ApiResult};
+use crate::app::ids::new_id;
+use crate::app::outbound_item::{payload_of, OutboundItem};
+use crate::domain::{
+    conversation::{after_outbound, decide_send},
+    message::Media,
+    template::Template,
+    Conversation, DeliveryStatus, Direction, Message, MessageContent, Millis,
+};
+use crate::ports::{MessageKey, OutboundWrite, WriteOutcome};
+use lambda_http::{http::StatusCode, Request, RequestExt};
+use serde::Deserialize;
+use serde_json::json;
+
+const MAX_TEXT: usize = 4096;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MediaChoice {
+    #[serde(rename = "type")]
+    kind: String,
+    link: String,
+    #[serde(default)]
+    caption: Option<String>,
+    #[serde(default)]
+    filename: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SendRequest {
+    #[serde(default)]
+    text: Option<String>,
+    #[serde(default)]
+    template: Option<TemplateChoice>,
+    #[serde(default)]
+    media: Option<MediaChoice>,
+}
+
+impl AgentApi {
+    pub(super) async fn list_messages(&self, req: &Request, who: &Caller, id: &str) -> ApiResult {
+        let params = req.query_string_parameters();
+        authorize(who, &self.conversation(id).await?)?;
+        let limit = page_limit(params.first("limit"))?;
+        let page = self
+            .messages
+            .messages(id, params.first("cursor"), limit)
+            .await
+            .map_err(cursor_or_backend)?;
+        Ok(json(StatusCode::OK, &page))
+    }
+
+    pub(super) fn outbound_message(
+        &self,
+        c: &Conversation,
+        content: MessageContent,
+        who: &Caller,
+        now: Millis,
+    ) -> Message {
+        Message {
+            conversation_id: c.id.clone(),
+            id: new_id(now),
+            direction: Direction::Outbound,
+            content,
+            at: now,
+            stored_at: now,
+            status: Some(DeliveryStatus::Accepted),
+            error_code: None,
+            context_id: None,
+            sender: Some(who.sub.clone()),
+            provider_id: None,
+            failure: None,
+        }
+    }
+
+    /// Hands a stored message to `hsm-send`. A message that cannot be queued is marked
+    /// failed so it is never silently lost.
+    pub(super) async fn queue_send(
+        &self,
+        c: &Conversation,
+        m: Message,
+        template: Option<&Template>,
+        now: Millis,
+    ) -> Result<Message, ApiError> {
+        let key = MessageKey::of(&m);
+        let item = OutboundItem {
+            key: key.clone(),
+            message_id: m.id.clone(),
+            channel: c.channel.clone(),
+            to: c.contact.clone(),
+            free_form: m.is_free_form(),
+            payload: payload_of(&m.content, template),
+        };
+        let queued = item
+            .queued()
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        if let Err(e) = self.outbound.enqueue(&[queued]).await {
+            tracing::error!(error = %e, conversation_id = %c.id, "outbound message not queued");
+            let failed = self
+                .sends
+                .record_send_failure(
+                    &key,
+                    None,
+                    "not_queued: the send queue was unavailable",
+                    now,
+                )
+                .await?;
+            self.events
+                .publish(&[events::message_status(&failed)])
+                .await?;
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "send_not_queued",
+                "the message was stored as failed because the send queue was unavailable; send it again",
+            ));
+        }
+        Ok(m)
+    }
+
+    /// `POST /v1/conversations/{id}/messages`: text, a template or a media link.
+    pub(super) async fn send(&self, req: &Request, who: &Caller, id: &str) -> ApiResult {
+        let body: SendRequest = parse_body(req)?;
+        let idempotency_key = req
+            .headers()
+            .get("idempotency-key")
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .map(str::to_owned);
+        if idempotency_key.as_ref().is_some_and(|k| k.len() > 128) {
+            return Err(ApiError::unprocessable(
+                "invalid_idempotency_key",
+                "Idempotency-Key is at most 128 characters",
+            ));
+        }
+        let first = self.conversation(id).await?;
+        authorize(who, &first)?;
+        let (content, template) = match (body.text, body.template, body.media) {
+            (Some(text), None, None) => {
+                if text.trim().is_empty() || text.chars().count() > MAX_TEXT {
+                    return Err(ApiError::unprocessable(
+                        "invalid_text",
+                        format!("text must have 1 to {MAX_TEXT} characters"),
+                    ));
+                }
+                (MessageContent::Text { body: text }, None)
+            }
+            (None, Some(choice), None) => {
+                let t = self.approved_template(&first.channel, &choice).await?;
+                t.render(&choice.parameters).map_err(template_error)?;
+                (
+                    MessageContent::Template {
+                        name: choice.name,
+                        language: choice.language,
+                        parameters: choice.parameters,
+                    },
+                    Some(t),
+                )
+            }
+            (None, None, Some(media)) => (media_content(media)?, None),
+            _ => {
+                return Err(ApiError::unprocessable(
+                    "invalid_body",
+                    "give exactly one of \"text\", \"template\" or \"media\"",
+                ))
+            }
+        };
+        let channel = self.channel(&first.channel).await?;
+        let mut read = Some(first);
+        for _ in 0..MAX_ATTEMPTS {
+            let now = self.clock.now();
+            // The first attempt uses what was read above; a conflict reads again.
+            let conversation = match read.take() {
+                Some(c) => c,
+                None => self.conversation(id).await?,
+            };
+            let window = self
+                .contacts
+                .contact(&conversation.channel, &conversation.contact)
+                .await?
+                .map(|r| r.window(now))
+                .unwrap_or_else(|| crate::domain::Window::at(None, now));
+            let free_form = !matches!(content, MessageContent::Template { .. });
+            decide_send(&conversation, &window, free_form).map_err(send_error)?;
+            owner_only(who, &conversation)?;
+            // A reply in a waiting conversation: in automatic-capture queues the first agent
+            // to answer takes it; in manual-capture queues it must be captured first.
+            let mut captured = false;
+            let mut base = conversation.clone();
+            if conversation.state == crate::domain::ConversationState::Queued
+                && who.role != Role::Assistant
+            {
+                let mode = match &conversation.queue {
+                    Some(q) => self.queues.queue(q).await?.map(|q| q.mode),
+                    None => None,
+                };
+                if mode != Some(crate::domain::workspace::AssignmentMode::AutomaticCapture) {
+                    return Err(ApiError::conflict(
+                        "capture_required",
+                        "this queue assigns by manual capture: capture the conversation before answering",
+                    ));
+                }
+                base = crate::domain::workspace::capture(&conversation, &who.sub, &channel, now)
+                    .map_err(workspace_error)?;
+                base.version = conversation.version;
+                captured = true;
+            }
+            let message = self.outbound_message(&conversation, content.clone(), who, now);
+            let write = OutboundWrite {
+                conversation: after_outbound(&base, &channel, now),
+                expected_version: conversation.version,
+                message: message.clone(),
+                idempotency_key: idempotency_key.clone(),
+            };
+            match self.messages.append_outbound(&write, now).await? {
+                WriteOutcome::Committed => {
+                    if captured {
+                        let after = after_outbound(&base, &channel, now);
+                        tracing::info!(conversation_id = %after.id, agent = %who.sub, "captured by the first reply");
+                        self.announce(&[events::conversation_assigned(
+                            &after,
+                            &who.sub,
+                            "automatic_capture",
+                        )])
+                        .await;
+                    }
+                    let m = self
+                        .queue_send(&conversation, message, template.as_ref(), now)
+                        .await?;
+                    tracing::info!(conversation_id = %conversation.id, message_type = m.content.type_name(), "outbound message accepted");
+                    return Ok(json(StatusCode::ACCEPTED, &json!({ "message": m })));
+                }
+                WriteOutcome::Duplicate(existing) => {
+                    return Ok(json(
+                        StatusCode::OK,
+                        &json!({ "message": existing, "duplicate": true }),
+                    ));
+                }
+                WriteOutcome::Conflict => continue,
+            }
+        }
+        Err(ApiError::conflict(
+            "concurrent_update",
+            "the conversation changed meanwhile; retry",
+        ))
+    }
+}
+
+fn media_content(m: MediaChoice) -> Result<MessageContent, ApiError> {
+    if !m.link.starts_with("https://") {
+        return Err(ApiError::unprocessable(
+            "invalid_media",
+            "media.link must be an https:// URL",
+        ));
+    }
+    let media = Media {
+        link: Some(m.link),
+        caption: m.caption,
+        filename: m.filename,
+        ..Media::default()
+    };
+    Ok(match m.kind.as_str() {
+        "image" => MessageContent::Image(media),
+        "video" => MessageContent::Video(media),
+        "document" => MessageContent::Document(media),
+        "audio" => MessageContent::Audio(media),
+        "sticker" => MessageContent::Sticker(media),
+        other => {
+            return Err(ApiError::unprocessable(
+                "invalid_media",
+                format!(
+                    "media.type {other:?} is not one of image, video, document, audio, sticker"
+                ),
+            ))
+        }
+    })
+}

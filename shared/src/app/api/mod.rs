@@ -1,0 +1,135 @@
+//! The agent and assistant API under `/v1/` (contract: docs/openapi.yaml), run by the
+//! `agent-api` function. One module per resource; this one holds the ports, the router
+//! and what every resource shares (announcing events).
+//!
+//! | module | routes |
+//! |---|---|
+//! | [`conversations`] | `GET|POST /v1/conversations`, `GET /v1/conversations/{id}` |
+//! | [`messages`] | `GET|POST /v1/conversations/{id}/messages` |
+//! | [`workspace`] | `capture`, `transfer`, `hold`, `resume`, `archive`, `unarchive`, `close`, `DELETE` |
+//! | [`handoff`] | `POST /v1/conversations/{id}/handoff` |
+//! | [`queues`] | `GET /v1/queues/{queue}/conversations`, `?assigned=me` |
+//! | [`channels`] | `GET|PUT /v1/channels/{channel}/settings` |
+//! | [`templates`] | `GET /v1/channels/{channel}/templates`, `.../{name}/preview` |
+//! | [`window`] | `GET /v1/channels/{channel}/contacts/{phone}/window` (`window-check`) |
+//!
+//! Shared request pieces live in [`request`], error codes in [`errors`], authorisation in
+//! [`access`].
+
+mod access;
+mod channels;
+mod conversations;
+mod errors;
+mod handoff;
+mod messages;
+mod queues;
+pub mod request;
+mod templates;
+mod window;
+mod workspace;
+
+pub use templates::TemplateChoice;
+pub use window::WindowCheck;
+
+use super::auth::caller;
+use super::closing::Closer;
+use super::http::{respond, ApiError, ApiResult};
+use crate::ports::{
+    ChannelStore, Clock, ContactStore, ConversationStore, EventPublisher, MessageLog, QueueStore,
+    SendLedger, TemplateCatalogue, TimerService, WorkLists, WorkQueue,
+};
+use lambda_http::{http::Method, http::StatusCode, Body, Request, RequestExt, Response};
+use std::sync::Arc;
+
+/// The `agent-api` function: every port its resources use.
+pub struct AgentApi {
+    pub channels: Arc<dyn ChannelStore>,
+    pub templates: Arc<dyn TemplateCatalogue>,
+    pub contacts: Arc<dyn ContactStore>,
+    pub conversations: Arc<dyn ConversationStore>,
+    pub messages: Arc<dyn MessageLog>,
+    pub sends: Arc<dyn SendLedger>,
+    pub queues: Arc<dyn QueueStore>,
+    pub work_lists: Arc<dyn WorkLists>,
+    /// Lazy expiry and closing messages.
+    pub closer: Closer,
+    pub events: Arc<dyn EventPublisher>,
+    pub outbound: Arc<dyn WorkQueue>,
+    pub timers: Arc<dyn TimerService>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl AgentApi {
+    pub async fn handle(&self, req: Request) -> Response<Body> {
+        respond(self.route(&req).await)
+    }
+
+    async fn route(&self, req: &Request) -> ApiResult {
+        let path = req.raw_http_path();
+        let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+        let method = req.method().clone();
+        let who = caller(req)?;
+        match (method, segments.as_slice()) {
+            (Method::GET, ["v1", "conversations"]) => self.list_conversations(req, &who).await,
+            (Method::POST, ["v1", "conversations"]) => self.start(req, &who).await,
+            (Method::GET, ["v1", "conversations", id]) => self.details(&who, id).await,
+            (Method::DELETE, ["v1", "conversations", id]) => self.remove(&who, id).await,
+            (Method::POST, ["v1", "conversations", id, "capture"]) => self.capture(&who, id).await,
+            (Method::POST, ["v1", "conversations", id, "transfer"]) => {
+                self.transfer(req, &who, id).await
+            }
+            (Method::POST, ["v1", "conversations", id, "handoff"]) => {
+                self.handoff(req, &who, id).await
+            }
+            (Method::POST, ["v1", "conversations", id, "close"]) => self.close(req, &who, id).await,
+            (Method::GET, ["v1", "channels", channel, "settings"]) => {
+                self.settings(&who, channel).await
+            }
+            (Method::PUT, ["v1", "channels", channel, "settings"]) => {
+                self.update_settings(req, &who, channel).await
+            }
+            (
+                Method::POST,
+                ["v1", "conversations", id, op @ ("hold" | "resume" | "archive" | "unarchive")],
+            ) => {
+                let op: &'static str = match *op {
+                    "hold" => "hold",
+                    "resume" => "resume",
+                    "archive" => "archive",
+                    _ => "unarchive",
+                };
+                self.simple(&who, id, op).await
+            }
+            (Method::GET, ["v1", "queues", queue, "conversations"]) => {
+                self.queue_list(req, &who, queue).await
+            }
+            (Method::GET, ["v1", "conversations", id, "messages"]) => {
+                self.list_messages(req, &who, id).await
+            }
+            (Method::POST, ["v1", "conversations", id, "messages"]) => {
+                self.send(req, &who, id).await
+            }
+            (Method::GET, ["v1", "channels", channel, "templates"]) => {
+                self.list_templates(channel).await
+            }
+            (Method::POST, ["v1", "channels", channel, "templates", name, "preview"]) => {
+                self.preview(req, channel, name).await
+            }
+            _ => Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "route_not_found",
+                format!("no route for {} {path}", req.method()),
+            )),
+        }
+    }
+
+    /// Events go out after the commit; a failure after the SDK's retries is logged with
+    /// the event so it can be replayed (the state change stands).
+    pub(crate) async fn announce(&self, events: &[crate::ports::DomainEvent]) {
+        if let Err(e) = self.events.publish(events).await {
+            for ev in events {
+                tracing::error!(error = %e, detail_type = ev.detail_type, event_id = %ev.detail["event_id"], "event not published");
+            }
+        }
+    }
+}

@@ -1,0 +1,65 @@
+//! `window-check`, its own function: `GET /v1/channels/{channel}/contacts/{phone}/window`
+//! tells whether free-form messages may be sent or a template is required.
+//! Ports: channels, contacts.
+
+use crate::app::auth::caller;
+use crate::app::http::{json, respond, ApiError, ApiResult};
+use crate::domain::Phone;
+use crate::ports::{ChannelStore, Clock, ContactStore};
+use lambda_http::{http::Method, http::StatusCode, Body, Request, RequestExt, Response};
+use serde_json::json;
+use std::sync::Arc;
+
+/// `window-check`: `GET /v1/channels/{channel}/contacts/{phone}/window`.
+pub struct WindowCheck {
+    pub channels: Arc<dyn ChannelStore>,
+    pub contacts: Arc<dyn ContactStore>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl WindowCheck {
+    pub async fn handle(&self, req: Request) -> Response<Body> {
+        respond(self.check(&req).await)
+    }
+
+    async fn check(&self, req: &Request) -> ApiResult {
+        caller(req)?;
+        let path = req.raw_http_path();
+        let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+        let (channel, phone) = match (req.method().clone(), segments.as_slice()) {
+            (Method::GET, ["v1", "channels", channel, "contacts", phone, "window"]) => {
+                (*channel, *phone)
+            }
+            _ => {
+                return Err(ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "route_not_found",
+                    format!("no route for {path}"),
+                ))
+            }
+        };
+        let phone = Phone::parse(phone)
+            .map_err(|e| ApiError::unprocessable("invalid_phone", e.to_string()))?;
+        if self.channels.channel(channel).await?.is_none() {
+            return Err(ApiError::not_found(format!(
+                "channel {channel} is not configured"
+            )));
+        }
+        let now = self.clock.now();
+        let window = self
+            .contacts
+            .contact(channel, phone.as_str())
+            .await?
+            .map(|r| r.window(now))
+            .unwrap_or_else(|| crate::domain::Window::at(None, now));
+        Ok(json(
+            StatusCode::OK,
+            &json!({
+                "open": window.open,
+                "last_inbound_at": window.last_inbound_at,
+                "closes_at": window.closes_at,
+                "requires_template": window.requires_template(),
+            }),
+        ))
+    }
+}

@@ -1,0 +1,253 @@
+//! The agent workspace actions on one conversation (Voitel Lynk and CITSmart manuals):
+//! capture, transfer, hold, resume, archive, unarchive, close and remove. Each reads,
+//! decides in [`crate::domain::workspace`] and writes conditionally on the version read.
+//! Ports: conversations, queues, message log (history), closer.
+
+use super::access::{authorize, owner_only};
+use super::errors::workspace_error;
+use super::request::{parse_body, MAX_ATTEMPTS};
+use super::AgentApi;
+use crate::app::auth::{Caller, Role};
+use crate::app::events;
+use crate::app::history;
+use crate::app::http::{json, ApiError, ApiResult};
+use crate::domain::{
+    conversation::CloseReason,
+    workspace::{self, WorkspaceError},
+    Channel, Conversation,
+};
+use crate::ports::WriteOutcome;
+use lambda_http::{http::StatusCode, Request};
+use serde::Deserialize;
+use serde_json::json;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TransferRequest {
+    #[serde(default)]
+    agent: Option<String>,
+    #[serde(default)]
+    queue: Option<String>,
+    #[serde(default)]
+    external: Option<String>,
+}
+
+enum Target {
+    Agent(String),
+    Queue(String),
+    External(String),
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct CloseRequest {
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+impl AgentApi {
+    /// Reads, decides and writes conditionally on the version read, again on conflict.
+    pub(super) async fn operate<F>(
+        &self,
+        who: &Caller,
+        id: &str,
+        owner_rule: bool,
+        op: F,
+    ) -> Result<(Conversation, Conversation), ApiError>
+    where
+        F: Fn(&Conversation, &Channel, i64) -> Result<Conversation, WorkspaceError>,
+    {
+        for _ in 0..MAX_ATTEMPTS {
+            let now = self.clock.now();
+            let before = self.conversation(id).await?;
+            authorize(who, &before)?;
+            if owner_rule {
+                owner_only(who, &before)?;
+            }
+            let channel = self.channel(&before.channel).await?;
+            let after = op(&before, &channel, now).map_err(workspace_error)?;
+            match self
+                .conversations
+                .update_conversation(&after, before.version)
+                .await?
+            {
+                WriteOutcome::Committed => return Ok((before, after)),
+                WriteOutcome::Conflict | WriteOutcome::Duplicate(_) => continue,
+            }
+        }
+        Err(ApiError::conflict(
+            "concurrent_update",
+            "the conversation changed meanwhile; retry",
+        ))
+    }
+
+    pub(super) async fn capture(&self, who: &Caller, id: &str) -> ApiResult {
+        let agent = who.sub.clone();
+        let result = self
+            .operate(who, id, false, |c, ch, now| {
+                workspace::capture(c, &agent, ch, now)
+            })
+            .await;
+        match result {
+            Ok((_, after)) => {
+                tracing::info!(conversation_id = %after.id, agent = %who.sub, "conversation captured");
+                self.announce(&[events::conversation_assigned(&after, &who.sub, "capture")])
+                    .await;
+                Ok(json(StatusCode::OK, &after))
+            }
+            // The same agent retrying its own capture gets the conversation again.
+            Err(e)
+                if e.code == "already_captured"
+                    && e.details
+                        .as_ref()
+                        .is_some_and(|d| d["agent"] == who.sub.as_str()) =>
+            {
+                let c = self.conversation(id).await?;
+                Ok(json(StatusCode::OK, &c))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    pub(super) async fn transfer(&self, req: &Request, who: &Caller, id: &str) -> ApiResult {
+        let body: TransferRequest = parse_body(req)?;
+        let nonempty = |v: Option<String>| v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+        let target = match (
+            nonempty(body.agent),
+            nonempty(body.queue),
+            nonempty(body.external),
+        ) {
+            (Some(a), None, None) if a.len() <= 256 => Target::Agent(a),
+            (None, Some(q), None) => Target::Queue(q),
+            (None, None, Some(x)) if x.len() <= 256 => Target::External(x),
+            _ => {
+                return Err(ApiError::unprocessable(
+                    "invalid_body",
+                    "give exactly one of \"agent\", \"queue\" or \"external\"",
+                ))
+            }
+        };
+        if let Target::Queue(q) = &target {
+            if !crate::app::http::valid_id(q) || self.queues.queue(q).await?.is_none() {
+                return Err(ApiError::unprocessable(
+                    "unknown_queue",
+                    format!("queue {q} does not exist"),
+                ));
+            }
+        }
+        let (before, after) = self
+            .operate(who, id, true, |c, ch, now| match &target {
+                Target::Agent(a) => workspace::transfer_to_agent(c, a, ch, now),
+                Target::Queue(q) => workspace::transfer_to_queue(c, q, ch, now),
+                Target::External(_) => workspace::transfer_external(c, now),
+            })
+            .await?;
+        let (to, history) = match &target {
+            Target::Agent(a) => (json!({ "agent": a }), None),
+            Target::Queue(q) => (json!({ "queue": q }), None),
+            Target::External(x) => (
+                json!({ "external": x }),
+                Some(history::for_event(self.messages.as_ref(), &after.id).await?),
+            ),
+        };
+        tracing::info!(conversation_id = %after.id, by = %who.sub, "conversation transferred");
+        let mut out = vec![events::conversation_transferred(
+            &before,
+            &after,
+            to,
+            &who.sub,
+            history
+                .as_ref()
+                .map(|(m, complete)| (m.as_slice(), *complete)),
+        )];
+        match &target {
+            Target::Agent(_) => {
+                out.push(events::conversation_assigned(&after, &who.sub, "transfer"))
+            }
+            Target::External(_) => out.push(events::conversation_closed(&after, &who.sub)),
+            Target::Queue(_) => {}
+        }
+        self.announce(&out).await;
+        Ok(json(StatusCode::OK, &after))
+    }
+
+    pub(super) async fn simple(
+        &self,
+        who: &Caller,
+        id: &str,
+        operation: &'static str,
+    ) -> ApiResult {
+        let (_, after) = self
+            .operate(who, id, true, |c, _, now| match operation {
+                "hold" => workspace::hold(c, now),
+                "resume" => workspace::resume(c, now),
+                "archive" => workspace::archive(c, now),
+                _ => workspace::unarchive(c, now),
+            })
+            .await?;
+        tracing::info!(conversation_id = %after.id, operation, by = %who.sub, "conversation updated");
+        self.announce(&[events::conversation_updated(&after, operation, &who.sub)])
+            .await;
+        Ok(json(StatusCode::OK, &after))
+    }
+
+    /// `POST /v1/conversations/{id}/close`: `agent_closed`, or `user_closed` when the
+    /// assistant closes on the contact's behalf.
+    pub(super) async fn close(&self, req: &Request, who: &Caller, id: &str) -> ApiResult {
+        let body: CloseRequest = if req.body().as_ref().iter().all(u8::is_ascii_whitespace) {
+            CloseRequest::default()
+        } else {
+            parse_body(req)?
+        };
+        let reason = match (body.reason.as_deref(), who.role) {
+            (Some("agent_closed"), _) => CloseReason::AgentClosed,
+            (Some("user_closed"), _) => CloseReason::UserClosed,
+            (None, Role::Assistant) => CloseReason::UserClosed,
+            (None, _) => CloseReason::AgentClosed,
+            (Some(other), _) => {
+                return Err(ApiError::unprocessable(
+                    "invalid_reason",
+                    format!("reason must be agent_closed or user_closed, got {other:?}"),
+                ))
+            }
+        };
+        for _ in 0..MAX_ATTEMPTS {
+            let now = self.clock.now();
+            let c = self.conversation(id).await?;
+            authorize(who, &c)?;
+            owner_only(who, &c)?;
+            let closed = workspace::close(&c, reason, now).map_err(workspace_error)?;
+            if let WriteOutcome::Committed = self
+                .conversations
+                .update_conversation(&closed, c.version)
+                .await?
+            {
+                self.closer.after_close(&closed, now).await?;
+                tracing::info!(conversation_id = %closed.id, reason = ?reason, by = %who.sub, "conversation closed");
+                self.announce(&[events::conversation_closed(&closed, &who.sub)])
+                    .await;
+                return Ok(json(StatusCode::OK, &closed));
+            }
+        }
+        Err(ApiError::conflict(
+            "concurrent_update",
+            "the conversation changed meanwhile; retry",
+        ))
+    }
+
+    pub(super) async fn remove(&self, who: &Caller, id: &str) -> ApiResult {
+        let c = self.conversation(id).await?;
+        authorize(who, &c)?;
+        owner_only(who, &c)?;
+        if self.conversations.remove_conversation(&c).await? != WriteOutcome::Committed {
+            return Err(ApiError::conflict(
+                "concurrent_update",
+                "the conversation changed meanwhile; retry",
+            ));
+        }
+        tracing::info!(conversation_id = %c.id, by = %who.sub, "conversation removed");
+        self.announce(&[events::conversation_removed(&c, &who.sub)])
+            .await;
+        Ok(json(StatusCode::OK, &json!({"removed": c.id})))
+    }
+}

@@ -1,0 +1,70 @@
+//! One outbound send as `outbound.fifo` carries it to `hsm-send`, and the Graph API
+//! message object of a stored message. Everyone who queues a send builds it here.
+
+use crate::domain::{template::Template, MessageContent};
+use crate::ports::{MessageKey, QueuedItem};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+/// One outbound send, as queued by the API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutboundItem {
+    #[serde(flatten)]
+    pub key: MessageKey,
+    pub message_id: String,
+    pub channel: String,
+    /// Who gets it: the contact's `wa_id`.
+    pub to: String,
+    /// Free-form messages need the window, checked again at send time.
+    pub free_form: bool,
+    /// The Graph API message object (`type` and its part).
+    pub payload: serde_json::Value,
+}
+
+impl OutboundItem {
+    pub fn queued(&self) -> Result<QueuedItem, serde_json::Error> {
+        Ok(QueuedItem {
+            body: serde_json::to_string(self)?,
+            group_id: self.key.conversation_id.clone(),
+            dedup_id: self.message_id.clone(),
+            reason: None,
+        })
+    }
+}
+
+/// The Graph API message object of an outbound message.
+pub fn payload_of(content: &MessageContent, template: Option<&Template>) -> serde_json::Value {
+    match content {
+        MessageContent::Text { body } => {
+            json!({"type": "text", "text": {"body": body, "preview_url": false}})
+        }
+        MessageContent::Template {
+            name,
+            language,
+            parameters,
+        } => json!({
+            "type": "template",
+            "template": {
+                "name": name,
+                "language": {"code": language},
+                "components": template.map(|t| t.send_components(parameters)).unwrap_or(json!([])),
+            }
+        }),
+        MessageContent::Image(m)
+        | MessageContent::Video(m)
+        | MessageContent::Document(m)
+        | MessageContent::Audio(m)
+        | MessageContent::Sticker(m) => {
+            let kind = content.type_name();
+            let mut part = json!({"link": m.link});
+            if let Some(c) = &m.caption {
+                part["caption"] = json!(c);
+            }
+            if let Some(f) = &m.filename {
+                part["filename"] = json!(f);
+            }
+            json!({"type": kind, kind: part})
+        }
+        other => json!({"type": other.type_name()}),
+    }
+}

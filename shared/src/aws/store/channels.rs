@@ -1,0 +1,79 @@
+//! Channels and their settings (`CHANNEL#{id}` / `CHANNEL`), and per-channel counters.
+
+use super::items::{channel_pk, from_item, n, s, to_item, Item, KindItem, BY_KIND_INDEX};
+use super::DynamoStore;
+use crate::domain::Channel;
+use crate::ports::{ChannelStore, PortResult};
+use async_trait::async_trait;
+
+#[async_trait]
+impl ChannelStore for DynamoStore {
+    async fn channel(&self, id: &str) -> PortResult<Option<Channel>> {
+        let keyed: Option<KindItem<Channel>> = self.get(channel_pk(id), "CHANNEL").await?;
+        Ok(keyed.map(|k| {
+            let mut c = k.value;
+            if c.auto_close_hours == 0 {
+                c.auto_close_hours = self.default_auto_close_hours;
+            }
+            c
+        }))
+    }
+
+    async fn channels(&self) -> PortResult<Vec<Channel>> {
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(BY_KIND_INDEX)
+                .key_condition_expression("kind = :k")
+                .expression_attribute_values(":k", s("channel"))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| crate::aws::sdk_error("dynamodb", e))?;
+            for item in page.items.unwrap_or_default() {
+                out.push(from_item::<KindItem<Channel>>(item)?.value);
+            }
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    async fn put_channel(&self, channel: &Channel) -> PortResult<()> {
+        let item = to_item(&KindItem {
+            pk: channel_pk(&channel.id),
+            sk: "CHANNEL".into(),
+            kind: "channel".into(),
+            kind_sort: channel.id.clone(),
+            value: channel,
+        })?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| crate::aws::sdk_error("dynamodb", e))?;
+        Ok(())
+    }
+
+    async fn count_filtered(&self, channel: &str) -> PortResult<()> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(channel_pk(channel)))
+            .key("sk", s("STATS"))
+            .update_expression("ADD filtered_messages :one")
+            .expression_attribute_values(":one", n(1))
+            .send()
+            .await
+            .map_err(|e| crate::aws::sdk_error("dynamodb", e))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,56 @@
+//! Contact records: the customer-service window and the open-conversation pointer.
+
+use super::items::{contact_pk, n, s, Keyed};
+use super::{is_conditional_failure, DynamoStore};
+use crate::domain::{Conversation, Millis};
+use crate::ports::{ContactRecord, ContactStore, PortResult};
+use async_trait::async_trait;
+
+impl DynamoStore {
+    /// A closed conversation no longer holds its contact: the next message opens a new one.
+    /// Only if the pointer still names it (a newer conversation keeps its pointer). Were
+    /// this step lost, readers find the pointer naming a closed conversation, which they
+    /// treat as no open conversation.
+    pub(super) async fn free_contact(&self, closed: &Conversation) -> PortResult<()> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(contact_pk(&closed.channel, &closed.contact)))
+            .key("sk", s("CONTACT"))
+            .update_expression("REMOVE open_conversation_id")
+            .condition_expression("attribute_exists(pk) AND open_conversation_id = :id")
+            .expression_attribute_values(":id", s(&closed.id))
+            .send()
+            .await;
+        match result {
+            Err(e) if !is_conditional_failure(&e) => Err(crate::aws::sdk_error("dynamodb", e)),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[async_trait]
+impl ContactStore for DynamoStore {
+    async fn contact(&self, channel: &str, contact: &str) -> PortResult<Option<ContactRecord>> {
+        let keyed: Option<Keyed<ContactRecord>> =
+            self.get(contact_pk(channel, contact), "CONTACT").await?;
+        Ok(keyed.map(|k| k.value))
+    }
+
+    async fn close_window(&self, channel: &str, contact: &str, at: Millis) -> PortResult<()> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(contact_pk(channel, contact)))
+            .key("sk", s("CONTACT"))
+            .update_expression("SET window_closed_at = :at, channel = :ch, contact = :ct")
+            .expression_attribute_values(":at", n(at))
+            .expression_attribute_values(":ch", s(channel))
+            .expression_attribute_values(":ct", s(contact))
+            .send()
+            .await
+            .map_err(|e| crate::aws::sdk_error("dynamodb", e))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,55 @@
+//! Opaque page cursors: the last evaluated key, hex-encoded, checked on the way back in.
+
+use super::items::Item;
+use crate::ports::{PortError, PortResult};
+use aws_sdk_dynamodb::types::AttributeValue;
+
+/// An opaque cursor: the page's last evaluated key (string attributes), hex-encoded JSON.
+pub(super) fn key_cursor(key: &Item) -> Option<String> {
+    let map: std::collections::BTreeMap<&str, &str> = key
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str(), v.as_s().ok()?.as_str())))
+        .collect();
+    serde_json::to_vec(&map).ok().map(hex::encode)
+}
+
+/// Reads a cursor back, accepting only the keys of the index read (`pk`, `sk`, its own
+/// key attributes) and only for the partition being read: anything else is not a cursor
+/// this API returned.
+pub(super) fn key_of_cursor(
+    cursor: &str,
+    partition_attr: &str,
+    partition: &str,
+    sort_attr: &str,
+) -> PortResult<Item> {
+    let invalid = || PortError::new("cursor", "invalid cursor");
+    let bytes = hex::decode(cursor).map_err(|_| invalid())?;
+    let map: std::collections::BTreeMap<String, String> =
+        serde_json::from_slice(&bytes).map_err(|_| invalid())?;
+    let allowed = ["pk", "sk", partition_attr, sort_attr];
+    if map.len() != 4 || map.keys().any(|k| !allowed.contains(&k.as_str())) {
+        return Err(invalid());
+    }
+    if map.get(partition_attr).map(String::as_str) != Some(partition)
+        || map.values().any(|v| v.is_empty() || v.len() > 1024)
+    {
+        return Err(invalid());
+    }
+    Ok(map
+        .into_iter()
+        .map(|(k, v)| (k, AttributeValue::S(v)))
+        .collect())
+}
+
+pub(super) fn encode_cursor(key: &Item, field: &str) -> Option<String> {
+    key.get(field)
+        .and_then(|v| v.as_s().ok())
+        .map(|v| hex::encode(v.as_bytes()))
+}
+
+pub(super) fn decode_cursor(cursor: &str) -> PortResult<String> {
+    hex::decode(cursor)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(|| PortError::new("cursor", "invalid cursor"))
+}

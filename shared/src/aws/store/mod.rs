@@ -1,0 +1,126 @@
+//! DynamoDB single-table store: one adapter implementing every store port
+//! ([`crate::ports::store`]), one module per aggregate.
+//!
+//! | item            | pk                             | sk                         | module |
+//! |-----------------|--------------------------------|----------------------------|--------|
+//! | channel         | `CHANNEL#{id}`                 | `CHANNEL`                  | [`channels`] |
+//! | channel counters| `CHANNEL#{id}`                 | `STATS`                    | [`channels`] |
+//! | template        | `CHANNEL#{id}`                 | `TEMPLATE#{name}#{lang}`   | [`templates`] |
+//! | contact window  | `CONTACT#{channel}#{contact}`  | `CONTACT`                  | [`contacts`] |
+//! | conversation    | `CONV#{id}`                    | `CONV`                     | [`conversations`] |
+//! | message         | `CONV#{id}`                    | `MSG#{at:016}#{wamid}`     | [`messages`] |
+//! | idempotency key | `IDEMPOTENCY#{conv}#{key}`     | `IDEMPOTENCY`              | [`messages`] |
+//! | provider id     | `WAMID#{wamid}`                | `WAMID`                    | [`inbound`], [`sends`] |
+//! | queue           | `QUEUE#{id}`                   | `QUEUE`                    | [`queues`] |
+//!
+//! Sparse GSIs: `by_contact` (a contact's conversations), `by_queue` and `by_agent` (the
+//! work lists), `by_expiry` (open conversations by `expires_at`), `by_kind` (channels,
+//! queues). Item shapes and keys live in [`items`], cursors in [`cursor`]. `ttl` is the
+//! retention attribute; it never decides anything.
+
+mod channels;
+mod contacts;
+mod conversations;
+mod cursor;
+mod expiry;
+mod inbound;
+mod items;
+mod messages;
+mod queues;
+mod sends;
+mod templates;
+
+pub use crate::ports::EXPIRY_SHARDS;
+pub use items::{
+    message_key, BY_AGENT_INDEX, BY_CONTACT_INDEX, BY_EXPIRY_INDEX, BY_KIND_INDEX, BY_QUEUE_INDEX,
+};
+
+use crate::domain::Millis;
+use crate::ports::PortResult;
+use aws_sdk_dynamodb::types::AttributeValue;
+use items::{expired, from_item};
+use serde::de::DeserializeOwned;
+
+const DAY_SECS: i64 = 86_400;
+
+#[derive(Clone, Debug)]
+pub struct DynamoStore {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+    retention_days: i64,
+    default_auto_close_hours: u32,
+}
+
+impl DynamoStore {
+    pub fn new(
+        client: aws_sdk_dynamodb::Client,
+        table: impl Into<String>,
+        retention_days: i64,
+    ) -> Self {
+        Self {
+            client,
+            table: table.into(),
+            retention_days,
+            default_auto_close_hours: 24,
+        }
+    }
+
+    /// Channels that do not set `auto_close_hours` get this (template parameter).
+    pub fn with_default_auto_close_hours(mut self, hours: u32) -> Self {
+        self.default_auto_close_hours = hours;
+        self
+    }
+
+    pub(super) fn retention_ttl(&self, now: Millis) -> i64 {
+        now / 1000 + self.retention_days * DAY_SECS
+    }
+
+    pub(super) async fn get<T: DeserializeOwned>(
+        &self,
+        pk: String,
+        sk: &str,
+    ) -> PortResult<Option<T>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(pk))
+            .key("sk", AttributeValue::S(sk.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| crate::aws::sdk_error("dynamodb", e))?;
+        match out.item {
+            Some(item) if !expired(&item) => from_item(item).map(Some),
+            _ => Ok(None),
+        }
+    }
+}
+
+pub(super) fn cancellation_codes(
+    err: &aws_sdk_dynamodb::error::SdkError<
+        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
+        aws_sdk_dynamodb::config::http::HttpResponse,
+    >,
+) -> Option<Vec<String>> {
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+    match err.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(e)) => Some(
+            e.cancellation_reasons()
+                .iter()
+                .map(|r| r.code().unwrap_or("None").to_owned())
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+pub(super) fn is_conditional_failure(
+    err: &aws_sdk_dynamodb::error::SdkError<
+        aws_sdk_dynamodb::operation::update_item::UpdateItemError,
+        aws_sdk_dynamodb::config::http::HttpResponse,
+    >,
+) -> bool {
+    err.as_service_error()
+        .is_some_and(|e| e.is_conditional_check_failed_exception())
+}

@@ -1,0 +1,79 @@
+//! The ports beyond the table: events for the outside world, work queues, timers, the
+//! WhatsApp provider and secrets.
+
+use crate::domain::{template::Template, Millis};
+use async_trait::async_trait;
+use serde::Serialize;
+
+use super::PortResult;
+
+/// An event for the outside world (`source = "conversa"`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DomainEvent {
+    pub detail_type: &'static str,
+    pub detail: serde_json::Value,
+}
+
+#[async_trait]
+pub trait EventPublisher: Send + Sync {
+    async fn publish(&self, events: &[DomainEvent]) -> PortResult<()>;
+}
+
+/// A unit of work for a FIFO queue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueuedItem {
+    pub body: String,
+    pub group_id: String,
+    pub dedup_id: String,
+    /// Why it is there, for dead-letter queues.
+    pub reason: Option<String>,
+}
+
+#[async_trait]
+pub trait WorkQueue: Send + Sync {
+    /// Enqueues every item or fails; partial acceptance is an error.
+    async fn enqueue(&self, items: &[QueuedItem]) -> PortResult<()>;
+    /// Makes a received item visible again only after `seconds` (retry with backoff).
+    async fn retry_later(&self, receipt_handle: &str, seconds: i32) -> PortResult<()>;
+}
+
+/// An outbound send as the provider answers it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProviderError {
+    /// 5xx, timeouts, rate limits: try again later.
+    #[error("provider error {code:?} (retryable): {message}")]
+    Retryable { code: Option<i64>, message: String },
+    /// Anything else: the message failed.
+    #[error("provider error {code:?}: {message}")]
+    Permanent { code: Option<i64>, message: String },
+}
+
+/// What to send, in the provider's terms.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboundRequest {
+    pub phone_number_id: String,
+    pub to: String,
+    /// The Graph API message object without `messaging_product`, `to` (e.g. `{"type": "text", ...}`).
+    pub payload: serde_json::Value,
+}
+
+#[async_trait]
+pub trait Provider: Send + Sync {
+    /// Sends a message; returns the provider's message id.
+    async fn send(&self, token: &str, request: &OutboundRequest) -> Result<String, ProviderError>;
+    /// The WhatsApp Business Account's templates, every page.
+    async fn templates(&self, token: &str, waba_id: &str) -> Result<Vec<Template>, ProviderError>;
+}
+
+/// Wakes a handler at a deadline: SQS delays up to 15 minutes, EventBridge Scheduler
+/// one-time schedules beyond.
+#[async_trait]
+pub trait TimerService: Send + Sync {
+    async fn schedule(&self, timer: &crate::domain::inbound::Timer, now: Millis) -> PortResult<()>;
+}
+
+/// Secrets by name (SSM SecureString), cached per cold start by the adapter.
+#[async_trait]
+pub trait Secrets: Send + Sync {
+    async fn secret(&self, name: &str) -> PortResult<String>;
+}

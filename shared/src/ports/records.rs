@@ -1,0 +1,187 @@
+//! What the store ports read and write: write sets committed at once, their outcomes,
+//! keys, and list selectors.
+
+use crate::domain::{conversation::InboundDecision, Conversation, DeliveryStatus, Message, Millis};
+use serde::{Deserialize, Serialize};
+
+/// Per (channel, contact): the customer-service window and the open conversation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContactRecord {
+    pub channel: String,
+    pub contact: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_inbound_at: Option<Millis>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open_conversation_id: Option<String>,
+    /// When the provider said the window is closed (error 131047).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_closed_at: Option<Millis>,
+}
+
+impl ContactRecord {
+    pub fn window(&self, now: Millis) -> crate::domain::Window {
+        crate::domain::Window::of(self.last_inbound_at, self.window_closed_at, now)
+    }
+}
+
+/// An agent starts a conversation, optionally with its first (template) message.
+#[derive(Debug, Clone)]
+pub struct StartWrite {
+    pub conversation: Conversation,
+    /// The open-conversation pointer as read (a closed conversation's id, or none).
+    pub expected_open: Option<String>,
+    pub message: Option<Message>,
+}
+
+/// An outbound message appended to a conversation.
+#[derive(Debug, Clone)]
+pub struct OutboundWrite {
+    /// The conversation after the send.
+    pub conversation: Conversation,
+    pub expected_version: u64,
+    pub message: Message,
+    /// The caller's `Idempotency-Key`: a retry returns the first message.
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum WriteOutcome {
+    Committed,
+    /// Someone else changed the conversation or the contact meanwhile.
+    Conflict,
+    /// The same idempotency key was used before: this is the message it created.
+    Duplicate(Box<Message>),
+}
+
+/// Where an outbound message is: enough to find it again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageKey {
+    pub conversation_id: String,
+    pub message_key: String,
+}
+
+impl MessageKey {
+    /// A message's key: its conversation and its place in it (time, then id), which is
+    /// also the order the message log reads in.
+    pub fn of(m: &Message) -> Self {
+        Self {
+            conversation_id: m.conversation_id.clone(),
+            message_key: format!("MSG#{:016}#{}", m.at.max(0), m.id),
+        }
+    }
+}
+
+/// Everything one inbound message writes, committed atomically.
+#[derive(Debug, Clone)]
+pub struct InboundWrite {
+    pub decision: InboundDecision,
+    pub message: Message,
+    /// An open conversation found expired, closed in the same write (its version as read).
+    pub expired: Option<(Conversation, u64)>,
+    /// Messages conversa answers by itself (welcome, menu), stored with the inbound one.
+    pub auto_messages: Vec<Message>,
+    /// What to do after the commit (sends, timers), kept for a redelivery to finish.
+    pub followups: Option<String>,
+    pub contact_name: Option<String>,
+    /// The open-conversation pointer as it was read; the write is conditional on it.
+    pub expected_open: Option<String>,
+    /// The version of the open conversation as it was read (for an append).
+    pub expected_version: Option<u64>,
+}
+
+/// Where a provider message id (`wamid`) lives, and whether its events went out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProviderMessageRef {
+    pub conversation_id: String,
+    pub message_key: String,
+    #[serde(default)]
+    pub opened_conversation: bool,
+    #[serde(default)]
+    pub published: bool,
+    /// The follow-ups of the inbound message (JSON), until published.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub followups: Option<String>,
+}
+
+impl ProviderMessageRef {
+    /// The message this provider id names.
+    pub fn key(&self) -> MessageKey {
+        MessageKey {
+            conversation_id: self.conversation_id.clone(),
+            message_key: self.message_key.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum InboundOutcome {
+    Committed,
+    /// The message was stored before: a redelivery.
+    Duplicate(ProviderMessageRef),
+    /// Someone else changed the conversation or the contact meanwhile: read again.
+    Conflict,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusUpdate {
+    pub message_id: String,
+    pub status: DeliveryStatus,
+    pub at: Millis,
+    pub error_code: Option<i64>,
+    pub error_title: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum StatusOutcome {
+    /// The message moved forward to this status.
+    Applied(Box<Message>),
+    /// The message already had this status or a later one.
+    Stale,
+    /// No message with this id yet; the status is kept until it is recorded.
+    Pending,
+}
+
+/// Which list of a queue a conversation is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueList {
+    Waiting,
+    InProgress,
+}
+
+impl QueueList {
+    pub fn suffix(self) -> &'static str {
+        match self {
+            QueueList::Waiting => "waiting",
+            QueueList::InProgress => "in_progress",
+        }
+    }
+}
+
+/// Which list of an agent a conversation is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AgentList {
+    Active,
+    Archived,
+}
+
+impl AgentList {
+    pub fn suffix(self) -> &'static str {
+        match self {
+            AgentList::Active => "active",
+            AgentList::Archived => "archived",
+        }
+    }
+}
+
+/// Filters a listing by channel and contact.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    pub channel: Option<String>,
+    pub contact: Option<String>,
+}
+
+/// The expiry index is split in a few shards so no single partition is hot; the sweeper
+/// reads each.
+pub const EXPIRY_SHARDS: u8 = 4;

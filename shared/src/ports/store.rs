@@ -1,0 +1,173 @@
+//! The table, cut by aggregate. A use case names only the ports it uses; the DynamoDB
+//! adapter ([`crate::aws::DynamoStore`]) implements them all on one table, one module per
+//! aggregate. Writes that must be atomic across aggregates (an inbound message with its
+//! conversation and window; a start with the contact's pointer) are one method of the
+//! port whose aggregate they are about, so the transaction stays in one place.
+
+use super::records::{
+    AgentList, ContactRecord, InboundOutcome, InboundWrite, ListFilter, MessageKey, OutboundWrite,
+    ProviderMessageRef, QueueList, StartWrite, StatusOutcome, StatusUpdate, WriteOutcome,
+};
+use super::{Page, PortResult};
+use crate::domain::{template::Template, workspace::Queue, Channel, Conversation, Message, Millis};
+use async_trait::async_trait;
+
+/// Channels and their settings.
+#[async_trait]
+pub trait ChannelStore: Send + Sync {
+    async fn channel(&self, id: &str) -> PortResult<Option<Channel>>;
+    async fn channels(&self) -> PortResult<Vec<Channel>>;
+    async fn put_channel(&self, channel: &Channel) -> PortResult<()>;
+    /// Counts a message from a number the channel's allowlist does not serve.
+    async fn count_filtered(&self, channel: &str) -> PortResult<()>;
+}
+
+/// The template (HSM) catalogue of each channel.
+#[async_trait]
+pub trait TemplateCatalogue: Send + Sync {
+    async fn template(
+        &self,
+        channel: &str,
+        name: &str,
+        language: &str,
+    ) -> PortResult<Option<Template>>;
+    async fn templates(&self, channel: &str) -> PortResult<Vec<Template>>;
+    async fn put_template(&self, channel: &str, template: &Template) -> PortResult<()>;
+}
+
+/// Per (channel, contact): the customer-service window and the open-conversation pointer.
+#[async_trait]
+pub trait ContactStore: Send + Sync {
+    async fn contact(&self, channel: &str, contact: &str) -> PortResult<Option<ContactRecord>>;
+    /// The provider said the window is closed (131047).
+    async fn close_window(&self, channel: &str, contact: &str, at: Millis) -> PortResult<()>;
+}
+
+/// Conversation records: read, start, change conditionally, remove.
+#[async_trait]
+pub trait ConversationStore: Send + Sync {
+    async fn conversation(&self, id: &str) -> PortResult<Option<Conversation>>;
+    /// Conversations of one contact on one channel, newest first.
+    async fn conversations_of_contact(
+        &self,
+        channel: &str,
+        contact: &str,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> PortResult<Page<Conversation>>;
+    /// A business-started conversation, the contact's pointer to it and its first message,
+    /// at once; `Conflict` when the contact changed since read.
+    async fn start_conversation(&self, write: &StartWrite, now: Millis)
+        -> PortResult<WriteOutcome>;
+    /// Writes a conversation if nobody changed it since `expected_version`; a closed one
+    /// also frees its contact for a new conversation.
+    async fn update_conversation(
+        &self,
+        next: &Conversation,
+        expected_version: u64,
+    ) -> PortResult<WriteOutcome>;
+    /// Deletes a conversation, if unchanged since read, and every message of it.
+    async fn remove_conversation(&self, conversation: &Conversation) -> PortResult<WriteOutcome>;
+}
+
+/// The messages of conversations, in order.
+#[async_trait]
+pub trait MessageLog: Send + Sync {
+    async fn messages(
+        &self,
+        conversation_id: &str,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> PortResult<Page<Message>>;
+    async fn message(&self, key: &MessageKey) -> PortResult<Option<Message>>;
+    /// An outbound message appended to a conversation with the conversation's new state,
+    /// conditionally on its version, deduplicated on the caller's idempotency key.
+    async fn append_outbound(&self, write: &OutboundWrite, now: Millis)
+        -> PortResult<WriteOutcome>;
+    /// Stores an outbound message of an existing conversation, as it is.
+    async fn record_outbound(&self, message: &Message) -> PortResult<()>;
+}
+
+/// What arrived from the provider, deduplicated on the provider's ids: inbound messages
+/// and delivery statuses.
+#[async_trait]
+pub trait InboundLog: Send + Sync {
+    /// Commits an inbound message, its conversation and the contact's window at once,
+    /// deduplicated on the provider's message id.
+    async fn record_inbound(&self, write: &InboundWrite, now: Millis)
+        -> PortResult<InboundOutcome>;
+    async fn provider_message(&self, message_id: &str) -> PortResult<Option<ProviderMessageRef>>;
+    /// The message's events and follow-ups are done.
+    async fn mark_published(&self, message_id: &str) -> PortResult<()>;
+    /// Moves a message's status forward; never backwards.
+    async fn apply_status(&self, update: &StatusUpdate) -> PortResult<StatusOutcome>;
+}
+
+/// The one send of each outbound message.
+#[async_trait]
+pub trait SendLedger: Send + Sync {
+    /// Claims the one send of an outbound message; false if it was claimed or sent before.
+    async fn claim_send(&self, key: &MessageKey, now: Millis) -> PortResult<bool>;
+    /// Gives the claim back after a retryable failure.
+    async fn release_send(&self, key: &MessageKey) -> PortResult<()>;
+    /// The provider accepted the message with this id.
+    async fn record_sent(
+        &self,
+        key: &MessageKey,
+        provider_id: &str,
+        now: Millis,
+    ) -> PortResult<Message>;
+    /// The send failed for good.
+    async fn record_send_failure(
+        &self,
+        key: &MessageKey,
+        error_code: Option<i64>,
+        failure: &str,
+        now: Millis,
+    ) -> PortResult<Message>;
+}
+
+/// Queues (sectors of human agents) and their settings.
+#[async_trait]
+pub trait QueueStore: Send + Sync {
+    async fn queue(&self, id: &str) -> PortResult<Option<Queue>>;
+    async fn put_queue(&self, queue: &Queue) -> PortResult<()>;
+}
+
+/// The lists agents work from: a queue's waiting and in-progress conversations, an
+/// agent's active and archived ones.
+#[async_trait]
+pub trait WorkLists: Send + Sync {
+    /// A queue's waiting (oldest first) or in-progress conversations.
+    async fn queue_conversations(
+        &self,
+        queue: &str,
+        list: QueueList,
+        filter: &ListFilter,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> PortResult<Page<Conversation>>;
+    /// An agent's active or archived conversations.
+    async fn agent_conversations(
+        &self,
+        agent: &str,
+        list: AgentList,
+        filter: &ListFilter,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> PortResult<Page<Conversation>>;
+}
+
+/// Open conversations by `expires_at`, for the auto-expiry sweeper.
+#[async_trait]
+pub trait ExpiryIndex: Send + Sync {
+    /// Open conversations of one shard (0..[`super::EXPIRY_SHARDS`]) whose `expires_at`
+    /// has passed, oldest first, with how many items the read examined.
+    async fn due_conversations(
+        &self,
+        shard: u8,
+        now: Millis,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> PortResult<(Page<Conversation>, u64)>;
+}
