@@ -11,3 +11,6 @@ pub mod aws;
 pub mod domain;
 pub mod ports;
 pub mod provider;
+
+#[cfg(test)]
+mod architecture;
