@@ -5,8 +5,7 @@
 
 use super::access::authorize;
 use super::errors::template_error;
-use super::request::{cursor_or_backend, page_limit, parse_body, MAX_ATTEMPTS};
-use super::templates::TemplateChoice;
+use super::request::{cursor_or_backend, page_limit, parse_body, TemplateChoice, MAX_ATTEMPTS};
 use super::AgentApi;
 use crate::app::auth::{Caller, Role};
 use crate::app::events;
@@ -14,7 +13,7 @@ use crate::app::http::{json, ApiError, ApiResult};
 use crate::app::ids::new_id;
 use crate::domain::{
     conversation::{decide_start, StartError},
-    Channel, Conversation, MessageContent, Phone,
+    Channel, MessageContent, Phone,
 };
 use crate::ports::{StartWrite, WriteOutcome};
 use lambda_http::{http::StatusCode, Request, RequestExt};
@@ -65,22 +64,6 @@ impl AgentApi {
         Ok(json(StatusCode::OK, &page))
     }
 
-    /// Loads a conversation; one past its expiry is closed first (lazy expiry).
-    pub(super) async fn conversation(&self, id: &str) -> Result<Conversation, ApiError> {
-        if !crate::app::http::valid_id(id) {
-            return Err(ApiError::not_found(format!(
-                "conversation {id:.64} not found"
-            )));
-        }
-        let c = self
-            .conversations
-            .conversation(id)
-            .await?
-            .ok_or_else(|| ApiError::not_found(format!("conversation {id} not found")))?;
-        let (c, _) = self.closer.close_if_expired(c, self.clock.now()).await?;
-        Ok(c)
-    }
-
     pub(super) async fn details(&self, who: &Caller, id: &str) -> ApiResult {
         let c = self.conversation(id).await?;
         authorize(who, &c)?;
@@ -94,18 +77,6 @@ impl AgentApi {
         let mut body = serde_json::to_value(&c).map_err(|e| ApiError::internal(e.to_string()))?;
         body["window"] = json!(window);
         Ok(json(StatusCode::OK, &body))
-    }
-
-    pub(super) async fn channel(&self, id: &str) -> Result<Channel, ApiError> {
-        if !crate::app::http::valid_id(id) {
-            return Err(ApiError::not_found(format!(
-                "channel {id:.64} is not configured"
-            )));
-        }
-        self.channels
-            .channel(id)
-            .await?
-            .ok_or_else(|| ApiError::not_found(format!("channel {id} is not configured")))
     }
 
     /// Picks the sender channel: the one named, or the only one allowed to start.

@@ -4,21 +4,17 @@
 
 use super::access::{authorize, owner_only};
 use super::errors::{send_error, template_error, workspace_error};
-use super::request::{cursor_or_backend, page_limit, parse_body, MAX_ATTEMPTS};
-use super::templates::TemplateChoice;
+use super::request::{cursor_or_backend, page_limit, parse_body, TemplateChoice, MAX_ATTEMPTS};
 use super::AgentApi;
 use crate::app::auth::{Caller, Role};
 use crate::app::events;
 use crate::app::http::{json, ApiError, ApiResult};
-use crate::app::ids::new_id;
-use crate::app::outbound_item::{payload_of, OutboundItem};
 use crate::domain::{
     conversation::{after_outbound, decide_send},
     message::Media,
-    template::Template,
-    Conversation, DeliveryStatus, Direction, Message, MessageContent, Millis,
+    MessageContent,
 };
-use crate::ports::{MessageKey, OutboundWrite, WriteOutcome};
+use crate::ports::{OutboundWrite, WriteOutcome};
 use lambda_http::{http::StatusCode, Request, RequestExt};
 use serde::Deserialize;
 use serde_json::json;
@@ -59,73 +55,6 @@ impl AgentApi {
             .await
             .map_err(cursor_or_backend)?;
         Ok(json(StatusCode::OK, &page))
-    }
-
-    pub(super) fn outbound_message(
-        &self,
-        c: &Conversation,
-        content: MessageContent,
-        who: &Caller,
-        now: Millis,
-    ) -> Message {
-        Message {
-            conversation_id: c.id.clone(),
-            id: new_id(now),
-            direction: Direction::Outbound,
-            content,
-            at: now,
-            stored_at: now,
-            status: Some(DeliveryStatus::Accepted),
-            error_code: None,
-            context_id: None,
-            sender: Some(who.sub.clone()),
-            provider_id: None,
-            failure: None,
-        }
-    }
-
-    /// Hands a stored message to `hsm-send`. A message that cannot be queued is marked
-    /// failed so it is never silently lost.
-    pub(super) async fn queue_send(
-        &self,
-        c: &Conversation,
-        m: Message,
-        template: Option<&Template>,
-        now: Millis,
-    ) -> Result<Message, ApiError> {
-        let key = MessageKey::of(&m);
-        let item = OutboundItem {
-            key: key.clone(),
-            message_id: m.id.clone(),
-            channel: c.channel.clone(),
-            to: c.contact.clone(),
-            free_form: m.is_free_form(),
-            payload: payload_of(&m.content, template),
-        };
-        let queued = item
-            .queued()
-            .map_err(|e| ApiError::internal(e.to_string()))?;
-        if let Err(e) = self.outbound.enqueue(&[queued]).await {
-            tracing::error!(error = %e, conversation_id = %c.id, "outbound message not queued");
-            let failed = self
-                .sends
-                .record_send_failure(
-                    &key,
-                    None,
-                    "not_queued: the send queue was unavailable",
-                    now,
-                )
-                .await?;
-            self.events
-                .publish(&[events::message_status(&failed)])
-                .await?;
-            return Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "send_not_queued",
-                "the message was stored as failed because the send queue was unavailable; send it again",
-            ));
-        }
-        Ok(m)
     }
 
     /// `POST /v1/conversations/{id}/messages`: text, a template or a media link.

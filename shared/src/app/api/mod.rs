@@ -13,22 +13,26 @@
 //! | [`templates`] | `GET /v1/channels/{channel}/templates`, `.../{name}/preview` |
 //! | [`window`] | `GET /v1/channels/{channel}/contacts/{phone}/window` (`window-check`) |
 //!
-//! Shared request pieces live in [`request`], error codes in [`errors`], authorisation in
-//! [`access`].
+//! Shared below the resources, imported downward only: [`load`] (a conversation with lazy
+//! expiry, a channel, an approved template), [`sending`] (an agent's outbound message to
+//! `hsm-send`), [`request`] (bodies, pages, cursors), [`errors`] (refusal codes),
+//! [`access`] (who may act).
 
 mod access;
 mod channels;
 mod conversations;
 mod errors;
 mod handoff;
+mod load;
 mod messages;
 mod queues;
 pub mod request;
+mod sending;
 mod templates;
 mod window;
 mod workspace;
 
-pub use templates::TemplateChoice;
+pub use request::TemplateChoice;
 pub use window::WindowCheck;
 
 use super::auth::caller;

@@ -4,6 +4,7 @@
 use crate::app::http::ApiError;
 use crate::ports::{ListFilter, PortError};
 use lambda_http::{Request, RequestExt};
+use serde::Deserialize;
 
 /// Conditional writes that lose a race read again; this bounds the loop.
 pub(super) const MAX_ATTEMPTS: usize = 5;
@@ -49,4 +50,14 @@ pub fn list_filter(req: &Request) -> ListFilter {
         channel: params.first("channel").map(str::to_owned),
         contact: params.first("contact").map(str::to_owned),
     }
+}
+
+/// A template chosen by name and language, with its body parameters in order.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateChoice {
+    pub name: String,
+    pub language: String,
+    #[serde(default)]
+    pub parameters: Vec<String>,
 }

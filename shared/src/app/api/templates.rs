@@ -3,22 +3,13 @@
 //! rendering every template send is checked with. Ports: channels, template catalogue.
 
 use super::errors::template_error;
-use super::request::parse_body;
+use super::request::{parse_body, TemplateChoice};
 use super::AgentApi;
-use crate::app::http::{json, ApiError, ApiResult};
+use crate::app::http::{json, ApiResult};
 use crate::domain::template::Template;
 use lambda_http::{http::StatusCode, Request};
 use serde::Deserialize;
 use serde_json::json;
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TemplateChoice {
-    pub name: String,
-    pub language: String,
-    #[serde(default)]
-    pub parameters: Vec<String>,
-}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -40,25 +31,6 @@ impl AgentApi {
             .collect();
         templates.sort_by(|a, b| (&a.name, &a.language).cmp(&(&b.name, &b.language)));
         Ok(json(StatusCode::OK, &json!({ "items": templates })))
-    }
-
-    pub(super) async fn approved_template(
-        &self,
-        channel: &str,
-        choice: &TemplateChoice,
-    ) -> Result<Template, ApiError> {
-        self.templates
-            .template(channel, &choice.name, &choice.language)
-            .await?
-            .ok_or_else(|| {
-                ApiError::unprocessable(
-                    "template_not_found",
-                    format!(
-                        "channel {channel} has no template {} in {}",
-                        choice.name, choice.language
-                    ),
-                )
-            })
     }
 
     pub(super) async fn preview(&self, req: &Request, channel: &str, name: &str) -> ApiResult {
