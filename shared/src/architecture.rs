@@ -1,6 +1,6 @@
 //! The shape of the code, checked on every `make test` (docs/architecture.md):
 //! layers import only downward, sibling modules import each other in one direction
-//! only, and files stay short enough to read whole.
+//! only, every module says what it owns, and files stay short enough to read whole.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -298,6 +298,16 @@ fn files_stay_short_enough_to_read_whole() {
         long.is_empty(),
         "split these, or say in the doc comment why each {WHOLE_MARKER}: {long:#?}"
     );
+}
+
+#[test]
+fn every_module_says_what_it_owns() {
+    let silent: Vec<String> = sources()
+        .iter()
+        .filter(|f| !f.text.starts_with("//!"))
+        .map(|f| f.path.display().to_string())
+        .collect();
+    assert!(silent.is_empty(), "modules without a //! doc comment: {silent:#?}");
 }
 
 #[test]
