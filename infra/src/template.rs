@@ -446,4 +446,21 @@ mod tests {
         assert!(names.contains(&"WebhookFunction".to_owned()));
         assert!(names.contains(&"InboundFunction".to_owned()));
     }
+
+    #[test]
+    fn hsm_send_concurrency_is_capped_by_a_parameter() {
+        let t = Template::load(&crate::repo_root().join("template.yaml")).unwrap();
+        let send = t
+            .resources_of("AWS::Serverless::Function")
+            .into_iter()
+            .find(|r| r.logical_id == "HsmSendFunction")
+            .unwrap();
+        let scaling = &send.properties["Events"]["OutboundWork"]["Properties"]["ScalingConfig"];
+        let r = Resolver {
+            parameters: t.parameter_defaults(),
+            ..resolver()
+        };
+        let cap = r.resolve_string(&scaling["MaximumConcurrency"]).unwrap();
+        assert_eq!(cap, "5", "the SendMaxConcurrency parameter's default");
+    }
 }

@@ -307,7 +307,10 @@ fn every_module_says_what_it_owns() {
         .filter(|f| !f.text.starts_with("//!"))
         .map(|f| f.path.display().to_string())
         .collect();
-    assert!(silent.is_empty(), "modules without a //! doc comment: {silent:#?}");
+    assert!(
+        silent.is_empty(),
+        "modules without a //! doc comment: {silent:#?}"
+    );
 }
 
 #[test]

@@ -1013,3 +1013,71 @@ async fn hsm_send_checks_the_window_again_at_send_time() {
         "nothing sent to the provider"
     );
 }
+
+#[tokio::test]
+async fn a_throttled_conversation_does_not_hold_back_the_sends_of_others() {
+    const OTHER: &str = "554832817001";
+    let (t, server) = stubbed().await;
+    Mock::given(method("POST"))
+        .and(wiremock::matchers::body_partial_json(json!({"to": PHONE})))
+        .respond_with(ResponseTemplate::new(429))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(accepted("wamid.OTHER"))
+        .mount(&server)
+        .await;
+    // Two sends to PHONE (one group) and one to OTHER (another group), in one batch.
+    let first = queued_template(&t).await;
+    let token = t.agent_token().await;
+    let (status, body) = t
+        .post_json(
+            &format!("/v1/conversations/{}/messages", first.conversation_id),
+            &token,
+            json!({"template": welcome("Ana")}),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let (status, body) = start(
+        &t,
+        &token,
+        json!({"phone": OTHER, "template": welcome("Bia")}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let event = t.outbound_event().await;
+    assert_eq!(event.records.len(), 3, "one batch of three sends");
+    let group_of = |id: &str| {
+        event
+            .records
+            .iter()
+            .find(|r| r.message_id.as_deref() == Some(id))
+            .and_then(|r| r.attributes.get("MessageGroupId").cloned())
+    };
+    let response = t.invoke_sender(event.clone()).await;
+    let failed: Vec<String> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect();
+    assert_eq!(
+        failed.len(),
+        2,
+        "the throttled conversation's two sends wait"
+    );
+    assert!(failed
+        .iter()
+        .all(|id| group_of(id).as_deref() == Some(first.conversation_id.as_str())));
+    // The other conversation's send went out in the same invocation.
+    let other = t
+        .store()
+        .contact(SAMPLE_CHANNEL_ID, OTHER)
+        .await
+        .unwrap()
+        .unwrap()
+        .open_conversation_id
+        .unwrap();
+    let sent = t.store().messages(&other, None, 10).await.unwrap().items;
+    assert_eq!(sent[0].provider_id.as_deref(), Some("wamid.OTHER"));
+    assert_eq!(message_at(&t, &first).await.provider_id, None);
+}

@@ -535,7 +535,7 @@ async fn a_poison_item_lands_in_the_dead_letter_queue_and_does_not_block_other_c
 }
 
 #[tokio::test]
-async fn a_failing_record_fails_the_rest_of_the_fifo_batch() {
+async fn a_failing_record_fails_only_the_later_records_of_its_own_contact() {
     let t = stack().await;
     // A channel whose record cannot be decoded makes the store fail: a retryable error.
     let ddb = aws_sdk_dynamodb::Client::new(&t.config);
@@ -553,21 +553,23 @@ async fn a_failing_record_fails_the_rest_of_the_fifo_batch() {
         .send()
         .await
         .unwrap();
-    let broken = WorkItem::Message {
+    let broken = |id: &str| WorkItem::Message {
         channel: "broken".into(),
         contact: CONTACT.into(),
         contact_name: None,
         message: InboundMessage {
-            id: "wamid.B1".into(),
+            id: id.into(),
             at: 1,
             content: MessageContent::Text { body: "x".into() },
             context_id: None,
         },
     };
+    // Two groups interleaved: the sample channel's contact, and the broken channel's.
     let event = sqs_event(&[
         text_item("wamid.ok", "1"),
-        broken,
+        broken("wamid.B1"),
         text_item("wamid.after", "2"),
+        broken("wamid.B2"),
     ]);
     let ids: Vec<String> = event
         .records
@@ -589,15 +591,16 @@ async fn a_failing_record_fails_the_rest_of_the_fifo_batch() {
         .collect();
     assert_eq!(
         failed,
-        ids[1..].to_vec(),
-        "the failure and everything after it"
+        vec![ids[1].clone(), ids[3].clone()],
+        "the failure and the later records of its own group, nothing else"
     );
-    assert!(t
-        .store()
-        .provider_message("wamid.after")
-        .await
-        .unwrap()
-        .is_none());
+    let store = t.store();
+    for applied in ["wamid.ok", "wamid.after"] {
+        assert!(
+            store.provider_message(applied).await.unwrap().is_some(),
+            "{applied} of the healthy contact is applied"
+        );
+    }
 }
 
 #[tokio::test]

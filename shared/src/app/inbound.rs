@@ -65,10 +65,13 @@ pub enum RetryableError {
 }
 
 impl Inbound {
-    /// FIFO-safe partial failure: at the first failure, that record and every one after
-    /// it are reported failed, so nothing of a group is applied out of order.
+    /// FIFO-safe partial failure: contacts (message groups) are applied concurrently, each
+    /// in order; at a failure, that record and the later records of its contact are
+    /// reported failed, and the other contacts go on.
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
-        super::fifo::process_in_order(&event, "work item", |record| self.process(record)).await
+        let (response, _) =
+            super::fifo::process_by_group(&event, "work item", |record| self.process(record)).await;
+        response
     }
 
     pub async fn process(&self, record: &SqsMessage) -> Result<(), RetryableError> {

@@ -35,8 +35,8 @@ pub struct Sender {
 pub enum SendRetry {
     #[error(transparent)]
     Port(#[from] PortError),
-    #[error("provider: {0}")]
-    Provider(ProviderError),
+    #[error("provider: {error} (retry in {delay} s)")]
+    Provider { error: ProviderError, delay: i32 },
 }
 
 /// Exponential backoff with jitter, in seconds, for the n-th receive (1-based).
@@ -49,7 +49,23 @@ pub fn backoff_seconds(receive_count: u32, jitter: f64) -> i32 {
 
 impl Sender {
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
-        super::fifo::process_in_order(&event, "send", |record| self.process(record)).await
+        let (response, failures) =
+            super::fifo::process_by_group(&event, "send", |record| self.process(record)).await;
+        // The later sends of a conversation that must wait wait as long as its failed
+        // one, instead of coming back at once to find their group still blocked.
+        for failure in failures {
+            let SendRetry::Provider { delay, .. } = failure.error else {
+                continue;
+            };
+            for record in failure.skipped {
+                if let Some(receipt) = record.receipt_handle.as_deref() {
+                    if let Err(err) = self.queue.retry_later(receipt, delay).await {
+                        tracing::warn!(error = %err, "could not set the retry delay");
+                    }
+                }
+            }
+        }
+        response
     }
 
     pub async fn process(&self, record: &SqsMessage) -> Result<(), SendRetry> {
@@ -159,7 +175,7 @@ impl Sender {
                     }
                 }
                 tracing::warn!(conversation_id = %item.key.conversation_id, delay, receives, "provider busy; retry later");
-                Err(SendRetry::Provider(e))
+                Err(SendRetry::Provider { error: e, delay })
             }
         }
     }
