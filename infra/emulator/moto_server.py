@@ -9,8 +9,14 @@
      POST /_test/time/reset
      GET  /_test/time                     -> {"offset_seconds": ...}
 3) Call counter: GET /_test/calls -> {"DynamoDB_20120810.GetItem": n, ...}; POST /_test/calls/reset
+4) Fault rules: POST /_test/faults with {"service": "dynamodb"|"sqs"|"events"|"scheduler"|"ssm",
+   "operation"?: "TransactWriteItems", "error"?: "ThrottlingException", "status"?: 400,
+   "probability"?: 0.05, "nth"?: 3, "times"?: 1, "resource"?: "<text the request names>"}
+   -> {"id": n}; GET /_test/faults lists rules with how often each fired; DELETE /_test/faults
+   (?resource=... only those) clears. A matching call is answered with the error instead of
+   running; `resource` (e.g. a stack name) keeps a rule to one test's tables and queues.
 Usage: venv/bin/python serialized_moto_server.py [-H 127.0.0.1] [-p 5055]"""
-import argparse, datetime, json, os, threading
+import argparse, datetime, json, os, random, threading
 from urllib.parse import parse_qs
 from werkzeug.serving import run_simple
 import moto.core.utils as mcu
@@ -26,6 +32,98 @@ _real_utcnow = mcu.utcnow
 def _fake_utcnow():
     return _real_utcnow() + datetime.timedelta(seconds=_OFFSET[0])
 mcu.utcnow = _fake_utcnow  # unix_time() looks up utcnow in the module globals at call time
+
+_FAULTS = []  # rules, in the order they were added
+_FAULTS_LOCK = threading.Lock()
+_SERVICES = {"DynamoDB_20120810": "dynamodb", "AmazonSQS": "sqs", "AWSEvents": "events",
+             "AmazonSSM": "ssm"}
+_SERVER_ERRORS = {"InternalServerError", "InternalFailure", "ServiceUnavailable",
+                  "InternalServerException", "ServiceUnavailableException"}
+
+def _service_operation(environ):
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    if target and "." in target:
+        prefix, operation = target.split(".", 1)
+        return _SERVICES.get(prefix, prefix.lower()), operation
+    path = environ.get("PATH_INFO", "")
+    if path.startswith("/schedules") or path.startswith("/schedule-groups"):
+        method = environ.get("REQUEST_METHOD", "GET")
+        kind = "ScheduleGroup" if path.startswith("/schedule-groups") else "Schedule"
+        verb = {"POST": "Create", "PUT": "Update", "DELETE": "Delete"}.get(method, "Get")
+        if method == "GET" and path.rstrip("/") in ("/schedules", "/schedule-groups"):
+            verb, kind = "List", kind + "s"
+        return "scheduler", verb + kind
+    return None, None
+
+def _fault_for(environ, body):
+    """The rule that fails this call, if any (counting the call against every rule it matches)."""
+    service, operation = _service_operation(environ)
+    if service is None:
+        return None
+    text = body.decode("utf-8", "replace") + environ.get("PATH_INFO", "")
+    with _FAULTS_LOCK:
+        for rule in _FAULTS:
+            if rule["service"] != service:
+                continue
+            if rule.get("operation") and rule["operation"] != operation:
+                continue
+            if rule.get("resource") and rule["resource"] not in text:
+                continue
+            rule["seen"] += 1
+            times = rule.get("times")
+            if times is not None and rule["fired"] >= times:
+                continue
+            if rule.get("nth") is not None:
+                fire = rule["seen"] >= rule["nth"]
+            else:
+                fire = random.random() < rule.get("probability", 1.0)
+            if fire:
+                rule["fired"] += 1
+                return rule
+    return None
+
+def _fault_response(rule, start_response):
+    error = rule.get("error") or "ThrottlingException"
+    status = rule.get("status") or (500 if error in _SERVER_ERRORS else 400)
+    body = json.dumps({"__type": error, "message": "fault injected by the emulator"}).encode()
+    start_response(f"{status} Fault", [("Content-Type", "application/x-amz-json-1.0"),
+                                       ("x-amzn-ErrorType", error),
+                                       ("x-amzn-query-error", f"{error};Sender"),
+                                       ("Content-Length", str(len(body)))])
+    return [body]
+
+def _faults_endpoint(environ, start_response):
+    method = environ.get("REQUEST_METHOD", "GET")
+    status, out = "200 OK", None
+    with _FAULTS_LOCK:
+        if method == "POST":
+            try:
+                size = int(environ.get("CONTENT_LENGTH") or 0)
+                rule = json.loads(environ["wsgi.input"].read(size) or b"{}")
+                if not isinstance(rule, dict) or rule.get("service") not in (
+                        "dynamodb", "sqs", "events", "scheduler", "ssm"):
+                    raise ValueError("service must be dynamodb, sqs, events, scheduler or ssm")
+                probability = rule.get("probability")
+                if probability is not None and not 0 <= float(probability) <= 1:
+                    raise ValueError("probability must be 0 to 1")
+                if rule.get("nth") is not None and int(rule["nth"]) < 1:
+                    raise ValueError("nth counts from 1")
+                if rule.get("nth") is not None and rule.get("times") is None:
+                    rule["times"] = 1
+                rule.update(id=len(_FAULTS) + 1, seen=0, fired=0)
+                _FAULTS.append(rule)
+                out = {"id": rule["id"]}
+            except (ValueError, TypeError, KeyError) as e:
+                status, out = "400 Bad Request", {"code": "invalid_fault", "message": str(e)}
+        elif method == "DELETE":
+            resource = parse_qs(environ.get("QUERY_STRING", "")).get("resource", [None])[0]
+            _FAULTS[:] = [r for r in _FAULTS if resource and r.get("resource") != resource]
+            out = {"rules": len(_FAULTS)}
+        else:
+            out = {"rules": _FAULTS}
+        body = json.dumps(out).encode()
+    start_response(status, [("Content-Type", "application/json")])
+    return [body]
 
 class Middleware:
     def __init__(self, app):
@@ -47,7 +145,20 @@ class Middleware:
                 body = json.dumps(_CALLS).encode()
             start_response("200 OK", [("Content-Type", "application/json")])
             return [body]
+        if path.startswith("/_test/faults"):
+            return _faults_endpoint(environ, start_response)
         target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if _FAULTS:
+            import io
+            size = int(environ.get("CONTENT_LENGTH") or 0)
+            body = environ["wsgi.input"].read(size) if size else b""
+            environ["wsgi.input"] = io.BytesIO(body)
+            rule = _fault_for(environ, body)
+            if rule is not None:
+                if target:
+                    with _CALLS_LOCK:
+                        _CALLS[target] = _CALLS.get(target, 0) + 1
+                return _fault_response(rule, start_response)
         if target:
             # Calls per API operation, for the tests that count AWS calls per event.
             with _CALLS_LOCK:

@@ -4,6 +4,7 @@
 pub mod clock;
 pub mod devauth;
 pub mod emulator;
+pub mod faults;
 pub mod provision;
 pub mod runtime;
 pub mod scheduler;

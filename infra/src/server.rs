@@ -31,6 +31,10 @@ pub fn router(stack: Arc<LocalStack>) -> Router {
         .route("/_dev/outbox", get(list_outbox))
         .route("/_dev/run/{function}", post(run_scheduled))
         .route(
+            "/_dev/faults",
+            post(add_fault).get(list_faults).delete(clear_faults),
+        )
+        .route(
             "/_sandbox/graph/{version}/{id}/messages",
             post(sandbox_send),
         )
@@ -40,6 +44,43 @@ pub fn router(stack: Arc<LocalStack>) -> Router {
         )
         .fallback(dispatch)
         .with_state(stack)
+}
+
+/// `POST /_dev/faults`: the emulator fails matching AWS calls (see `crate::faults`).
+async fn add_fault(State(s): State<Arc<LocalStack>>, Json(rule): Json<Value>) -> Response {
+    match s.inject_fault(rule).await {
+        Ok(created) => (StatusCode::CREATED, Json(created)).into_response(),
+        Err(crate::faults::FaultError::Refused(body)) => {
+            (StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response()
+        }
+        Err(e) => error(
+            StatusCode::BAD_GATEWAY,
+            "emulator_unreachable",
+            e.to_string(),
+        ),
+    }
+}
+
+async fn list_faults(State(s): State<Arc<LocalStack>>) -> Response {
+    match s.faults().await {
+        Ok(rules) => Json(rules).into_response(),
+        Err(e) => error(
+            StatusCode::BAD_GATEWAY,
+            "emulator_unreachable",
+            e.to_string(),
+        ),
+    }
+}
+
+async fn clear_faults(State(s): State<Arc<LocalStack>>) -> Response {
+    match s.clear_faults().await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => error(
+            StatusCode::BAD_GATEWAY,
+            "emulator_unreachable",
+            e.to_string(),
+        ),
+    }
 }
 
 async fn list_outbox(State(s): State<Arc<LocalStack>>) -> Response {

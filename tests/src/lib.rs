@@ -61,6 +61,11 @@ pub async fn stack_with(overrides: HashMap<String, String>) -> TestStack {
 }
 
 impl TestStack {
+    /// Makes the emulator fail matching AWS calls of this stack only (`/_dev/faults`).
+    pub async fn inject_fault(&self, rule: Value) {
+        self.local.inject_fault(rule).await.expect("fault rule");
+    }
+
     pub fn store(&self) -> DynamoStore {
         self.local.store()
     }

@@ -364,3 +364,76 @@ async fn the_local_stack_closes_at_the_next_sweep_after_the_clock_passes_auto_cl
         Some(CloseReason::Expired)
     );
 }
+
+/// An open conversation of the sample channel, due for expiry or not.
+fn imported(i: usize, now: i64, due: bool) -> Conversation {
+    Conversation {
+        id: format!("01SWEEP{i:019}"),
+        channel: SAMPLE_CHANNEL_ID.into(),
+        contact: format!("5548{i:09}"),
+        origin: Origin::Customer,
+        state: ConversationState::Queued,
+        close_reason: None,
+        queue: Some("support".into()),
+        agent: None,
+        archived: false,
+        opened_at: now - 10_000,
+        updated_at: now - 10_000,
+        last_inbound_at: Some(now - 10_000),
+        closed_at: None,
+        expires_at: if due { now - 1_000 } else { now + 3_600_000 },
+        message_count: 1,
+        queued_at: Some(now - 10_000),
+        assigned_at: None,
+        held_from: None,
+        assistant: None,
+        menu_attempts: 0,
+        handoff: None,
+        turn_deadline: None,
+        last_turn_at: None,
+        version: 1,
+    }
+}
+
+async fn import_due(t: &TestStack, n: usize) {
+    let now = {
+        use conversa::ports::Clock;
+        t.local.clock.now()
+    };
+    let due: Vec<Conversation> = (0..n).map(|i| imported(i, now, true)).collect();
+    t.store().import_conversations(&due).await.unwrap();
+}
+
+#[tokio::test]
+async fn the_sweeper_reads_in_pages_of_its_configured_size() {
+    let t = stack().await;
+    import_due(&t, 20).await;
+    let mut s = sweeper(&t);
+    s.page_size = 2;
+    let report = s.run().await.unwrap();
+    assert_eq!(report.closed, 20, "{report:?}");
+    assert!(report.pages >= 10, "20 due in pages of 2: {report:?}");
+}
+
+#[tokio::test]
+async fn one_conversation_that_cannot_be_closed_does_not_stop_the_sweep() {
+    let t = stack().await;
+    import_due(&t, 5).await;
+    // The three attempts the SDK makes (standard retry mode) of the sweep's first close
+    // fail.
+    t.inject_fault(json!({
+        "service": "dynamodb", "operation": "PutItem",
+        "error": "InternalServerError", "nth": 1, "times": 3
+    }))
+    .await;
+    let report = sweeper(&t).run().await.unwrap();
+    assert_eq!(
+        (report.due, report.closed, report.failed),
+        (5, 4, 1),
+        "{report:?}"
+    );
+    // The next sweep, with the fault gone, closes the one left.
+    t.local.clear_faults().await.unwrap();
+    let report = sweeper(&t).run().await.unwrap();
+    assert_eq!((report.due, report.closed), (1, 1), "{report:?}");
+}
