@@ -83,6 +83,8 @@ pub fn sample_channel() -> Channel {
     c.waba_id = dev::SAMPLE_WABA_ID.into();
     c.outbound_enabled = true;
     c.default_queue = "support".into();
+    // No setting of its own: it follows the stack's `DefaultAutoCloseHours`.
+    c.auto_close_hours = 0;
     c
 }
 
@@ -238,12 +240,20 @@ impl LocalStack {
         now
     }
 
+    /// The table as the functions see it, with the stack's `DefaultAutoCloseHours`.
     fn store_of(stack: &Stack, config: &SdkConfig) -> DynamoStore {
+        let default_hours = stack
+            .resolver
+            .parameters
+            .get("DefaultAutoCloseHours")
+            .and_then(|h| h.parse().ok())
+            .unwrap_or(24);
         DynamoStore::new(
             aws_sdk_dynamodb::Client::new(config),
             stack.reference("ConversationsTable").unwrap_or_default(),
             90,
         )
+        .with_default_auto_close_hours(default_hours)
     }
 
     /// The store the functions use, for seeding and inspection.

@@ -437,3 +437,24 @@ async fn one_conversation_that_cannot_be_closed_does_not_stop_the_sweep() {
     let report = sweeper(&t).run().await.unwrap();
     assert_eq!((report.due, report.closed), (1, 1), "{report:?}");
 }
+
+#[tokio::test]
+async fn a_channel_without_its_own_setting_closes_after_the_stacks_default_hours() {
+    let t = stack_with(std::collections::HashMap::from([(
+        "DefaultAutoCloseHours".to_owned(),
+        "2".to_owned(),
+    )]))
+    .await;
+    let (_, settings) = t.set_settings(json!({})).await;
+    assert_eq!(settings["auto_close_hours"], 2, "{settings}");
+    t.contact_sends(CONTACT, json!({"type": "text", "text": {"body": "oi"}}))
+        .await;
+    let c = t.open_conversation_of(CONTACT).await.unwrap();
+    assert_eq!(c.expires_at - c.updated_at, 2 * 3_600_000);
+    t.advance_clock(2 * 3600 + 1).await;
+    assert_eq!(sweeper(&t).run().await.unwrap().closed, 1);
+    assert_eq!(
+        t.store_conversation(&c.id).await.close_reason,
+        Some(CloseReason::Expired)
+    );
+}

@@ -141,6 +141,7 @@ impl Clients {
             &settings.table_name,
             settings.retention_days,
         )
+        .with_default_auto_close_hours(settings.default_auto_close_hours)
     }
 
     pub fn events(&self, settings: &Settings) -> EventBridgePublisher {
