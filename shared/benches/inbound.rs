@@ -50,7 +50,7 @@ fn webhook(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::from_parameter(label), &body, |b, body| {
             b.iter(|| {
                 verify_signature(SECRET, Some(&header), black_box(body)).unwrap();
-                let items = split_payload(black_box(body), 0).unwrap();
+                let items = split_payload(black_box(body), 0).unwrap().items;
                 // The webhook also encodes each item for SQS.
                 let encoded: usize = items
                     .iter()

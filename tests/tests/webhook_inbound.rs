@@ -5,7 +5,7 @@ use conversa::domain::{message::Media, DeliveryStatus, Direction, Message, Messa
 use conversa::ports::store::*;
 use conversa::provider::{webhook::InboundMessage, WorkItem};
 use conversa_tests::*;
-use serde_json::json;
+use serde_json::{json, Value};
 
 const CONTACT: &str = "5548999990000";
 
@@ -665,8 +665,12 @@ async fn the_webhook_answers_500_when_the_queue_does_not_accept_the_items() {
         verify_token: "dev-verify-token".into(),
         app_secret: b"dev-app-secret".to_vec(),
         queue: Arc::new(conversa::aws::SqsWorkQueue::new(
-            sqs,
+            sqs.clone(),
             "http://127.0.0.1:1/123456789012/no-such-queue.fifo",
+        )),
+        dead_letters: Arc::new(conversa::aws::SqsWorkQueue::new(
+            sqs,
+            "http://127.0.0.1:1/123456789012/no-such-dlq.fifo",
         )),
         clock: t.local.clock.clone(),
     };
@@ -689,4 +693,51 @@ async fn the_webhook_answers_500_when_the_queue_does_not_accept_the_items() {
     let req = lambda_http::request::from_str(&event.to_string()).unwrap();
     let resp = webhook.handle(req).await;
     assert_eq!(resp.status(), 500, "the provider must retry");
+}
+
+#[tokio::test]
+async fn one_unreadable_message_is_dead_lettered_and_the_rest_of_the_webhook_applied() {
+    let t = stack().await;
+    let body = webhook_body(
+        SAMPLE_CHANNEL_ID,
+        json!([
+            text_message(CONTACT, "wamid.GOOD1", "oi"),
+            {"id": "wamid.NOFROM", "type": "text", "text": {"body": "sem remetente"}},
+            text_message(CONTACT, "wamid.GOOD2", "tudo bem?")
+        ]),
+        json!([]),
+    );
+    let r = t.post_webhook(&body).await;
+    assert_eq!(r.status(), 200, "Meta must not retry the good messages");
+    let answer: Value = r.json().await.unwrap();
+    assert_eq!(
+        (answer["queued"].as_u64(), answer["rejected"].as_u64()),
+        (Some(2), Some(1))
+    );
+    t.drain_inbound().await;
+    let store = t.store();
+    for good in ["wamid.GOOD1", "wamid.GOOD2"] {
+        assert!(
+            store.provider_message(good).await.unwrap().is_some(),
+            "{good} applied"
+        );
+    }
+    let dead = t.peek(&t.queue_url("InboundDeadLetterQueue")).await;
+    assert_eq!(dead.len(), 1);
+    let reason = dead[0].message_attributes().unwrap()["reason"]
+        .string_value()
+        .unwrap()
+        .to_owned();
+    assert!(reason.contains("missing field from"), "{reason}");
+    assert!(
+        dead[0].body().unwrap().contains("wamid.NOFROM"),
+        "kept whole"
+    );
+    // Meta re-sending the same webhook changes nothing.
+    assert_eq!(t.post_webhook(&body).await.status(), 200);
+    t.drain_inbound().await;
+    assert_eq!(
+        t.peek(&t.queue_url("InboundDeadLetterQueue")).await.len(),
+        1
+    );
 }

@@ -228,6 +228,7 @@ pub async fn webhook(
         verify_token,
         app_secret: app_secret.into_bytes(),
         queue: Arc::new(clients.queue(&settings.inbound_queue_url)),
+        dead_letters: Arc::new(clients.queue(&settings.inbound_dlq_url)),
         clock,
     })
 }

@@ -14,6 +14,8 @@ pub struct Webhook {
     pub verify_token: String,
     pub app_secret: Vec<u8>,
     pub queue: Arc<dyn WorkQueue>,
+    /// Parts of a signed payload that can never be applied wait here with their reason.
+    pub dead_letters: Arc<dyn WorkQueue>,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -71,7 +73,7 @@ impl Webhook {
             ApiError::unauthorized(e.to_string())
         })?;
         let received_at: Millis = self.clock.now();
-        let items = split_payload(body, received_at).map_err(|e| {
+        let split = split_payload(body, received_at).map_err(|e| {
             // The parser's message may quote payload values: logs get only the kind.
             let kind = match e {
                 PayloadError::Malformed(_) => "malformed_json",
@@ -87,7 +89,8 @@ impl Webhook {
                 }
             }
         })?;
-        let queued: Vec<QueuedItem> = items
+        let queued: Vec<QueuedItem> = split
+            .items
             .iter()
             .map(|item| {
                 Ok(QueuedItem {
@@ -101,14 +104,42 @@ impl Webhook {
             .map_err(|e| ApiError::internal(format!("encode work item: {e}")))?;
         // Acknowledge only what SQS has durably accepted; a 500 makes Meta retry,
         // and the FIFO deduplication ids make that retry harmless.
-        self.queue.enqueue(&queued).await.map_err(|e| {
-            tracing::error!(error = %e, items = queued.len(), "webhook not queued");
-            ApiError::internal("could not queue the webhook; retry")
-        })?;
-        tracing::info!(items = queued.len(), bytes = body.len(), "webhook queued");
+        if !queued.is_empty() {
+            self.queue.enqueue(&queued).await.map_err(|e| {
+                tracing::error!(error = %e, items = queued.len(), "webhook not queued");
+                ApiError::internal("could not queue the webhook; retry")
+            })?;
+        }
+        // One unreadable part must not make Meta retry, and finally drop, the good ones
+        // with it: it waits in the dead-letter queue with its reason.
+        let rejected: Vec<QueuedItem> = split
+            .rejected
+            .iter()
+            .map(|r| QueuedItem {
+                body: r.body.clone(),
+                group_id: "rejected".into(),
+                dedup_id: r.dedup_id(),
+                reason: Some(r.reason.clone()),
+            })
+            .collect();
+        if !rejected.is_empty() {
+            for r in &split.rejected {
+                tracing::warn!(reason = %r.reason, "part of a webhook moved to the dead-letter queue");
+            }
+            self.dead_letters.enqueue(&rejected).await.map_err(|e| {
+                tracing::error!(error = %e, rejected = rejected.len(), "rejected parts not dead-lettered");
+                ApiError::internal("could not queue the webhook; retry")
+            })?;
+        }
+        tracing::info!(
+            items = queued.len(),
+            rejected = rejected.len(),
+            bytes = body.len(),
+            "webhook queued"
+        );
         Ok(json(
             StatusCode::OK,
-            &serde_json::json!({"queued": queued.len()}),
+            &serde_json::json!({"queued": queued.len(), "rejected": rejected.len()}),
         ))
     }
 }

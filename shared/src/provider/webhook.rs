@@ -107,8 +107,9 @@ struct Entry {
 struct Change {
     #[serde(default)]
     field: String,
+    /// Read on its own, so one unreadable change does not reject the others.
     #[serde(default)]
-    value: Option<ChangeValue>,
+    value: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -116,10 +117,11 @@ struct ChangeValue {
     metadata: Option<Metadata>,
     #[serde(default)]
     contacts: Vec<ContactRef>,
+    /// Each read on its own: one unreadable message or status is rejected alone.
     #[serde(default)]
-    messages: Vec<RawMessage>,
+    messages: Vec<Value>,
     #[serde(default)]
-    statuses: Vec<RawStatus>,
+    statuses: Vec<Value>,
     #[serde(default)]
     errors: Vec<Value>,
 }
@@ -182,9 +184,59 @@ struct RawError {
     title: Option<String>,
 }
 
+/// A webhook split into work items, in payload order, and the parts that could not be
+/// read, each with its reason.
+#[derive(Debug, Default)]
+pub struct Split {
+    pub items: Vec<WorkItem>,
+    pub rejected: Vec<Rejected>,
+}
+
+/// A part of a signed webhook that can never be applied (a message without `from` or
+/// `id`, a change without `metadata`): kept whole for the dead-letter queue, with a reason
+/// that names what was wrong without quoting the payload.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rejected {
+    pub reason: String,
+    /// The part as it arrived (JSON).
+    pub body: String,
+}
+
+impl Rejected {
+    fn of(reason: impl Into<String>, part: &Value) -> Self {
+        Self {
+            reason: reason.into(),
+            body: part.to_string(),
+        }
+    }
+
+    /// FIFO deduplication id: the same part in a re-sent webhook is dropped by SQS.
+    pub fn dedup_id(&self) -> String {
+        hex::encode(Sha256::digest(self.body.as_bytes()))
+    }
+}
+
+/// Why a part was unreadable, without the values: serde's category and position.
+fn unreadable(what: &str, e: &serde_json::Error) -> String {
+    let detail = e.to_string();
+    // "missing field `from`" names a field, not a value: keep it.
+    let field = detail
+        .split('`')
+        .nth(1)
+        .filter(|_| detail.starts_with("missing field"))
+        .map(|f| format!(": missing field {f}"))
+        .unwrap_or_default();
+    format!(
+        "invalid_payload: unreadable {what} ({:?}){field}",
+        e.classify()
+    )
+}
+
 /// Parses a webhook body and splits it into work items, in payload order.
-/// `received_at` stands in for a missing or unreadable provider timestamp.
-pub fn split_payload(body: &[u8], received_at: Millis) -> Result<Vec<WorkItem>, PayloadError> {
+/// `received_at` stands in for a missing or unreadable provider timestamp. A body that is
+/// not JSON, or not a WhatsApp Business Account webhook, is an error; an unreadable part
+/// of a good one is [`Rejected`] and the rest is still read.
+pub fn split_payload(body: &[u8], received_at: Millis) -> Result<Split, PayloadError> {
     let payload: Payload = serde_json::from_slice(body).map_err(|e| {
         if e.is_data() {
             PayloadError::NotWhatsApp(e.to_string())
@@ -198,25 +250,45 @@ pub fn split_payload(body: &[u8], received_at: Millis) -> Result<Vec<WorkItem>, 
             payload.object
         )));
     }
-    let mut items = Vec::new();
+    let mut split = Split::default();
     for change in payload.entry.into_iter().flat_map(|e| e.changes) {
         if change.field != "messages" {
             continue;
         }
-        let Some(value) = change.value else { continue };
+        let Some(raw) = change.value else { continue };
+        let value: ChangeValue = match serde_json::from_value(raw.clone()) {
+            Ok(v) => v,
+            Err(e) => {
+                split
+                    .rejected
+                    .push(Rejected::of(unreadable("change", &e), &raw));
+                continue;
+            }
+        };
         let Some(metadata) = value.metadata else {
-            return Err(PayloadError::NotWhatsApp(
-                "a messages change has no metadata.phone_number_id".into(),
+            split.rejected.push(Rejected::of(
+                "invalid_payload: a messages change has no metadata.phone_number_id",
+                &raw,
             ));
+            continue;
         };
         let channel = metadata.phone_number_id;
-        for m in value.messages {
+        for raw in value.messages {
+            let m: RawMessage = match serde_json::from_value(raw.clone()) {
+                Ok(m) => m,
+                Err(e) => {
+                    split
+                        .rejected
+                        .push(Rejected::of(unreadable("message", &e), &raw));
+                    continue;
+                }
+            };
             let contact_name = value
                 .contacts
                 .iter()
                 .find(|c| c.wa_id == m.from)
                 .and_then(|c| c.profile.as_ref()?.name.clone());
-            items.push(WorkItem::Message {
+            split.items.push(WorkItem::Message {
                 channel: channel.clone(),
                 contact: m.from.clone(),
                 contact_name,
@@ -228,9 +300,18 @@ pub fn split_payload(body: &[u8], received_at: Millis) -> Result<Vec<WorkItem>, 
                 },
             });
         }
-        for s in value.statuses {
+        for raw in value.statuses {
+            let s: RawStatus = match serde_json::from_value(raw.clone()) {
+                Ok(s) => s,
+                Err(e) => {
+                    split
+                        .rejected
+                        .push(Rejected::of(unreadable("status", &e), &raw));
+                    continue;
+                }
+            };
             let first_error = s.errors.into_iter().next();
-            items.push(WorkItem::Status {
+            split.items.push(WorkItem::Status {
                 channel: channel.clone(),
                 recipient: s.recipient_id,
                 message_id: s.id,
@@ -241,13 +322,13 @@ pub fn split_payload(body: &[u8], received_at: Millis) -> Result<Vec<WorkItem>, 
             });
         }
         if !value.errors.is_empty() {
-            items.push(WorkItem::Error {
+            split.items.push(WorkItem::Error {
                 channel: channel.clone(),
                 errors: value.errors,
             });
         }
     }
-    Ok(items)
+    Ok(split)
 }
 
 fn timestamp_millis(raw: Option<&str>, fallback: Millis) -> Millis {
@@ -322,215 +403,4 @@ fn content_of(kind: &str, rest: &Map<String, Value>) -> MessageContent {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn payload(messages: Value) -> Vec<u8> {
-        json!({
-            "object": "whatsapp_business_account",
-            "entry": [{"id": "WABA", "changes": [{"field": "messages", "value": {
-                "messaging_product": "whatsapp",
-                "metadata": {"display_phone_number": "554830000001", "phone_number_id": "100000000000001"},
-                "contacts": [{"profile": {"name": "Ana"}, "wa_id": "5548999990000"}],
-                "messages": messages
-            }}]}]
-        })
-        .to_string()
-        .into_bytes()
-    }
-
-    fn only_content(messages: Value) -> MessageContent {
-        let items = split_payload(&payload(messages), 0).unwrap();
-        match items.into_iter().next() {
-            Some(WorkItem::Message { message, .. }) => message.content,
-            other => panic!("unexpected {other:?}"),
-        }
-    }
-
-    #[test]
-    fn malformed_json_is_rejected() {
-        assert!(matches!(
-            split_payload(b"{not json", 0),
-            Err(PayloadError::Malformed(_))
-        ));
-    }
-
-    #[test]
-    fn json_that_is_not_a_whatsapp_payload_is_rejected() {
-        assert!(matches!(
-            split_payload(br#"{"object":"page","entry":[]}"#, 0),
-            Err(PayloadError::NotWhatsApp(_))
-        ));
-        assert!(matches!(
-            split_payload(br#"[1,2,3]"#, 0),
-            Err(PayloadError::NotWhatsApp(_))
-        ));
-    }
-
-    #[test]
-    fn text_message_keeps_contact_name_and_timestamp() {
-        let items = split_payload(
-            &payload(
-                json!([{"from": "5548999990000", "id": "wamid.A", "timestamp": "1700000000",
-                "type": "text", "text": {"body": "oi"}}]),
-            ),
-            0,
-        )
-        .unwrap();
-        assert_eq!(
-            items,
-            vec![WorkItem::Message {
-                channel: "100000000000001".into(),
-                contact: "5548999990000".into(),
-                contact_name: Some("Ana".into()),
-                message: InboundMessage {
-                    id: "wamid.A".into(),
-                    at: 1_700_000_000_000,
-                    content: MessageContent::Text { body: "oi".into() },
-                    context_id: None,
-                },
-            }]
-        );
-        assert_eq!(items[0].group_id(), "100000000000001#5548999990000");
-    }
-
-    #[test]
-    fn media_is_kept_by_reference() {
-        let c = only_content(
-            json!([{"from": "5548999990000", "id": "wamid.I", "timestamp": "1",
-            "type": "image", "image": {"id": "MEDIA1", "mime_type": "image/jpeg", "caption": "nota"}}]),
-        );
-        assert_eq!(
-            c,
-            MessageContent::Image(Media {
-                media_id: "MEDIA1".into(),
-                mime_type: Some("image/jpeg".into()),
-                caption: Some("nota".into()),
-                ..Media::default()
-            })
-        );
-    }
-
-    #[test]
-    fn every_supported_type_is_read() {
-        let cases = [
-            (
-                json!({"type": "audio", "audio": {"id": "A", "mime_type": "audio/ogg"}}),
-                "audio",
-            ),
-            (json!({"type": "video", "video": {"id": "V"}}), "video"),
-            (
-                json!({"type": "document", "document": {"id": "D", "filename": "a.pdf"}}),
-                "document",
-            ),
-            (
-                json!({"type": "sticker", "sticker": {"id": "S"}}),
-                "sticker",
-            ),
-            (
-                json!({"type": "location", "location": {"latitude": -27.5, "longitude": -48.5}}),
-                "location",
-            ),
-            (
-                json!({"type": "contacts", "contacts": [{"name": {"formatted_name": "Bia"}}]}),
-                "contacts",
-            ),
-            (
-                json!({"type": "interactive", "interactive": {"type": "button_reply", "button_reply": {"id": "b1", "title": "Sim"}}}),
-                "interactive",
-            ),
-            (
-                json!({"type": "interactive", "interactive": {"type": "list_reply", "list_reply": {"id": "l1", "title": "Vendas", "description": "d"}}}),
-                "interactive",
-            ),
-            (
-                json!({"type": "button", "button": {"payload": "P", "text": "Quero"}}),
-                "button",
-            ),
-            (
-                json!({"type": "reaction", "reaction": {"message_id": "wamid.X", "emoji": "👍"}}),
-                "reaction",
-            ),
-        ];
-        for (mut m, expected) in cases {
-            m["from"] = json!("5548999990000");
-            m["id"] = json!("wamid.T");
-            let c = only_content(json!([m]));
-            assert_eq!(c.type_name(), expected, "{c:?}");
-        }
-    }
-
-    #[test]
-    fn unknown_message_type_is_kept_as_unsupported() {
-        let c = only_content(
-            json!([{"from": "5548999990000", "id": "wamid.U", "type": "order", "order": {}}]),
-        );
-        assert_eq!(
-            c,
-            MessageContent::Unsupported {
-                original_type: "order".into()
-            }
-        );
-        let c = only_content(
-            json!([{"from": "5548999990000", "id": "wamid.U2", "type": "unsupported",
-            "errors": [{"code": 131051}]}]),
-        );
-        assert_eq!(c.type_name(), "unsupported");
-        let c = only_content(
-            json!([{"from": "5548999990000", "id": "wamid.U3", "type": "text", "text": {}}]),
-        );
-        assert_eq!(c.type_name(), "unsupported");
-    }
-
-    #[test]
-    fn payload_with_several_entries_messages_statuses_and_errors_is_split() {
-        let body = json!({
-            "object": "whatsapp_business_account",
-            "entry": [
-                {"id": "W1", "changes": [{"field": "messages", "value": {
-                    "metadata": {"phone_number_id": "100000000000001"},
-                    "messages": [
-                        {"from": "5548999990001", "id": "wamid.1", "type": "text", "text": {"body": "a"}},
-                        {"from": "5548999990002", "id": "wamid.2", "type": "text", "text": {"body": "b"}}
-                    ],
-                    "statuses": [{"id": "wamid.out", "status": "failed", "recipient_id": "5548999990003",
-                        "errors": [{"code": 131047, "title": "Re-engagement message"}]}]
-                }}]},
-                {"id": "W2", "changes": [
-                    {"field": "message_template_status_update", "value": {"event": "APPROVED"}},
-                    {"field": "messages", "value": {
-                        "metadata": {"phone_number_id": "100000000000002"},
-                        "messages": [{"from": "5548999990004", "id": "wamid.3", "type": "text", "text": {"body": "c"}}],
-                        "errors": [{"code": 130429, "title": "Rate limit hit"}]
-                    }}
-                ]}
-            ]
-        });
-        let items = split_payload(body.to_string().as_bytes(), 7).unwrap();
-        assert_eq!(items.len(), 5);
-        assert!(
-            matches!(&items[2], WorkItem::Status { error_code: Some(131047), status, at: 7, .. } if status == "failed")
-        );
-        assert_eq!(items[3].channel(), "100000000000002");
-        assert!(matches!(&items[4], WorkItem::Error { .. }));
-        let ids: std::collections::HashSet<_> = items.iter().map(WorkItem::dedup_id).collect();
-        assert_eq!(ids.len(), 5, "dedup ids are distinct");
-        assert!(items.iter().all(|i| i.dedup_id().len() == 64));
-    }
-
-    #[test]
-    fn work_item_round_trips_through_json() {
-        let items = split_payload(
-            &payload(
-                json!([{"from": "5548999990000", "id": "wamid.A", "type": "location",
-                "location": {"latitude": 1.5, "longitude": 2.5, "name": "x"}}]),
-            ),
-            0,
-        )
-        .unwrap();
-        let json = serde_json::to_string(&items[0]).unwrap();
-        let back: WorkItem = serde_json::from_str(&json).unwrap();
-        assert_eq!(back, items[0]);
-    }
-}
+mod tests;
