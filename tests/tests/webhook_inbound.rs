@@ -741,3 +741,56 @@ async fn one_unreadable_message_is_dead_lettered_and_the_rest_of_the_webhook_app
         1
     );
 }
+
+/// What the handlers log while `f` runs on this thread, as text.
+async fn logs_of<F: std::future::Future>(f: F) -> String {
+    #[derive(Clone, Default)]
+    struct Buffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Buffer {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buffer = Buffer::default();
+    let writer = buffer.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_writer(move || writer.clone())
+        .finish();
+    let guard = tracing::subscriber::set_default(subscriber);
+    f.await;
+    drop(guard);
+    let bytes = buffer.0.lock().unwrap().clone();
+    String::from_utf8(bytes).unwrap()
+}
+
+#[tokio::test]
+async fn provider_errors_are_logged_by_code_never_by_their_text() {
+    let t = stack().await;
+    let item = WorkItem::Error {
+        channel: SAMPLE_CHANNEL_ID.into(),
+        errors: vec![json!({
+            "code": 131000,
+            "title": "Something went wrong",
+            "message": "could not reach 5548999990000",
+            "error_data": {"details": "payload quoted: senha123"}
+        })],
+    };
+    let logs = logs_of(async {
+        assert!(t
+            .invoke_inbound(&[item])
+            .await
+            .batch_item_failures
+            .is_empty());
+    })
+    .await;
+    assert!(logs.contains("131000"), "{logs}");
+    for secret in ["5548999990000", "senha123", "Something went wrong"] {
+        assert!(!logs.contains(secret), "{secret} in the logs: {logs}");
+    }
+}

@@ -118,7 +118,9 @@ impl Inbound {
                 if self.channels.channel(&channel).await?.is_none() {
                     return self.unknown_channel(record, body, &channel).await;
                 }
-                tracing::warn!(%channel, errors = %serde_json::Value::Array(errors.clone()), "provider reported errors");
+                // Codes only: the error texts and details may quote the contact's data.
+                let codes: Vec<i64> = errors.iter().filter_map(|e| e["code"].as_i64()).collect();
+                tracing::warn!(%channel, ?codes, count = errors.len(), "provider reported errors");
                 let cause = record.message_id.as_deref().unwrap_or("error");
                 self.events
                     .publish(&[events::provider_error(&channel, &errors, cause)])
