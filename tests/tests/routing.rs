@@ -702,3 +702,57 @@ async fn handoff_timers_use_sqs_delays_up_to_15_minutes_and_schedules_beyond() {
         "{fired:?}"
     );
 }
+
+#[tokio::test]
+async fn the_largest_handoff_is_published_within_the_event_limit() {
+    use conversa::domain::{DeliveryStatus, Direction, Message, MessageContent};
+    use conversa::ports::store::*;
+    let t = stack().await;
+    let (id, bot) = with_assistant(&t, json!({})).await;
+    // 40 messages of 16 KB: more history than one event can carry.
+    for i in 0..40 {
+        let m = Message {
+            conversation_id: id.clone(),
+            id: format!("big-{i:04}"),
+            direction: Direction::Outbound,
+            content: MessageContent::Text {
+                body: "😀".repeat(4096),
+            },
+            at: t.now_secs() * 1000 + i,
+            stored_at: t.now_secs() * 1000,
+            status: Some(DeliveryStatus::Accepted),
+            error_code: None,
+            context_id: None,
+            sender: Some("ana-bot".into()),
+            provider_id: None,
+            failure: None,
+        };
+        t.store().record_outbound(&m).await.unwrap();
+    }
+    // extra_info and contact_info at their 32 KB limit together.
+    let half = "ç".repeat(7 * 1024 + 768);
+    let (status, body) = t
+        .post_json(
+            &format!("/v1/conversations/{id}/handoff"),
+            &bot,
+            json!({"queue": "support", "extra_info": {"x": half}, "contact_info": {"y": half},
+                   "include_history": true}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let events = t.events_of("handoff.requested").await;
+    assert_eq!(events.len(), 1, "published, not refused by the bus");
+    let d = &events[0]["detail"];
+    let size = "conversa".len() + "handoff.requested".len() + d.to_string().len();
+    assert!(size <= 256 * 1024, "{size} bytes");
+    assert_eq!(d["history_truncated"], true);
+    assert_eq!(
+        d["history_url"],
+        format!("/v1/conversations/{id}/messages").as_str()
+    );
+    assert_eq!(
+        d["history"].as_array().unwrap().last().unwrap()["id"],
+        "big-0039",
+        "the most recent messages are kept"
+    );
+}

@@ -251,7 +251,7 @@ async fn transfer_to_an_external_platform_closes_it_and_carries_the_history() {
     let moved = t.events_of("conversation.transferred").await;
     let detail = &moved[0]["detail"];
     assert_eq!(detail["to"]["external"], "crm-analytics");
-    assert_eq!(detail["history_complete"], true);
+    assert_eq!(detail["history_truncated"], false);
     let history: Vec<&str> = detail["history"]
         .as_array()
         .unwrap()

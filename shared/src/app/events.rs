@@ -1,10 +1,69 @@
 //! The events conversa publishes (`source = "conversa"`). Each detail carries an
 //! `event_id` that is the same on every redelivery, so consumers can deduplicate.
 //! Schemas: docs/events.md.
+//!
+//! Every event fits EventBridge's 256 KB entry limit by construction: lists of messages
+//! (history, an assistant's turn) keep the most recent that fit and say so, with the
+//! route that lists them all; nothing is carried twice.
 
 use crate::domain::{Conversation, Message};
 use crate::ports::DomainEvent;
 use serde_json::{json, Value};
+
+/// EventBridge's limit for one entry: detail, detail-type and source together.
+pub const MAX_EVENT_BYTES: usize = 256 * 1024;
+/// What the entry adds around the detail (source, detail-type, bus, resources), with room.
+const ENVELOPE_BYTES: usize = 1024;
+const DETAIL_BUDGET: usize = MAX_EVENT_BYTES - ENVELOPE_BYTES;
+
+fn json_len(v: &Value) -> usize {
+    serde_json::to_vec(v).map_or(usize::MAX, |b| b.len())
+}
+
+/// The route that lists every message of a conversation.
+fn messages_route(conversation_id: &str) -> String {
+    format!("/v1/conversations/{conversation_id}/messages")
+}
+
+/// Puts the most recent `messages` that fit the event in `detail[field]`; when older ones
+/// do not fit, `{field}_truncated` is true and `{field}_url` names the route with them all.
+fn attach_messages(detail: &mut Value, field: &str, messages: &[Message], conversation_id: &str) {
+    let truncated = format!("{field}_truncated");
+    let url = format!("{field}_url");
+    detail[field] = json!([]);
+    detail[truncated.as_str()] = json!(true);
+    detail[url.as_str()] = json!(messages_route(conversation_id));
+    let mut used = json_len(detail);
+    let mut kept = Vec::new();
+    for m in messages.iter().rev() {
+        let m = json!(m);
+        let size = json_len(&m) + 1;
+        if used + size > DETAIL_BUDGET {
+            break;
+        }
+        used += size;
+        kept.push(m);
+    }
+    kept.reverse();
+    let all = kept.len() == messages.len();
+    detail[field] = Value::Array(kept);
+    detail[truncated.as_str()] = json!(!all);
+    if all {
+        if let Some(map) = detail.as_object_mut() {
+            map.remove(&url);
+        }
+    }
+}
+
+/// The last guard for details whose parts come from outside (a message as WhatsApp sent
+/// it): a part that would overflow the event is replaced by a reference to where it can
+/// be read.
+fn bound_part(detail: &mut Value, field: &str, reference: Value) {
+    if json_len(detail) > DETAIL_BUDGET {
+        detail[field] = reference;
+        detail[format!("{field}_truncated").as_str()] = json!(true);
+    }
+}
 
 pub const CONVERSATION_OPENED: &str = "conversation.opened";
 pub const MESSAGE_RECEIVED: &str = "message.received";
@@ -22,17 +81,23 @@ pub fn conversation_opened(c: &Conversation, cause_id: &str) -> DomainEvent {
 }
 
 pub fn message_received(c: &Conversation, m: &Message, contact_name: Option<&str>) -> DomainEvent {
+    let mut detail = json!({
+        "event_id": format!("{}/received", m.id),
+        "conversation_id": c.id,
+        "channel": c.channel,
+        "contact": c.contact,
+        "contact_name": contact_name.map(|n| n.chars().take(256).collect::<String>()),
+        "conversation_state": c.state,
+        "message": m,
+    });
+    bound_part(
+        &mut detail,
+        "message",
+        json!({"id": m.id, "type": m.content.type_name(), "url": messages_route(&c.id)}),
+    );
     DomainEvent {
         detail_type: MESSAGE_RECEIVED,
-        detail: json!({
-            "event_id": format!("{}/received", m.id),
-            "conversation_id": c.id,
-            "channel": c.channel,
-            "contact": c.contact,
-            "contact_name": contact_name,
-            "conversation_state": c.state,
-            "message": m,
-        }),
+        detail,
     }
 }
 
@@ -53,13 +118,18 @@ pub fn message_status(m: &Message) -> DomainEvent {
 }
 
 pub fn provider_error(channel: &str, errors: &[Value], cause_id: &str) -> DomainEvent {
+    let mut detail = json!({
+        "event_id": format!("{cause_id}/provider_error"),
+        "channel": channel,
+        "errors": errors,
+    });
+    // Their codes always fit; the texts only if they do.
+    let codes: Vec<Value> = errors.iter().map(|e| json!({"code": e["code"]})).collect();
+    bound_part(&mut detail, "errors", Value::Array(codes));
+    bound_part(&mut detail, "errors", json!([]));
     DomainEvent {
         detail_type: PROVIDER_ERROR,
-        detail: json!({
-            "event_id": format!("{cause_id}/provider_error"),
-            "channel": channel,
-            "errors": errors,
-        }),
+        detail,
     }
 }
 
@@ -88,14 +158,14 @@ pub fn conversation_assigned(c: &Conversation, by: &str, how: &str) -> DomainEve
 }
 
 /// The conversation moved to another agent, queue or external platform. For an external
-/// platform it carries the history (as much as fits an event; `history_complete` says
-/// whether the platform must read the rest through the API).
+/// platform it carries the history (the most recent messages that fit the event;
+/// `history_truncated` and `history_url` say where to read the rest).
 pub fn conversation_transferred(
     before: &Conversation,
     after: &Conversation,
     to: Value,
     by: &str,
-    history: Option<(&[Message], bool)>,
+    history: Option<&[Message]>,
 ) -> DomainEvent {
     let mut detail = json!({
         "event_id": versioned_id(after, "transferred"),
@@ -104,9 +174,8 @@ pub fn conversation_transferred(
         "to": to,
         "by": by,
     });
-    if let Some((messages, complete)) = history {
-        detail["history"] = json!(messages);
-        detail["history_complete"] = json!(complete);
+    if let Some(messages) = history {
+        attach_messages(&mut detail, "history", messages, &after.id);
     }
     DomainEvent {
         detail_type: CONVERSATION_TRANSFERRED,
@@ -155,42 +224,51 @@ pub const ASSISTANT_TURN: &str = "assistant.turn";
 pub const HANDOFF_REQUESTED: &str = "handoff.requested";
 
 /// Messages for the AI assistant: it answers with `POST /v1/conversations/{id}/messages`.
+/// A turn larger than an event keeps its most recent messages (`messages_truncated`).
 pub fn assistant_turn(c: &Conversation, messages: &[Message], cause_id: &str) -> DomainEvent {
+    let mut detail = json!({
+        "event_id": format!("{cause_id}/turn"),
+        "conversation": c,
+        "assistant": c.assistant,
+        "channel": c.channel,
+        "contact": c.contact,
+    });
+    attach_messages(&mut detail, "messages", messages, &c.id);
     DomainEvent {
         detail_type: ASSISTANT_TURN,
-        detail: json!({
-            "event_id": format!("{cause_id}/turn"),
-            "conversation": c,
-            "assistant": c.assistant,
-            "channel": c.channel,
-            "contact": c.contact,
-            "messages": messages,
-        }),
+        detail,
     }
 }
 
-/// The assistant handed the conversation to humans (ALTU's OPEN_CONVERSATION).
-pub fn handoff_requested(
-    c: &Conversation,
-    by: &str,
-    history: Option<(&[Message], bool)>,
-) -> DomainEvent {
+/// The assistant handed the conversation to humans (ALTU's OPEN_CONVERSATION). The
+/// handoff's `extra_info` and `contact_info` are carried once, at the top.
+pub fn handoff_requested(c: &Conversation, by: &str, history: Option<&[Message]>) -> DomainEvent {
     let handoff = c.handoff.as_ref();
+    let mut conversation = json!(c);
+    if let Some(h) = conversation
+        .get_mut("handoff")
+        .and_then(Value::as_object_mut)
+    {
+        h.remove("extra_info");
+        h.remove("contact_info");
+    }
     let mut detail = json!({
         "event_id": versioned_id(c, "handoff"),
-        "conversation": c,
+        "conversation": conversation,
         "queue": handoff.map(|h| h.queue.clone()),
         "extra_info": handoff.map(|h| h.extra_info.clone()),
         "contact_info": handoff.map(|h| h.contact_info.clone()),
         "integration_id": handoff.and_then(|h| h.integration_id.clone()),
         "by": by,
     });
-    if let Some((messages, complete)) = history {
-        detail["history"] = json!(messages);
-        detail["history_complete"] = json!(complete);
+    if let Some(messages) = history {
+        attach_messages(&mut detail, "history", messages, &c.id);
     }
     DomainEvent {
         detail_type: HANDOFF_REQUESTED,
         detail,
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,11 +1,8 @@
-//! A conversation's history: every message in order, and the part of it that fits an
-//! event (handoff and external transfer carry it).
+//! A conversation's history: every message in order (handoff and external transfer carry
+//! it in their events, which keep what fits).
 
 use crate::domain::Message;
 use crate::ports::{MessageLog, PortResult};
-
-/// EventBridge takes events up to 256 KB; a history carried in one stays below this.
-const MAX_HISTORY_BYTES: usize = 200 * 1024;
 
 /// Every message of a conversation, in order, page after page.
 pub async fn all_messages(
@@ -24,25 +21,4 @@ pub async fn all_messages(
             None => return Ok(all),
         }
     }
-}
-
-/// Every message since the conversation opened, as much as fits an event, and whether
-/// that is all of it. When the whole history does not fit, the most recent messages stay.
-pub async fn for_event(
-    messages: &dyn MessageLog,
-    conversation_id: &str,
-) -> PortResult<(Vec<Message>, bool)> {
-    let all = all_messages(messages, conversation_id).await?;
-    let mut size = 0;
-    let mut kept = Vec::new();
-    for m in all.iter().rev() {
-        size += serde_json::to_string(m).map(|s| s.len()).unwrap_or(0);
-        if size > MAX_HISTORY_BYTES {
-            break;
-        }
-        kept.push(m.clone());
-    }
-    kept.reverse();
-    let complete = kept.len() == all.len();
-    Ok((kept, complete))
 }

@@ -120,7 +120,7 @@ impl AgentApi {
             {
                 WriteOutcome::Committed => {
                     let history = if body.include_history.unwrap_or(settings.include_history) {
-                        Some(history::for_event(self.messages.as_ref(), &next.id).await?)
+                        Some(history::all_messages(self.messages.as_ref(), &next.id).await?)
                     } else {
                         None
                     };
@@ -128,9 +128,7 @@ impl AgentApi {
                     self.announce(&[events::handoff_requested(
                         &next,
                         &who.sub,
-                        history
-                            .as_ref()
-                            .map(|(m, complete)| (m.as_slice(), *complete)),
+                        history.as_deref(),
                     )])
                     .await;
                     return Ok(json(StatusCode::OK, &next));

@@ -147,7 +147,7 @@ impl AgentApi {
             Target::Queue(q) => (json!({ "queue": q }), None),
             Target::External(x) => (
                 json!({ "external": x }),
-                Some(history::for_event(self.messages.as_ref(), &after.id).await?),
+                Some(history::all_messages(self.messages.as_ref(), &after.id).await?),
             ),
         };
         tracing::info!(conversation_id = %after.id, by = %who.sub, "conversation transferred");
@@ -156,9 +156,7 @@ impl AgentApi {
             &after,
             to,
             &who.sub,
-            history
-                .as_ref()
-                .map(|(m, complete)| (m.as_slice(), *complete)),
+            history.as_deref(),
         )];
         match &target {
             Target::Agent(_) => {
