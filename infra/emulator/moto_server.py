@@ -15,6 +15,10 @@
    -> {"id": n}; GET /_test/faults lists rules with how often each fired; DELETE /_test/faults
    (?resource=... only those) clears. A matching call is answered with the error instead of
    running; `resource` (e.g. a stack name) keeps a rule to one test's tables and queues.
+5) Transactions undo item by item: stock moto deep-copies every table a TransactWriteItems
+   touches (with its stream) to roll back, so each transaction costs the size of the table
+   and tests slow down as the shared emulator fills. Here only the touched items (and the
+   stream's length) are saved and restored; the outcome is the same.
 Usage: venv/bin/python serialized_moto_server.py [-H 127.0.0.1] [-p 5055]"""
 import argparse, datetime, json, os, random, threading
 from urllib.parse import parse_qs
@@ -124,6 +128,59 @@ def _faults_endpoint(environ, start_response):
         body = json.dumps(out).encode()
     start_response(status, [("Content-Type", "application/json")])
     return [body]
+
+def _cheap_transactions():
+    import copy as _copy
+    import moto.dynamodb.models as ddb
+    from moto.dynamodb.models.table import Table
+
+    class _KeepTables:
+        """moto's rollback copies whole tables; the undo below makes that unnecessary."""
+        @staticmethod
+        def deepcopy(value, memo=None):
+            return value if isinstance(value, Table) else _copy.deepcopy(value, memo)
+
+    ddb.copy = _KeepTables
+    original = ddb.DynamoDBBackend.transact_write_items
+
+    def transact_write_items(self, transact_items):
+        undo, streams = [], {}
+        for entry in transact_items:
+            try:
+                _, op = next(iter(entry.items()))
+                name = op.get("TableName")
+                table = self.tables.get(name)
+                if table is None:
+                    continue
+                if "Item" in op:
+                    key = {table.hash_key_attr: op["Item"][table.hash_key_attr]}
+                    if table.range_key_attr is not None:
+                        key[table.range_key_attr] = op["Item"][table.range_key_attr]
+                else:
+                    key = op["Key"]
+                current = self.get_item(name, key)
+            except Exception:
+                continue  # moto itself will refuse this entry
+            undo.append((name, key, current.to_json()["Attributes"] if current else None))
+            if table.stream_shard is not None:
+                streams.setdefault(name, (table, len(table.stream_shard.items)))
+        try:
+            return original(self, transact_items)
+        except Exception:
+            for name, key, attrs in reversed(undo):
+                if attrs is None:
+                    self.tables[name].delete_item(
+                        *[ddb.DynamoType(key[k]) if k in key else None
+                          for k in (self.tables[name].hash_key_attr, self.tables[name].range_key_attr)])
+                else:
+                    self.tables[name].put_item(attrs, overwrite=True)
+            for table, length in streams.values():
+                del table.stream_shard.items[length:]
+            raise
+
+    ddb.DynamoDBBackend.transact_write_items = transact_write_items
+
+_cheap_transactions()
 
 class Middleware:
     def __init__(self, app):

@@ -74,6 +74,14 @@ pub async fn sdk_config(endpoint: &str) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new(REGION))
         .endpoint_url(endpoint)
+        // The SDK's standard retries (3 attempts), with short waits: faults injected into
+        // the emulator are retried as in AWS without making the tests slow.
+        .retry_config(
+            aws_config::retry::RetryConfig::standard()
+                .with_max_attempts(3)
+                .with_initial_backoff(Duration::from_millis(10))
+                .with_max_backoff(Duration::from_millis(100)),
+        )
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
             "conversa-local",
             "conversa-local",

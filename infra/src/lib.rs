@@ -9,6 +9,7 @@ pub mod provision;
 pub mod runtime;
 pub mod scheduler;
 pub mod server;
+pub mod streams;
 pub mod template;
 
 use std::path::PathBuf;
@@ -263,6 +264,8 @@ impl LocalStack {
 
     /// Every event published so far, oldest first.
     pub async fn events_seen(&self) -> Vec<serde_json::Value> {
+        // What was committed is published by the relay: let it catch up first.
+        self.runtime.drain_streams().await;
         let sqs = aws_sdk_sqs::Client::new(&self.config);
         let mut seen = self.events.lock().await;
         loop {

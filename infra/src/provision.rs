@@ -7,7 +7,7 @@ use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
     PointInTimeRecoverySpecification, Projection, ProjectionType, ScalarAttributeType,
-    TimeToLiveSpecification,
+    StreamSpecification, StreamViewType, TimeToLiveSpecification,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::Value as Json;
@@ -141,6 +141,15 @@ pub async fn provision(
                     .map_err(aws("index"))?,
             );
         }
+        if let Some(view) = p["StreamSpecification"]["StreamViewType"].as_str() {
+            req = req.stream_specification(
+                StreamSpecification::builder()
+                    .stream_enabled(true)
+                    .stream_view_type(StreamViewType::from(view))
+                    .build()
+                    .map_err(aws("stream"))?,
+            );
+        }
         let out = req
             .send()
             .await
@@ -181,11 +190,15 @@ pub async fn provision(
             .and_then(|d| d.table_arn())
             .map(str::to_owned)
             .unwrap_or_else(|| format!("arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{name}"));
+        let mut attributes = HashMap::from([("Arn".into(), arn)]);
+        if let Some(stream) = out.table_description().and_then(|d| d.latest_stream_arn()) {
+            attributes.insert("StreamArn".into(), stream.to_owned());
+        }
         resolver.physical.insert(
             table.logical_id.clone(),
             Physical {
                 reference: name.clone(),
-                attributes: HashMap::from([("Arn".into(), arn)]),
+                attributes,
             },
         );
     }

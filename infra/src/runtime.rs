@@ -2,6 +2,7 @@
 //! mappings, invoking the same handlers the Lambda binaries run.
 
 use crate::provision::Stack;
+use crate::streams::StreamPoller;
 use crate::template::FunctionEvent;
 use aws_config::SdkConfig;
 use aws_lambda_events::sqs::SqsEvent;
@@ -61,8 +62,10 @@ pub struct Scheduled {
 pub struct Runtime {
     pub routes: Vec<Route>,
     pub pollers: Vec<Poller>,
+    pub streams: Vec<Arc<StreamPoller>>,
     pub scheduled: Vec<Scheduled>,
     pub sqs: aws_sdk_sqs::Client,
+    pub streams_client: aws_sdk_dynamodbstreams::Client,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +86,7 @@ impl Runtime {
         let mut routes = Vec::new();
         let mut pollers = Vec::new();
         let mut scheduled = Vec::new();
+        let mut streams = Vec::new();
         for f in &stack.functions {
             let env = f.environment.clone();
             let lookup = move |k: &str| env.get(k).cloned();
@@ -125,6 +129,29 @@ impl Runtime {
                         report_batch_item_failures: *report_batch_item_failures,
                         handler: h.clone(),
                     }),
+                    (
+                        FunctionEvent::DynamoDb {
+                            stream_arn,
+                            batch_size,
+                            report_batch_item_failures,
+                            filters,
+                            maximum_retry_attempts,
+                            on_failure,
+                        },
+                        Function::Stream(h),
+                    ) => streams.push(Arc::new(StreamPoller::new(
+                        f.logical_id.clone(),
+                        stream_arn.clone(),
+                        *batch_size,
+                        *report_batch_item_failures,
+                        filters.clone(),
+                        *maximum_retry_attempts,
+                        on_failure
+                            .as_deref()
+                            .and_then(|arn| stack.queue_url_of_arn(arn))
+                            .map(str::to_owned),
+                        h.clone(),
+                    ))),
                     (FunctionEvent::Schedule { expression }, Function::Scheduled(h)) => scheduled
                         .push(Scheduled {
                             function: f.logical_id.clone(),
@@ -140,8 +167,10 @@ impl Runtime {
         Ok(Self {
             routes,
             pollers,
+            streams,
             scheduled,
             sqs: aws_sdk_sqs::Client::new(config),
+            streams_client: aws_sdk_dynamodbstreams::Client::new(config),
         })
     }
 
@@ -244,8 +273,30 @@ impl Runtime {
         Ok(messages.len())
     }
 
+    /// Runs the stream mappings until nothing is left to hand over (tests, and whoever
+    /// wants the effects of what was committed now).
+    pub async fn drain_streams(&self) {
+        for _ in 0..1000 {
+            let mut busy = 0;
+            for s in &self.streams {
+                match s.poll_once(&self.streams_client, &self.sqs).await {
+                    Ok((read, handed)) => busy += read + handed,
+                    Err(e) => {
+                        tracing::warn!(function = %s.function, error = %e, "stream poll failed")
+                    }
+                }
+            }
+            if busy == 0 {
+                return;
+            }
+        }
+    }
+
     /// Runs every event source mapping until the process ends.
     pub fn spawn_pollers(self: &Arc<Self>) {
+        for s in &self.streams {
+            s.spawn(self.streams_client.clone(), self.sqs.clone());
+        }
         for i in 0..self.pollers.len() {
             let rt = self.clone();
             tokio::spawn(async move {

@@ -50,6 +50,17 @@ pub enum FunctionEvent {
     },
     /// An EventBridge schedule (`rate(...)` or `cron(...)`).
     Schedule { expression: String },
+    /// A DynamoDB stream event source mapping.
+    DynamoDb {
+        stream_arn: String,
+        batch_size: usize,
+        report_batch_item_failures: bool,
+        /// `FilterCriteria.Filters[].Pattern`, parsed.
+        filters: Vec<Json>,
+        maximum_retry_attempts: u32,
+        /// The on-failure destination (an SQS queue ARN).
+        on_failure: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -214,6 +225,55 @@ impl Template {
                                         s.iter()
                                             .any(|t| t.as_str() == Some("ReportBatchItemFailures"))
                                     }),
+                            });
+                        }
+                        Some("DynamoDB") => {
+                            let p = props.ok_or_else(|| {
+                                TemplateError::Invalid("DynamoDB event without Properties".into())
+                            })?;
+                            let stream = p.get("Stream").ok_or_else(|| {
+                                TemplateError::Invalid("DynamoDB event without Stream".into())
+                            })?;
+                            let filters = p
+                                .get("FilterCriteria")
+                                .and_then(|f| f.get("Filters"))
+                                .and_then(Value::as_sequence)
+                                .into_iter()
+                                .flatten()
+                                .filter_map(|f| f.get("Pattern").and_then(Value::as_str))
+                                .map(|pattern| {
+                                    serde_json::from_str(pattern).map_err(|e| {
+                                        TemplateError::Invalid(format!("filter pattern: {e}"))
+                                    })
+                                })
+                                .collect::<Result<Vec<Json>, _>>()?;
+                            let on_failure = p
+                                .get("DestinationConfig")
+                                .and_then(|d| d.get("OnFailure"))
+                                .and_then(|o| o.get("Destination"))
+                                .map(|d| resolver.resolve_string(d))
+                                .transpose()?;
+                            events.push(FunctionEvent::DynamoDb {
+                                stream_arn: resolver.resolve_string(stream)?,
+                                batch_size: p
+                                    .get("BatchSize")
+                                    .and_then(Value::as_u64)
+                                    .unwrap_or(100)
+                                    as usize,
+                                report_batch_item_failures: p
+                                    .get("FunctionResponseTypes")
+                                    .and_then(Value::as_sequence)
+                                    .is_some_and(|s| {
+                                        s.iter()
+                                            .any(|t| t.as_str() == Some("ReportBatchItemFailures"))
+                                    }),
+                                filters,
+                                maximum_retry_attempts: p
+                                    .get("MaximumRetryAttempts")
+                                    .and_then(Value::as_u64)
+                                    .unwrap_or(3)
+                                    as u32,
+                                on_failure,
                             });
                         }
                         Some("Schedule") | Some("ScheduleV2") => {

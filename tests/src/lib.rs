@@ -61,6 +61,11 @@ pub async fn stack_with(overrides: HashMap<String, String>) -> TestStack {
 }
 
 impl TestStack {
+    /// Lets `event-relay` carry out everything committed so far (events, sends, timers).
+    pub async fn relay(&self) {
+        self.local.runtime.drain_streams().await;
+    }
+
     /// Makes the emulator fail matching AWS calls of this stack only (`/_dev/faults`).
     pub async fn inject_fault(&self, rule: Value) {
         self.local.inject_fault(rule).await.expect("fault rule");

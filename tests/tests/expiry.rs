@@ -18,10 +18,6 @@ fn sweeper(t: &TestStack) -> Sweeper {
             channels: store.clone(),
             contacts: store.clone(),
             messages: store.clone(),
-            events: Arc::new(conversa::aws::EventBridgePublisher::new(
-                aws_sdk_eventbridge::Client::new(&t.config),
-                t.local.stack.reference("EventBus").unwrap(),
-            )),
             outbound: Arc::new(conversa::aws::SqsWorkQueue::new(
                 aws_sdk_sqs::Client::new(&t.config),
                 t.queue_url("OutboundQueue"),
@@ -137,7 +133,7 @@ async fn a_message_after_the_sweeper_read_the_conversation_keeps_it_open() {
     fresh.version += 1;
     let _ = t
         .store()
-        .update_conversation(&fresh, stale.version)
+        .update_conversation(&fresh, stale.version, &Default::default())
         .await
         .unwrap();
     // ...so the sweeper's close, conditional on the version it read, does nothing.
@@ -422,7 +418,7 @@ async fn one_conversation_that_cannot_be_closed_does_not_stop_the_sweep() {
     // The three attempts the SDK makes (standard retry mode) of the sweep's first close
     // fail.
     t.inject_fault(json!({
-        "service": "dynamodb", "operation": "PutItem",
+        "service": "dynamodb", "operation": "TransactWriteItems",
         "error": "InternalServerError", "nth": 1, "times": 3
     }))
     .await;

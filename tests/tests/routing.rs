@@ -638,6 +638,8 @@ async fn handoff_timers_use_sqs_delays_up_to_15_minutes_and_schedules_beyond() {
     )
     .await;
     hand_off(&t, &bot, &id, false).await;
+    // The timers commit with the handoff (the outbox) and the relay arms them.
+    t.relay().await;
     let sqs = aws_sdk_sqs::Client::new(&t.config);
     let attrs = sqs
         .get_queue_attributes()

@@ -488,9 +488,13 @@ async fn pagination_across_120_waiting_conversations_returns_each_once_oldest_fi
     let contacts: HashSet<&String> = seen.iter().map(|(_, c)| c).collect();
     assert_eq!(contacts.len(), 120);
     assert!(seen.windows(2).all(|w| w[0].0 <= w[1].0), "oldest first");
-    assert_eq!(
-        seen.iter().map(|(_, c)| c.clone()).collect::<Vec<_>>(),
-        expected
+    // Batches arrive one after another; the contacts of one batch are applied
+    // concurrently (one message group each), so only the batches' order is fixed.
+    let batch_of = |contact: &String| expected.iter().position(|e| e == contact).unwrap() / 10;
+    assert!(
+        seen.windows(2)
+            .all(|w| batch_of(&w[0].1) <= batch_of(&w[1].1)),
+        "earlier arrivals first"
     );
     assert!(waits.iter().all(|w| *w >= 0));
 

@@ -9,8 +9,8 @@ use crate::domain::{
     Message, MessageContent, Millis,
 };
 use crate::ports::{
-    ChannelStore, ContactStore, ConversationStore, EventPublisher, MessageKey, MessageLog,
-    PortError, WorkQueue, WriteOutcome,
+    ChannelStore, ContactStore, ConversationStore, Effects, MessageKey, MessageLog, PortError,
+    WorkQueue, WriteOutcome,
 };
 use std::sync::Arc;
 
@@ -22,7 +22,6 @@ pub struct Closer {
     pub contacts: Arc<dyn ContactStore>,
     pub messages: Arc<dyn MessageLog>,
     pub outbound: Arc<dyn WorkQueue>,
-    pub events: Arc<dyn EventPublisher>,
 }
 
 impl Closer {
@@ -40,17 +39,15 @@ impl Closer {
         let Ok(closed) = workspace::close(&c, CloseReason::Expired, c.expires_at) else {
             return Ok((c, false));
         };
+        let effects = Effects::events([events::conversation_closed(&closed, "conversa")]);
         match self
             .conversations
-            .update_conversation(&closed, c.version)
+            .update_conversation(&closed, c.version, &effects)
             .await?
         {
             WriteOutcome::Committed => {
                 tracing::info!(conversation_id = %c.id, "conversation expired");
                 self.after_close(&closed, now).await?;
-                self.events
-                    .publish(&[events::conversation_closed(&closed, "conversa")])
-                    .await?;
                 Ok((closed, true))
             }
             _ => {

@@ -72,7 +72,7 @@ pub const PROVIDER_ERROR: &str = "provider.error";
 
 pub fn conversation_opened(c: &Conversation, cause_id: &str) -> DomainEvent {
     DomainEvent {
-        detail_type: CONVERSATION_OPENED,
+        detail_type: CONVERSATION_OPENED.into(),
         detail: json!({
             "event_id": format!("{cause_id}/opened"),
             "conversation": c,
@@ -96,7 +96,7 @@ pub fn message_received(c: &Conversation, m: &Message, contact_name: Option<&str
         json!({"id": m.id, "type": m.content.type_name(), "url": messages_route(&c.id)}),
     );
     DomainEvent {
-        detail_type: MESSAGE_RECEIVED,
+        detail_type: MESSAGE_RECEIVED.into(),
         detail,
     }
 }
@@ -104,7 +104,7 @@ pub fn message_received(c: &Conversation, m: &Message, contact_name: Option<&str
 pub fn message_status(m: &Message) -> DomainEvent {
     let status = m.status.map(|s| s.as_str()).unwrap_or("unknown");
     DomainEvent {
-        detail_type: MESSAGE_STATUS,
+        detail_type: MESSAGE_STATUS.into(),
         detail: json!({
             "event_id": format!("{}/status/{status}", m.id),
             "conversation_id": m.conversation_id,
@@ -128,7 +128,7 @@ pub fn provider_error(channel: &str, errors: &[Value], cause_id: &str) -> Domain
     bound_part(&mut detail, "errors", Value::Array(codes));
     bound_part(&mut detail, "errors", json!([]));
     DomainEvent {
-        detail_type: PROVIDER_ERROR,
+        detail_type: PROVIDER_ERROR.into(),
         detail,
     }
 }
@@ -146,7 +146,7 @@ fn versioned_id(c: &Conversation, what: &str) -> String {
 /// An agent took the conversation (`how`: capture, automatic_capture, transfer).
 pub fn conversation_assigned(c: &Conversation, by: &str, how: &str) -> DomainEvent {
     DomainEvent {
-        detail_type: CONVERSATION_ASSIGNED,
+        detail_type: CONVERSATION_ASSIGNED.into(),
         detail: json!({
             "event_id": versioned_id(c, "assigned"),
             "conversation": c,
@@ -178,14 +178,14 @@ pub fn conversation_transferred(
         attach_messages(&mut detail, "history", messages, &after.id);
     }
     DomainEvent {
-        detail_type: CONVERSATION_TRANSFERRED,
+        detail_type: CONVERSATION_TRANSFERRED.into(),
         detail,
     }
 }
 
 pub fn conversation_closed(c: &Conversation, by: &str) -> DomainEvent {
     DomainEvent {
-        detail_type: CONVERSATION_CLOSED,
+        detail_type: CONVERSATION_CLOSED.into(),
         detail: json!({
             "event_id": versioned_id(c, "closed"),
             "conversation": c,
@@ -198,7 +198,7 @@ pub fn conversation_closed(c: &Conversation, by: &str) -> DomainEvent {
 /// Hold, resume, archive, unarchive.
 pub fn conversation_updated(c: &Conversation, operation: &str, by: &str) -> DomainEvent {
     DomainEvent {
-        detail_type: CONVERSATION_UPDATED,
+        detail_type: CONVERSATION_UPDATED.into(),
         detail: json!({
             "event_id": versioned_id(c, operation),
             "conversation": c,
@@ -210,7 +210,7 @@ pub fn conversation_updated(c: &Conversation, operation: &str, by: &str) -> Doma
 
 pub fn conversation_removed(c: &Conversation, by: &str) -> DomainEvent {
     DomainEvent {
-        detail_type: CONVERSATION_REMOVED,
+        detail_type: CONVERSATION_REMOVED.into(),
         detail: json!({
             "event_id": format!("{}/removed", c.id),
             "conversation_id": c.id,
@@ -235,7 +235,7 @@ pub fn assistant_turn(c: &Conversation, messages: &[Message], cause_id: &str) ->
     });
     attach_messages(&mut detail, "messages", messages, &c.id);
     DomainEvent {
-        detail_type: ASSISTANT_TURN,
+        detail_type: ASSISTANT_TURN.into(),
         detail,
     }
 }
@@ -265,7 +265,7 @@ pub fn handoff_requested(c: &Conversation, by: &str, history: Option<&[Message]>
         attach_messages(&mut detail, "history", messages, &c.id);
     }
     DomainEvent {
-        detail_type: HANDOFF_REQUESTED,
+        detail_type: HANDOFF_REQUESTED.into(),
         detail,
     }
 }

@@ -7,14 +7,17 @@ use super::config::{Clients, ConfigError, Lookup, Settings};
 use super::expiry::Sweeper;
 use super::inbound::Inbound;
 use super::outbound::Sender;
+use super::relay::EventRelay;
 use super::templates::TemplateSync;
 use super::timers::TimerHandler;
 use super::webhook::Webhook;
-use crate::aws::{DynamoStore, EventBridgePublisher, SqsWorkQueue, SsmSecrets};
+use crate::aws::{DynamoStore, SqsWorkQueue, SsmSecrets};
 use crate::ports::Clock;
 use crate::provider::graph::GraphApi;
 use async_trait::async_trait;
+use aws_lambda_events::dynamodb::Event as DynamoDbEvent;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
+use aws_lambda_events::streams::DynamoDbEventResponse;
 use lambda_http::{Body, Request, Response};
 use std::sync::Arc;
 
@@ -26,6 +29,19 @@ pub trait HttpFunction: Send + Sync {
 #[async_trait]
 pub trait SqsFunction: Send + Sync {
     async fn call(&self, event: SqsEvent) -> SqsBatchResponse;
+}
+
+/// A function on a DynamoDB stream, reporting where the stream must resume.
+#[async_trait]
+pub trait StreamFunction: Send + Sync {
+    async fn call(&self, event: DynamoDbEvent) -> DynamoDbEventResponse;
+}
+
+#[async_trait]
+impl StreamFunction for EventRelay {
+    async fn call(&self, event: DynamoDbEvent) -> DynamoDbEventResponse {
+        self.handle(event).await
+    }
 }
 
 #[async_trait]
@@ -95,6 +111,7 @@ impl ScheduledFunction for TemplateSync {
 pub enum Function {
     Http(Arc<dyn HttpFunction>),
     Sqs(Arc<dyn SqsFunction>),
+    Stream(Arc<dyn StreamFunction>),
     Scheduled(Arc<dyn ScheduledFunction>),
 }
 
@@ -113,18 +130,13 @@ fn store(clients: &Clients, settings: &Settings) -> Arc<DynamoStore> {
 }
 
 /// What closing a conversation touches, on the same clients.
-fn closer(
-    store: &Arc<DynamoStore>,
-    events: &Arc<EventBridgePublisher>,
-    outbound: &Arc<SqsWorkQueue>,
-) -> Closer {
+fn closer(store: &Arc<DynamoStore>, outbound: &Arc<SqsWorkQueue>) -> Closer {
     Closer {
         conversations: store.clone(),
         channels: store.clone(),
         contacts: store.clone(),
         messages: store.clone(),
         outbound: outbound.clone(),
-        events: events.clone(),
     }
 }
 
@@ -171,13 +183,11 @@ pub fn handoff_timeout(
 ) -> Result<TimerHandler, ConfigError> {
     let settings = Settings::from_lookup(env)?;
     let store = store(clients, &settings);
-    let events = Arc::new(clients.events(&settings));
     let outbound = Arc::new(clients.queue(&settings.outbound_queue_url));
     Ok(TimerHandler {
-        closer: closer(&store, &events, &outbound),
+        closer: closer(&store, &outbound),
         conversations: store.clone(),
         messages: store,
-        events,
         timers: Arc::new(clients.timers(&settings)),
         clock,
     })
@@ -190,10 +200,9 @@ pub fn auto_expiry(
 ) -> Result<Sweeper, ConfigError> {
     let settings = Settings::from_lookup(env)?;
     let store = store(clients, &settings);
-    let events = Arc::new(clients.events(&settings));
     let outbound = Arc::new(clients.queue(&settings.outbound_queue_url));
     Ok(Sweeper {
-        closer: closer(&store, &events, &outbound),
+        closer: closer(&store, &outbound),
         expiry: store,
         clock,
         page_size: super::expiry::PAGE,
@@ -264,7 +273,7 @@ pub fn agent_api(
     let events = Arc::new(clients.events(&settings));
     let outbound = Arc::new(clients.queue(&settings.outbound_queue_url));
     Ok(AgentApi {
-        closer: closer(&store, &events, &outbound),
+        closer: closer(&store, &outbound),
         channels: store.clone(),
         templates: store.clone(),
         contacts: store.clone(),
@@ -275,6 +284,20 @@ pub fn agent_api(
         work_lists: store,
         events,
         outbound,
+        timers: Arc::new(clients.timers(&settings)),
+        clock,
+    })
+}
+
+pub fn event_relay(
+    clients: &Clients,
+    env: Lookup<'_>,
+    clock: Arc<dyn Clock>,
+) -> Result<EventRelay, ConfigError> {
+    let settings = Settings::from_lookup(env)?;
+    Ok(EventRelay {
+        events: Arc::new(clients.events(&settings)),
+        outbound: Arc::new(clients.queue(&settings.outbound_queue_url)),
         timers: Arc::new(clients.timers(&settings)),
         clock,
     })
@@ -296,6 +319,7 @@ pub async fn build(
         "handoff-timeout" => Function::Sqs(Arc::new(handoff_timeout(clients, env, clock)?)),
         "template-sync" => Function::Scheduled(Arc::new(template_sync(clients, env)?)),
         "auto-expiry" => Function::Scheduled(Arc::new(auto_expiry(clients, env, clock)?)),
+        "event-relay" => Function::Stream(Arc::new(event_relay(clients, env, clock)?)),
         other => {
             return Err(ConfigError::Invalid(
                 "binary",

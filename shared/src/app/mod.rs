@@ -10,6 +10,7 @@
 //! | [`timers`] | `handoff-timeout`: wait, inactivity and grouping timers |
 //! | [`expiry`] | `auto-expiry`: the sweeper over the expiry index |
 //! | [`templates`] | `template-sync`: the catalogue from the Graph API |
+//! | [`relay`] | `event-relay`: the outbox, from the table's stream to the bus, queues, timers |
 //! | [`closing`] | lazy expiry and the closing message, shared by api, timers, expiry |
 //! | [`history`], [`ids`], [`outbound_item`], [`events`], [`fifo`], [`http`], [`auth`] | shared pieces, imported downward only |
 //! | [`config`], [`functions`] | settings, clients and wiring: each function's ports |
@@ -28,6 +29,7 @@ pub mod ids;
 pub mod inbound;
 pub mod outbound;
 pub mod outbound_item;
+pub mod relay;
 pub mod templates;
 pub mod timers;
 pub mod webhook;

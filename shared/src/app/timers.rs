@@ -10,7 +10,7 @@ use crate::domain::{
     workspace, Conversation, ConversationState, Direction, Message,
 };
 use crate::ports::{
-    Clock, ConversationStore, EventPublisher, MessageLog, PortError, TimerService, WriteOutcome,
+    Clock, ConversationStore, Effects, MessageLog, PortError, TimerService, WriteOutcome,
 };
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use std::sync::Arc;
@@ -21,7 +21,6 @@ pub struct TimerHandler {
     pub conversations: Arc<dyn ConversationStore>,
     pub messages: Arc<dyn MessageLog>,
     pub closer: Closer,
-    pub events: Arc<dyn EventPublisher>,
     pub timers: Arc<dyn TimerService>,
     pub clock: Arc<dyn Clock>,
 }
@@ -146,17 +145,15 @@ impl TimerHandler {
         let Ok(closed) = workspace::close(c, reason, now) else {
             return Ok(Some(Outcome::Stale));
         };
+        let effects = Effects::events([events::conversation_closed(&closed, "conversa")]);
         match self
             .conversations
-            .update_conversation(&closed, c.version)
+            .update_conversation(&closed, c.version, &effects)
             .await?
         {
             WriteOutcome::Committed => {
                 tracing::info!(conversation_id = %c.id, reason = ?reason, "conversation closed by its timer");
                 self.closer.after_close(&closed, now).await?;
-                self.events
-                    .publish(&[events::conversation_closed(&closed, "conversa")])
-                    .await?;
                 Ok(Some(Outcome::Closed(reason)))
             }
             _ => Ok(None),
@@ -174,15 +171,13 @@ impl TimerHandler {
         next.turn_deadline = None;
         next.last_turn_at = Some(now);
         next.version += 1;
-        // The turn goes out before the record says it went: a failure in between repeats
-        // the turn (same event_id) rather than losing it.
+        // The turn and the record saying it went commit together: a conflict publishes
+        // nothing, and the turn is never sent twice under two ids.
         let cause = format!("{}/{}", c.id, c.turn_deadline.unwrap_or(now));
-        self.events
-            .publish(&[events::assistant_turn(&next, &messages, &cause)])
-            .await?;
+        let effects = Effects::events([events::assistant_turn(&next, &messages, &cause)]);
         match self
             .conversations
-            .update_conversation(&next, c.version)
+            .update_conversation(&next, c.version, &effects)
             .await?
         {
             WriteOutcome::Committed => {

@@ -3,14 +3,14 @@
 
 use crate::domain::{template::Template, Millis};
 use async_trait::async_trait;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::PortResult;
 
 /// An event for the outside world (`source = "conversa"`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DomainEvent {
-    pub detail_type: &'static str,
+    pub detail_type: String,
     pub detail: serde_json::Value,
 }
 
@@ -20,7 +20,7 @@ pub trait EventPublisher: Send + Sync {
 }
 
 /// A unit of work for a FIFO queue.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QueuedItem {
     pub body: String,
     pub group_id: String,

@@ -1,7 +1,10 @@
 //! What the store ports read and write: write sets committed at once, their outcomes,
 //! keys, and list selectors.
 
-use crate::domain::{conversation::InboundDecision, Conversation, DeliveryStatus, Message, Millis};
+use super::{DomainEvent, QueuedItem};
+use crate::domain::{
+    conversation::InboundDecision, inbound::Timer, Conversation, DeliveryStatus, Message, Millis,
+};
 use serde::{Deserialize, Serialize};
 
 /// Per (channel, contact): the customer-service window and the open conversation.
@@ -185,3 +188,57 @@ pub struct ListFilter {
 /// The expiry index is split in a few shards so no single partition is hot; the sweeper
 /// reads each.
 pub const EXPIRY_SHARDS: u8 = 4;
+
+/// What a committed change sets in motion, written in the same transaction as the change
+/// (the outbox) and carried out by `event-relay` from the table's stream: nothing is
+/// published before its commit, nothing committed goes unpublished.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Effects {
+    /// Events for the bus, each with its stable `detail.event_id`.
+    pub events: Vec<DomainEvent>,
+    /// Items for `outbound.fifo` (deduplicated on the message id).
+    pub sends: Vec<QueuedItem>,
+    /// Timers to arm.
+    pub timers: Vec<Timer>,
+}
+
+impl Effects {
+    pub fn events(events: impl IntoIterator<Item = DomainEvent>) -> Self {
+        Self {
+            events: events.into_iter().collect(),
+            ..Self::default()
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty() && self.sends.is_empty() && self.timers.is_empty()
+    }
+
+    /// Every effect on its own, as the outbox stores them.
+    pub fn entries(&self) -> Vec<OutboxEntry> {
+        let events = self.events.iter().map(|e| OutboxEntry::Event {
+            detail_type: e.detail_type.clone(),
+            detail: e.detail.to_string(),
+        });
+        let sends = self.sends.iter().map(|s| OutboxEntry::Send(s.clone()));
+        let timers = self.timers.iter().map(|t| OutboxEntry::Timer(t.clone()));
+        events.chain(sends).chain(timers).collect()
+    }
+}
+
+/// The `kind` of outbox items; the relay's stream filter in `template.yaml` selects it.
+pub const OUTBOX_KIND: &str = "outbox";
+
+/// One effect as an outbox item holds it (one item per effect keeps each far below
+/// DynamoDB's 400 KB item limit).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "effect", rename_all = "snake_case")]
+pub enum OutboxEntry {
+    /// `detail` as JSON text, exactly as it will be published.
+    Event {
+        detail_type: String,
+        detail: String,
+    },
+    Send(QueuedItem),
+    Timer(Timer),
+}

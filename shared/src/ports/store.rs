@@ -5,8 +5,9 @@
 //! port whose aggregate they are about, so the transaction stays in one place.
 
 use super::records::{
-    AgentList, ContactRecord, InboundOutcome, InboundWrite, ListFilter, MessageKey, OutboundWrite,
-    ProviderMessageRef, QueueList, StartWrite, StatusOutcome, StatusUpdate, WriteOutcome,
+    AgentList, ContactRecord, Effects, InboundOutcome, InboundWrite, ListFilter, MessageKey,
+    OutboundWrite, ProviderMessageRef, QueueList, StartWrite, StatusOutcome, StatusUpdate,
+    WriteOutcome,
 };
 use super::{Page, PortResult};
 use crate::domain::{template::Template, workspace::Queue, Channel, Conversation, Message, Millis};
@@ -59,12 +60,14 @@ pub trait ConversationStore: Send + Sync {
     /// at once; `Conflict` when the contact changed since read.
     async fn start_conversation(&self, write: &StartWrite, now: Millis)
         -> PortResult<WriteOutcome>;
-    /// Writes a conversation if nobody changed it since `expected_version`; a closed one
-    /// also frees its contact for a new conversation.
+    /// Writes a conversation if nobody changed it since `expected_version`, with the
+    /// effects of the change in the same transaction (the outbox); a closed one also
+    /// frees its contact for a new conversation.
     async fn update_conversation(
         &self,
         next: &Conversation,
         expected_version: u64,
+        effects: &Effects,
     ) -> PortResult<WriteOutcome>;
     /// Deletes a conversation, if unchanged since read, and every message of it.
     async fn remove_conversation(&self, conversation: &Conversation) -> PortResult<WriteOutcome>;

@@ -14,7 +14,7 @@ use crate::domain::{
     inbound::{Timer, TimerKind},
     ConversationState,
 };
-use crate::ports::WriteOutcome;
+use crate::ports::{Effects, WriteOutcome};
 use lambda_http::{http::StatusCode, Request};
 use serde::Deserialize;
 use serde_json::Value;
@@ -93,8 +93,8 @@ impl AgentApi {
                     .then(|| now + i64::from(settings.wait_timeout_seconds) * 1000),
                 inactivity_seconds: settings.inactivity_timeout_seconds,
             });
-            // Timers first: a timer for a handoff that did not commit finds nothing to do,
-            // while a committed handoff without its timers would never time out.
+            // The timers and the event commit with the handoff (the outbox): a handoff
+            // never stands without its timers, and a failed one arms none.
             let mut timers = Vec::new();
             if let Some(due_at) = next.handoff.as_ref().and_then(|h| h.wait_deadline) {
                 timers.push(Timer {
@@ -110,27 +110,27 @@ impl AgentApi {
                     due_at,
                 });
             }
-            for t in &timers {
-                self.timers.schedule(t, now).await?;
-            }
+            let history = if body.include_history.unwrap_or(settings.include_history) {
+                Some(history::all_messages(self.messages.as_ref(), &next.id).await?)
+            } else {
+                None
+            };
+            let effects = Effects {
+                events: vec![events::handoff_requested(
+                    &next,
+                    &who.sub,
+                    history.as_deref(),
+                )],
+                timers,
+                ..Effects::default()
+            };
             match self
                 .conversations
-                .update_conversation(&next, c.version)
+                .update_conversation(&next, c.version, &effects)
                 .await?
             {
                 WriteOutcome::Committed => {
-                    let history = if body.include_history.unwrap_or(settings.include_history) {
-                        Some(history::all_messages(self.messages.as_ref(), &next.id).await?)
-                    } else {
-                        None
-                    };
                     tracing::info!(conversation_id = %next.id, queue = %body.queue, "handoff to humans");
-                    self.announce(&[events::handoff_requested(
-                        &next,
-                        &who.sub,
-                        history.as_deref(),
-                    )])
-                    .await;
                     return Ok(json(StatusCode::OK, &next));
                 }
                 _ => continue,

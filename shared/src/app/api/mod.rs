@@ -132,7 +132,7 @@ impl AgentApi {
     pub(crate) async fn announce(&self, events: &[crate::ports::DomainEvent]) {
         if let Err(e) = self.events.publish(events).await {
             for ev in events {
-                tracing::error!(error = %e, detail_type = ev.detail_type, event_id = %ev.detail["event_id"], "event not published");
+                tracing::error!(error = %e, detail_type = %ev.detail_type, event_id = %ev.detail["event_id"], "event not published");
             }
         }
     }

@@ -16,7 +16,7 @@ use crate::domain::{
     workspace::{self, WorkspaceError},
     Channel, Conversation,
 };
-use crate::ports::WriteOutcome;
+use crate::ports::{DomainEvent, Effects, WriteOutcome};
 use lambda_http::{http::StatusCode, Request};
 use serde::Deserialize;
 use serde_json::json;
@@ -46,16 +46,19 @@ struct CloseRequest {
 }
 
 impl AgentApi {
-    /// Reads, decides and writes conditionally on the version read, again on conflict.
-    pub(super) async fn operate<F>(
+    /// Reads, decides and writes conditionally on the version read, again on conflict;
+    /// the events of the change commit with it.
+    pub(super) async fn operate<F, E>(
         &self,
         who: &Caller,
         id: &str,
         owner_rule: bool,
         op: F,
+        events_of: E,
     ) -> Result<(Conversation, Conversation), ApiError>
     where
         F: Fn(&Conversation, &Channel, i64) -> Result<Conversation, WorkspaceError>,
+        E: Fn(&Conversation, &Conversation) -> Vec<DomainEvent>,
     {
         for _ in 0..MAX_ATTEMPTS {
             let now = self.clock.now();
@@ -66,9 +69,10 @@ impl AgentApi {
             }
             let channel = self.channel(&before.channel).await?;
             let after = op(&before, &channel, now).map_err(workspace_error)?;
+            let effects = Effects::events(events_of(&before, &after));
             match self
                 .conversations
-                .update_conversation(&after, before.version)
+                .update_conversation(&after, before.version, &effects)
                 .await?
             {
                 WriteOutcome::Committed => return Ok((before, after)),
@@ -84,15 +88,17 @@ impl AgentApi {
     pub(super) async fn capture(&self, who: &Caller, id: &str) -> ApiResult {
         let agent = who.sub.clone();
         let result = self
-            .operate(who, id, false, |c, ch, now| {
-                workspace::capture(c, &agent, ch, now)
-            })
+            .operate(
+                who,
+                id,
+                false,
+                |c, ch, now| workspace::capture(c, &agent, ch, now),
+                |_, after| vec![events::conversation_assigned(after, &who.sub, "capture")],
+            )
             .await;
         match result {
             Ok((_, after)) => {
                 tracing::info!(conversation_id = %after.id, agent = %who.sub, "conversation captured");
-                self.announce(&[events::conversation_assigned(&after, &who.sub, "capture")])
-                    .await;
                 Ok(json(StatusCode::OK, &after))
             }
             // The same agent retrying its own capture gets the conversation again.
@@ -135,37 +141,48 @@ impl AgentApi {
                 ));
             }
         }
-        let (before, after) = self
-            .operate(who, id, true, |c, ch, now| match &target {
-                Target::Agent(a) => workspace::transfer_to_agent(c, a, ch, now),
-                Target::Queue(q) => workspace::transfer_to_queue(c, q, ch, now),
-                Target::External(_) => workspace::transfer_external(c, now),
-            })
-            .await?;
-        let (to, history) = match &target {
-            Target::Agent(a) => (json!({ "agent": a }), None),
-            Target::Queue(q) => (json!({ "queue": q }), None),
-            Target::External(x) => (
-                json!({ "external": x }),
-                Some(history::all_messages(self.messages.as_ref(), &after.id).await?),
-            ),
+        // An external platform gets the history with the transfer.
+        let history = match &target {
+            Target::External(_) => Some(history::all_messages(self.messages.as_ref(), id).await?),
+            _ => None,
         };
+        let to = match &target {
+            Target::Agent(a) => json!({ "agent": a }),
+            Target::Queue(q) => json!({ "queue": q }),
+            Target::External(x) => json!({ "external": x }),
+        };
+        let (_, after) = self
+            .operate(
+                who,
+                id,
+                true,
+                |c, ch, now| match &target {
+                    Target::Agent(a) => workspace::transfer_to_agent(c, a, ch, now),
+                    Target::Queue(q) => workspace::transfer_to_queue(c, q, ch, now),
+                    Target::External(_) => workspace::transfer_external(c, now),
+                },
+                |before, after| {
+                    let mut out = vec![events::conversation_transferred(
+                        before,
+                        after,
+                        to.clone(),
+                        &who.sub,
+                        history.as_deref(),
+                    )];
+                    match &target {
+                        Target::Agent(_) => {
+                            out.push(events::conversation_assigned(after, &who.sub, "transfer"))
+                        }
+                        Target::External(_) => {
+                            out.push(events::conversation_closed(after, &who.sub))
+                        }
+                        Target::Queue(_) => {}
+                    }
+                    out
+                },
+            )
+            .await?;
         tracing::info!(conversation_id = %after.id, by = %who.sub, "conversation transferred");
-        let mut out = vec![events::conversation_transferred(
-            &before,
-            &after,
-            to,
-            &who.sub,
-            history.as_deref(),
-        )];
-        match &target {
-            Target::Agent(_) => {
-                out.push(events::conversation_assigned(&after, &who.sub, "transfer"))
-            }
-            Target::External(_) => out.push(events::conversation_closed(&after, &who.sub)),
-            Target::Queue(_) => {}
-        }
-        self.announce(&out).await;
         Ok(json(StatusCode::OK, &after))
     }
 
@@ -176,16 +193,20 @@ impl AgentApi {
         operation: &'static str,
     ) -> ApiResult {
         let (_, after) = self
-            .operate(who, id, true, |c, _, now| match operation {
-                "hold" => workspace::hold(c, now),
-                "resume" => workspace::resume(c, now),
-                "archive" => workspace::archive(c, now),
-                _ => workspace::unarchive(c, now),
-            })
+            .operate(
+                who,
+                id,
+                true,
+                |c, _, now| match operation {
+                    "hold" => workspace::hold(c, now),
+                    "resume" => workspace::resume(c, now),
+                    "archive" => workspace::archive(c, now),
+                    _ => workspace::unarchive(c, now),
+                },
+                |_, after| vec![events::conversation_updated(after, operation, &who.sub)],
+            )
             .await?;
         tracing::info!(conversation_id = %after.id, operation, by = %who.sub, "conversation updated");
-        self.announce(&[events::conversation_updated(&after, operation, &who.sub)])
-            .await;
         Ok(json(StatusCode::OK, &after))
     }
 
@@ -215,15 +236,14 @@ impl AgentApi {
             authorize(who, &c)?;
             owner_only(who, &c)?;
             let closed = workspace::close(&c, reason, now).map_err(workspace_error)?;
+            let effects = Effects::events([events::conversation_closed(&closed, &who.sub)]);
             if let WriteOutcome::Committed = self
                 .conversations
-                .update_conversation(&closed, c.version)
+                .update_conversation(&closed, c.version, &effects)
                 .await?
             {
                 self.closer.after_close(&closed, now).await?;
                 tracing::info!(conversation_id = %closed.id, reason = ?reason, by = %who.sub, "conversation closed");
-                self.announce(&[events::conversation_closed(&closed, &who.sub)])
-                    .await;
                 return Ok(json(StatusCode::OK, &closed));
             }
         }

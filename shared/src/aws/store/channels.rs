@@ -6,17 +6,21 @@ use crate::domain::Channel;
 use crate::ports::{ChannelStore, PortResult};
 use async_trait::async_trait;
 
+impl DynamoStore {
+    /// A channel without its own auto-close setting follows the stack's default.
+    fn with_defaults(&self, mut c: Channel) -> Channel {
+        if c.auto_close_hours == 0 {
+            c.auto_close_hours = self.default_auto_close_hours;
+        }
+        c
+    }
+}
+
 #[async_trait]
 impl ChannelStore for DynamoStore {
     async fn channel(&self, id: &str) -> PortResult<Option<Channel>> {
         let keyed: Option<KindItem<Channel>> = self.get(channel_pk(id), "CHANNEL").await?;
-        Ok(keyed.map(|k| {
-            let mut c = k.value;
-            if c.auto_close_hours == 0 {
-                c.auto_close_hours = self.default_auto_close_hours;
-            }
-            c
-        }))
+        Ok(keyed.map(|k| self.with_defaults(k.value)))
     }
 
     async fn channels(&self) -> PortResult<Vec<Channel>> {
@@ -35,7 +39,7 @@ impl ChannelStore for DynamoStore {
                 .await
                 .map_err(|e| crate::aws::sdk_error("dynamodb", e))?;
             for item in page.items.unwrap_or_default() {
-                out.push(from_item::<KindItem<Channel>>(item)?.value);
+                out.push(self.with_defaults(from_item::<KindItem<Channel>>(item)?.value));
             }
             match page.last_evaluated_key {
                 Some(k) if !k.is_empty() => start = Some(k),

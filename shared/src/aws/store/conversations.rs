@@ -7,7 +7,9 @@ use super::items::{
 };
 use super::{cancellation_codes, DynamoStore};
 use crate::domain::{Conversation, Millis};
-use crate::ports::{ConversationStore, Page, PortError, PortResult, StartWrite, WriteOutcome};
+use crate::ports::{
+    ConversationStore, Effects, Page, PortError, PortResult, StartWrite, WriteOutcome,
+};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 
@@ -170,26 +172,55 @@ impl ConversationStore for DynamoStore {
         &self,
         next: &Conversation,
         expected_version: u64,
+        effects: &Effects,
     ) -> PortResult<WriteOutcome> {
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(to_item(&self.conversation_item(next))?))
-            .condition_expression("#version = :expected")
-            .expression_attribute_names("#version", "version")
-            .expression_attribute_values(":expected", n(expected_version))
-            .send()
-            .await;
-        match result {
-            Ok(_) => {}
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                return Ok(WriteOutcome::Conflict)
+        let item = to_item(&self.conversation_item(next))?;
+        if effects.is_empty() {
+            let result = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("#version = :expected")
+                .expression_attribute_names("#version", "version")
+                .expression_attribute_values(":expected", n(expected_version))
+                .send()
+                .await;
+            match result {
+                Ok(_) => {}
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+                {
+                    return Ok(WriteOutcome::Conflict)
+                }
+                Err(e) => return Err(crate::aws::sdk_error("dynamodb", e)),
             }
-            Err(e) => return Err(crate::aws::sdk_error("dynamodb", e)),
+        } else {
+            // The change and what it sets in motion commit together (the outbox).
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("#version = :expected")
+                .expression_attribute_names("#version", "version")
+                .expression_attribute_values(":expected", n(expected_version))
+                .build()
+                .map_err(|e| PortError::new("dynamodb", e))?;
+            let mut ops = vec![TransactWriteItem::builder().put(put).build()];
+            ops.extend(self.outbox_puts(effects)?);
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(ops))
+                .send()
+                .await;
+            match result {
+                Ok(_) => {}
+                Err(err) => match cancellation_codes(&err) {
+                    Some(_) => return Ok(WriteOutcome::Conflict),
+                    None => return Err(crate::aws::sdk_error("dynamodb", err)),
+                },
+            }
         }
         if !next.state.is_open() {
             self.free_contact(next).await?;

@@ -12,6 +12,7 @@
 //! | idempotency key | `IDEMPOTENCY#{conv}#{key}`     | `IDEMPOTENCY`              | [`messages`] |
 //! | provider id     | `WAMID#{wamid}`                | `WAMID`                    | [`inbound`], [`sends`] |
 //! | queue           | `QUEUE#{id}`                   | `QUEUE`                    | [`queues`] |
+//! | outbox effect   | `OUTBOX#{ulid}`                | `OUTBOX`                   | [`outbox`] |
 //!
 //! Sparse GSIs: `by_contact` (a contact's conversations), `by_queue` and `by_agent` (the
 //! work lists), `by_expiry` (open conversations by `expires_at`), `by_kind` (channels,
@@ -26,6 +27,7 @@ mod expiry;
 mod inbound;
 mod items;
 mod messages;
+mod outbox;
 mod queues;
 mod sends;
 mod templates;
