@@ -78,6 +78,7 @@ async fn aws_calls_per_inbound_text_message() {
         json!({}),
     )
     .await;
+    t.relay().await;
     reset_emulator_calls().await;
     let (status, _) = t
         .post_json(
@@ -90,11 +91,17 @@ async fn aws_calls_per_inbound_text_message() {
     assert_eq!(
         function_calls(emulator_calls().await),
         calls(&[
-            ("AmazonSQS.SendMessageBatch", 1),
             ("DynamoDB_20120810.GetItem", 3),
             ("DynamoDB_20120810.TransactWriteItems", 1),
         ]),
-        "agent-api, free-form send"
+        "agent-api, free-form send: the message and its send commit together"
+    );
+    reset_emulator_calls().await;
+    t.relay().await;
+    assert_eq!(
+        function_calls(emulator_calls().await),
+        calls(&[("AmazonSQS.SendMessageBatch", 1)]),
+        "event-relay: the send to outbound.fifo"
     );
     reset_emulator_calls().await;
     t.drain_outbound().await;

@@ -407,6 +407,7 @@ async fn an_idempotency_key_makes_a_retried_send_return_the_first_message() {
     assert_eq!(second.status(), 200);
     let second: Value = second.json().await.unwrap();
     assert_eq!(first["message"]["id"], second["message"]["id"]);
+    t.relay().await;
     assert_eq!(t.queue_depth(&t.queue_url("OutboundQueue")).await, 1);
 }
 

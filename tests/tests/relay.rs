@@ -99,3 +99,31 @@ async fn what_the_relay_cannot_carry_out_after_its_retries_goes_to_its_dead_lett
     assert_eq!(info["DDBStreamBatchInfo"]["batchSize"], 1);
     assert!(info["DDBStreamBatchInfo"]["startSequenceNumber"].is_string());
 }
+
+#[tokio::test]
+async fn an_accepted_message_always_reaches_the_send_queue() {
+    let t = stack().await;
+    let (id, token) = captured_conversation(&t).await;
+    t.relay().await;
+    // The send queue is down when the agent sends: the message and its send are
+    // committed together all the same.
+    t.inject_fault(json!({"service": "sqs", "operation": "SendMessageBatch",
+                          "error": "ServiceUnavailable", "nth": 1, "times": 3}))
+        .await;
+    let (status, body) = t
+        .post_json(
+            &format!("/v1/conversations/{id}/messages"),
+            &token,
+            json!({"text": "chega sempre"}),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    // The relay's first attempt fails; its retry queues the send, which goes out once.
+    t.drain_outbound().await;
+    let outbox = t.local.outbox.lock().await.clone();
+    let sent: Vec<_> = outbox
+        .iter()
+        .filter(|m| m["request"]["text"]["body"] == "chega sempre")
+        .collect();
+    assert_eq!(sent.len(), 1, "{outbox:?}");
+}

@@ -270,7 +270,6 @@ pub fn agent_api(
 ) -> Result<AgentApi, ConfigError> {
     let settings = Settings::from_lookup(env)?;
     let store = store(clients, &settings);
-    let events = Arc::new(clients.events(&settings));
     let outbound = Arc::new(clients.queue(&settings.outbound_queue_url));
     Ok(AgentApi {
         closer: closer(&store, &outbound),
@@ -279,12 +278,8 @@ pub fn agent_api(
         contacts: store.clone(),
         conversations: store.clone(),
         messages: store.clone(),
-        sends: store.clone(),
         queues: store.clone(),
         work_lists: store,
-        events,
-        outbound,
-        timers: Arc::new(clients.timers(&settings)),
         clock,
     })
 }

@@ -36,6 +36,8 @@ pub struct StartWrite {
     /// The open-conversation pointer as read (a closed conversation's id, or none).
     pub expected_open: Option<String>,
     pub message: Option<Message>,
+    /// Committed with it: `conversation.opened` and the first message's send.
+    pub effects: Effects,
 }
 
 /// An outbound message appended to a conversation.
@@ -47,6 +49,8 @@ pub struct OutboundWrite {
     pub message: Message,
     /// The caller's `Idempotency-Key`: a retry returns the first message.
     pub idempotency_key: Option<String>,
+    /// Committed with it: the message's send, and the capture it made if any.
+    pub effects: Effects,
 }
 
 #[derive(Debug, Clone, PartialEq)]

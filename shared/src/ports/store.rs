@@ -69,8 +69,13 @@ pub trait ConversationStore: Send + Sync {
         expected_version: u64,
         effects: &Effects,
     ) -> PortResult<WriteOutcome>;
-    /// Deletes a conversation, if unchanged since read, and every message of it.
-    async fn remove_conversation(&self, conversation: &Conversation) -> PortResult<WriteOutcome>;
+    /// Deletes a conversation, if unchanged since read, with the removal's effects, then
+    /// every message of it.
+    async fn remove_conversation(
+        &self,
+        conversation: &Conversation,
+        effects: &Effects,
+    ) -> PortResult<WriteOutcome>;
 }
 
 /// The messages of conversations, in order.

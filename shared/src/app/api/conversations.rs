@@ -15,7 +15,7 @@ use crate::domain::{
     conversation::{decide_start, StartError},
     Channel, MessageContent, Phone,
 };
-use crate::ports::{StartWrite, WriteOutcome};
+use crate::ports::{Effects, StartWrite, WriteOutcome};
 use lambda_http::{http::StatusCode, Request, RequestExt};
 use serde::Deserialize;
 use serde_json::json;
@@ -209,24 +209,23 @@ impl AgentApi {
                 )),
                 _ => None,
             };
+            let sends = match &message {
+                Some(m) => vec![self.send_item(&conversation, m, template.as_ref())?],
+                None => Vec::new(),
+            };
             let write = StartWrite {
                 conversation: conversation.clone(),
                 expected_open,
                 message: message.clone(),
+                effects: Effects {
+                    events: vec![events::conversation_opened(&conversation, &conversation.id)],
+                    sends,
+                    ..Effects::default()
+                },
             };
             match self.conversations.start_conversation(&write, now).await? {
                 WriteOutcome::Committed => {
                     tracing::info!(conversation_id = %conversation.id, channel = %channel.id, contact = %phone, state = ?conversation.state, "conversation started by an agent");
-                    // The send is queued first: it must not wait on the event.
-                    let message = match message {
-                        Some(m) => Some(
-                            self.queue_send(&conversation, m, template.as_ref(), now)
-                                .await?,
-                        ),
-                        None => None,
-                    };
-                    self.announce(&[events::conversation_opened(&conversation, &conversation.id)])
-                        .await;
                     return Ok(json(
                         StatusCode::CREATED,
                         &json!({"conversation": conversation, "message": message, "window": window}),

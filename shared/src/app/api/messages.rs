@@ -14,7 +14,7 @@ use crate::domain::{
     message::Media,
     MessageContent,
 };
-use crate::ports::{OutboundWrite, WriteOutcome};
+use crate::ports::{Effects, OutboundWrite, WriteOutcome};
 use lambda_http::{http::StatusCode, Request, RequestExt};
 use serde::Deserialize;
 use serde_json::json;
@@ -146,29 +146,32 @@ impl AgentApi {
                 captured = true;
             }
             let message = self.outbound_message(&conversation, content.clone(), who, now);
+            let after = after_outbound(&base, &channel, now);
+            let mut effects = Effects {
+                sends: vec![self.send_item(&conversation, &message, template.as_ref())?],
+                ..Effects::default()
+            };
+            if captured {
+                effects.events.push(events::conversation_assigned(
+                    &after,
+                    &who.sub,
+                    "automatic_capture",
+                ));
+            }
             let write = OutboundWrite {
-                conversation: after_outbound(&base, &channel, now),
+                conversation: after,
                 expected_version: conversation.version,
                 message: message.clone(),
                 idempotency_key: idempotency_key.clone(),
+                effects,
             };
             match self.messages.append_outbound(&write, now).await? {
                 WriteOutcome::Committed => {
                     if captured {
-                        let after = after_outbound(&base, &channel, now);
-                        tracing::info!(conversation_id = %after.id, agent = %who.sub, "captured by the first reply");
-                        self.announce(&[events::conversation_assigned(
-                            &after,
-                            &who.sub,
-                            "automatic_capture",
-                        )])
-                        .await;
+                        tracing::info!(conversation_id = %conversation.id, agent = %who.sub, "captured by the first reply");
                     }
-                    let m = self
-                        .queue_send(&conversation, message, template.as_ref(), now)
-                        .await?;
-                    tracing::info!(conversation_id = %conversation.id, message_type = m.content.type_name(), "outbound message accepted");
-                    return Ok(json(StatusCode::ACCEPTED, &json!({ "message": m })));
+                    tracing::info!(conversation_id = %conversation.id, message_type = message.content.type_name(), "outbound message accepted");
+                    return Ok(json(StatusCode::ACCEPTED, &json!({ "message": message })));
                 }
                 WriteOutcome::Duplicate(existing) => {
                     return Ok(json(

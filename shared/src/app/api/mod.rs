@@ -39,27 +39,25 @@ use super::auth::caller;
 use super::closing::Closer;
 use super::http::{respond, ApiError, ApiResult};
 use crate::ports::{
-    ChannelStore, Clock, ContactStore, ConversationStore, EventPublisher, MessageLog, QueueStore,
-    SendLedger, TemplateCatalogue, TimerService, WorkLists, WorkQueue,
+    ChannelStore, Clock, ContactStore, ConversationStore, MessageLog, QueueStore,
+    TemplateCatalogue, WorkLists,
 };
 use lambda_http::{http::Method, http::StatusCode, Body, Request, RequestExt, Response};
 use std::sync::Arc;
 
-/// The `agent-api` function: every port its resources use.
+/// The `agent-api` function: every port its resources use. It only reads and writes the
+/// table: the events, sends and timers of each change go in the change's own transaction
+/// (the outbox) and `event-relay` carries them out.
 pub struct AgentApi {
     pub channels: Arc<dyn ChannelStore>,
     pub templates: Arc<dyn TemplateCatalogue>,
     pub contacts: Arc<dyn ContactStore>,
     pub conversations: Arc<dyn ConversationStore>,
     pub messages: Arc<dyn MessageLog>,
-    pub sends: Arc<dyn SendLedger>,
     pub queues: Arc<dyn QueueStore>,
     pub work_lists: Arc<dyn WorkLists>,
     /// Lazy expiry and closing messages.
     pub closer: Closer,
-    pub events: Arc<dyn EventPublisher>,
-    pub outbound: Arc<dyn WorkQueue>,
-    pub timers: Arc<dyn TimerService>,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -124,16 +122,6 @@ impl AgentApi {
                 "route_not_found",
                 format!("no route for {} {path}", req.method()),
             )),
-        }
-    }
-
-    /// Events go out after the commit; a failure after the SDK's retries is logged with
-    /// the event so it can be replayed (the state change stands).
-    pub(crate) async fn announce(&self, events: &[crate::ports::DomainEvent]) {
-        if let Err(e) = self.events.publish(events).await {
-            for ev in events {
-                tracing::error!(error = %e, detail_type = %ev.detail_type, event_id = %ev.detail["event_id"], "event not published");
-            }
         }
     }
 }

@@ -257,15 +257,14 @@ impl AgentApi {
         let c = self.conversation(id).await?;
         authorize(who, &c)?;
         owner_only(who, &c)?;
-        if self.conversations.remove_conversation(&c).await? != WriteOutcome::Committed {
+        let effects = Effects::events([events::conversation_removed(&c, &who.sub)]);
+        if self.conversations.remove_conversation(&c, &effects).await? != WriteOutcome::Committed {
             return Err(ApiError::conflict(
                 "concurrent_update",
                 "the conversation changed meanwhile; retry",
             ));
         }
         tracing::info!(conversation_id = %c.id, by = %who.sub, "conversation removed");
-        self.announce(&[events::conversation_removed(&c, &who.sub)])
-            .await;
         Ok(json(StatusCode::OK, &json!({"removed": c.id})))
     }
 }

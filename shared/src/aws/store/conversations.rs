@@ -153,6 +153,7 @@ impl ConversationStore for DynamoStore {
         if let Some(m) = &write.message {
             ops.push(self.new_message_put(m)?);
         }
+        ops.extend(self.outbox_puts(&write.effects)?);
         match self
             .client
             .transact_write_items()
@@ -228,31 +229,38 @@ impl ConversationStore for DynamoStore {
         Ok(WriteOutcome::Committed)
     }
 
-    async fn remove_conversation(&self, conversation: &Conversation) -> PortResult<WriteOutcome> {
-        use aws_sdk_dynamodb::types::{DeleteRequest, WriteRequest};
+    async fn remove_conversation(
+        &self,
+        conversation: &Conversation,
+        effects: &Effects,
+    ) -> PortResult<WriteOutcome> {
+        use aws_sdk_dynamodb::types::{Delete, DeleteRequest, WriteRequest};
         let pk = conversation_pk(&conversation.id);
-        // The conversation first, if nobody changed it since it was read: a message that
-        // arrives from now on opens a new conversation instead of joining a removed one.
-        let deleted = self
-            .client
-            .delete_item()
+        // The conversation first, if nobody changed it since it was read, with the
+        // removal's events: a message that arrives from now on opens a new conversation
+        // instead of joining a removed one.
+        let delete = Delete::builder()
             .table_name(&self.table)
             .key("pk", s(&pk))
             .key("sk", s("CONV"))
             .condition_expression("#version = :v")
             .expression_attribute_names("#version", "version")
             .expression_attribute_values(":v", n(conversation.version))
+            .build()
+            .map_err(|e| PortError::new("dynamodb", e))?;
+        let mut ops = vec![TransactWriteItem::builder().delete(delete).build()];
+        ops.extend(self.outbox_puts(effects)?);
+        let deleted = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(ops))
             .send()
             .await;
-        match deleted {
-            Ok(_) => {}
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                return Ok(WriteOutcome::Conflict)
-            }
-            Err(e) => return Err(crate::aws::sdk_error("dynamodb", e)),
+        if let Err(err) = deleted {
+            return match cancellation_codes(&err) {
+                Some(_) => Ok(WriteOutcome::Conflict),
+                None => Err(crate::aws::sdk_error("dynamodb", err)),
+            };
         }
         self.free_contact(conversation).await?;
         let mut start: Option<Item> = None;

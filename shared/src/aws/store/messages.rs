@@ -124,6 +124,7 @@ impl MessageLog for DynamoStore {
         }
         ops.push(self.conversation_put(&write.conversation, Some(write.expected_version))?);
         ops.push(self.new_message_put(&write.message)?);
+        ops.extend(self.outbox_puts(&write.effects)?);
         match self
             .client
             .transact_write_items()
