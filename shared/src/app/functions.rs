@@ -253,12 +253,9 @@ pub fn inbound(
         channels: store.clone(),
         contacts: store.clone(),
         conversations: store.clone(),
-        messages: store.clone(),
         inbound_log: store,
         events: Arc::new(clients.events(&settings)),
         dead_letters: Arc::new(clients.queue(&settings.inbound_dlq_url)),
-        outbound: Arc::new(clients.queue(&settings.outbound_queue_url)),
-        timers: Arc::new(clients.timers(&settings)),
         clock,
     })
 }

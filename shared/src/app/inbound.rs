@@ -1,26 +1,22 @@
 //! The `inbound` consumer: applies work items from `inbound.fifo` to the table.
 //!
 //! Redelivery is normal. A message is deduplicated on its provider id inside the same
-//! transaction that stores it; its events are published after the commit and marked
-//! published, so a crash in between republishes (same `event_id`) instead of losing them.
+//! transaction that stores it, and everything it sets in motion (events, automatic sends,
+//! timers) commits with it in the outbox: a redelivery finds it all done.
 
 use super::events;
 use super::ids::new_id;
 use super::outbound_item::OutboundItem;
 use crate::domain::{
-    conversation::InboundDecision,
-    inbound::{plan_inbound, Timer},
-    phone::mask_phone,
-    Channel, Conversation, DeliveryStatus, Direction, Message,
+    conversation::InboundDecision, inbound::plan_inbound, phone::mask_phone, Channel,
+    DeliveryStatus, Direction, Message,
 };
 use crate::ports::{
-    ChannelStore, Clock, ContactStore, ConversationStore, EventPublisher, InboundLog,
-    InboundOutcome, InboundWrite, MessageKey, MessageLog, PortError, ProviderMessageRef,
-    QueuedItem, StatusOutcome, StatusUpdate, TimerService, WorkQueue,
+    ChannelStore, Clock, ContactStore, ConversationStore, Effects, EventPublisher, InboundLog,
+    InboundOutcome, InboundWrite, MessageKey, PortError, StatusOutcome, StatusUpdate, WorkQueue,
 };
 use crate::provider::{webhook::InboundMessage, WorkItem};
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 /// Concurrent writers to one contact are resolved by re-reading; this bounds the loop.
@@ -30,29 +26,11 @@ pub struct Inbound {
     pub channels: Arc<dyn ChannelStore>,
     pub contacts: Arc<dyn ContactStore>,
     pub conversations: Arc<dyn ConversationStore>,
-    pub messages: Arc<dyn MessageLog>,
     pub inbound_log: Arc<dyn InboundLog>,
+    /// Provider errors and delivery statuses are published from here.
     pub events: Arc<dyn EventPublisher>,
     pub dead_letters: Arc<dyn WorkQueue>,
-    /// Automatic answers (welcome, menu) go to `hsm-send` through here.
-    pub outbound: Arc<dyn WorkQueue>,
-    pub timers: Arc<dyn TimerService>,
     pub clock: Arc<dyn Clock>,
-}
-
-/// What an inbound message sets in motion after its commit.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Followups {
-    #[serde(default)]
-    pub sends: Vec<OutboundItem>,
-    #[serde(default)]
-    pub timers: Vec<Timer>,
-    /// The assistant gets a turn now.
-    #[serde(default)]
-    pub turn: bool,
-    /// An expired conversation this message closed.
-    #[serde(default)]
-    pub expired: Option<String>,
 }
 
 /// Why a record was not applied; it stays on the queue and is retried.
@@ -197,23 +175,39 @@ impl Inbound {
                     failure: None,
                 })
                 .collect();
-            let followups = Followups {
-                sends: auto_messages
-                    .iter()
-                    .zip(&plan.sends)
-                    .map(|(m, send)| OutboundItem {
-                        key: MessageKey::of(m),
-                        message_id: m.id.clone(),
-                        channel: channel.id.clone(),
-                        to: contact.to_owned(),
-                        free_form: true,
-                        payload: send.payload.clone(),
-                    })
-                    .collect(),
-                timers: plan.timers.clone(),
-                turn: plan.assistant_turn,
-                expired: plan.expired.as_ref().map(|c| c.id.clone()),
-            };
+            let sends = auto_messages
+                .iter()
+                .zip(&plan.sends)
+                .map(|(m, send)| OutboundItem {
+                    key: MessageKey::of(m),
+                    message_id: m.id.clone(),
+                    channel: channel.id.clone(),
+                    to: contact.to_owned(),
+                    free_form: true,
+                    payload: send.payload.clone(),
+                })
+                .map(|item| item.queued())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| PortError::new("inbound", e))?;
+            let mut events = Vec::with_capacity(4);
+            if let Some(old) = &plan.expired {
+                events.push(events::conversation_closed(old, "conversa"));
+            }
+            if plan.opened {
+                events.push(events::conversation_opened(&conversation, &message.id));
+            }
+            events.push(events::message_received(
+                &conversation,
+                &message,
+                contact_name.as_deref(),
+            ));
+            if plan.assistant_turn {
+                events.push(events::assistant_turn(
+                    &conversation,
+                    std::slice::from_ref(&message),
+                    &message.id,
+                ));
+            }
             let decision = if plan.opened {
                 InboundDecision::Open(conversation.clone())
             } else {
@@ -227,7 +221,12 @@ impl Inbound {
                 expected_open,
                 expired: plan.expired.clone().zip(open.as_ref().map(|c| c.version)),
                 auto_messages,
-                followups: serde_json::to_string(&followups).ok(),
+                // Everything the message sets in motion commits with it (the outbox).
+                effects: Effects {
+                    events,
+                    sends,
+                    timers: plan.timers.clone(),
+                },
             };
             match self.inbound_log.record_inbound(&write, now).await? {
                 InboundOutcome::Committed => {
@@ -240,28 +239,12 @@ impl Inbound {
                         state = ?conversation.state,
                         "inbound message stored"
                     );
-                    let reference = ProviderMessageRef {
-                        conversation_id: conversation.id.clone(),
-                        message_key: MessageKey::of(&message).message_key,
-                        opened_conversation: plan.opened,
-                        published: false,
-                        followups: None,
-                    };
-                    return self
-                        .finish(
-                            &reference,
-                            &conversation,
-                            &message,
-                            contact_name.as_deref(),
-                            &followups,
-                            plan.expired.as_ref(),
-                        )
-                        .await;
+                    return Ok(());
                 }
                 InboundOutcome::Duplicate(reference) => {
-                    return self
-                        .redelivered(&inbound.id, reference, contact_name.as_deref())
-                        .await;
+                    // Stored before with everything it set in motion: nothing left to do.
+                    tracing::info!(conversation_id = %reference.conversation_id, "duplicate message ignored");
+                    return Ok(());
                 }
                 InboundOutcome::Conflict => {
                     tracing::debug!(contact = %mask_phone(contact), "concurrent write; reading again");
@@ -269,94 +252,6 @@ impl Inbound {
             }
         }
         Err(RetryableError::Contention(MAX_ATTEMPTS))
-    }
-
-    /// After the commit: automatic sends, timers, events; then the message is marked done.
-    /// Each step is safe to repeat, so a redelivery finishes what a crash interrupted.
-    async fn finish(
-        &self,
-        reference: &ProviderMessageRef,
-        conversation: &Conversation,
-        message: &Message,
-        contact_name: Option<&str>,
-        followups: &Followups,
-        expired: Option<&Conversation>,
-    ) -> Result<(), RetryableError> {
-        let queued: Vec<QueuedItem> = followups
-            .sends
-            .iter()
-            .filter_map(|s| s.queued().ok())
-            .collect();
-        if !queued.is_empty() {
-            self.outbound.enqueue(&queued).await?;
-        }
-        for timer in &followups.timers {
-            self.timers.schedule(timer, self.clock.now()).await?;
-        }
-        let mut out = Vec::with_capacity(4);
-        if let Some(old) = expired {
-            out.push(events::conversation_closed(old, "conversa"));
-        }
-        if reference.opened_conversation {
-            out.push(events::conversation_opened(conversation, &message.id));
-        }
-        out.push(events::message_received(
-            conversation,
-            message,
-            contact_name,
-        ));
-        if followups.turn {
-            out.push(events::assistant_turn(
-                conversation,
-                std::slice::from_ref(message),
-                &message.id,
-            ));
-        }
-        self.events.publish(&out).await?;
-        self.inbound_log.mark_published(&message.id).await?;
-        Ok(())
-    }
-
-    /// A message seen before: finish what the first attempt did not.
-    async fn redelivered(
-        &self,
-        message_id: &str,
-        reference: ProviderMessageRef,
-        contact_name: Option<&str>,
-    ) -> Result<(), RetryableError> {
-        if reference.published {
-            tracing::info!(conversation_id = %reference.conversation_id, "duplicate message ignored");
-            return Ok(());
-        }
-        let conversation = self
-            .conversations
-            .conversation(&reference.conversation_id)
-            .await?;
-        let message = self.messages.message(&reference.key()).await?;
-        let followups: Followups = reference
-            .followups
-            .as_deref()
-            .and_then(|f| serde_json::from_str(f).ok())
-            .unwrap_or_default();
-        if let (Some(conversation), Some(message)) = (conversation, message) {
-            let expired = match &followups.expired {
-                Some(id) => self.conversations.conversation(id).await?,
-                None => None,
-            };
-            self.finish(
-                &reference,
-                &conversation,
-                &message,
-                contact_name,
-                &followups,
-                expired.as_ref(),
-            )
-            .await?;
-        } else {
-            self.inbound_log.mark_published(message_id).await?;
-        }
-        tracing::info!(conversation_id = %reference.conversation_id, "follow-ups of a stored message finished on redelivery");
-        Ok(())
     }
 
     async fn on_status(&self, update: StatusUpdate) -> Result<(), RetryableError> {

@@ -89,8 +89,9 @@ pub struct InboundWrite {
     pub expired: Option<(Conversation, u64)>,
     /// Messages conversa answers by itself (welcome, menu), stored with the inbound one.
     pub auto_messages: Vec<Message>,
-    /// What to do after the commit (sends, timers), kept for a redelivery to finish.
-    pub followups: Option<String>,
+    /// What the message sets in motion (events, automatic sends, timers), committed with
+    /// it: a redelivery finds it all done.
+    pub effects: Effects,
     pub contact_name: Option<String>,
     /// The open-conversation pointer as it was read; the write is conditional on it.
     pub expected_open: Option<String>,
@@ -98,18 +99,13 @@ pub struct InboundWrite {
     pub expected_version: Option<u64>,
 }
 
-/// Where a provider message id (`wamid`) lives, and whether its events went out.
+/// Where a provider message id (`wamid`) lives.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProviderMessageRef {
     pub conversation_id: String,
     pub message_key: String,
     #[serde(default)]
     pub opened_conversation: bool,
-    #[serde(default)]
-    pub published: bool,
-    /// The follow-ups of the inbound message (JSON), until published.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub followups: Option<String>,
 }
 
 impl ProviderMessageRef {

@@ -100,13 +100,11 @@ pub trait MessageLog: Send + Sync {
 /// and delivery statuses.
 #[async_trait]
 pub trait InboundLog: Send + Sync {
-    /// Commits an inbound message, its conversation and the contact's window at once,
-    /// deduplicated on the provider's message id.
+    /// Commits an inbound message, its conversation, the contact's window and the
+    /// message's effects at once, deduplicated on the provider's message id.
     async fn record_inbound(&self, write: &InboundWrite, now: Millis)
         -> PortResult<InboundOutcome>;
     async fn provider_message(&self, message_id: &str) -> PortResult<Option<ProviderMessageRef>>;
-    /// The message's events and follow-ups are done.
-    async fn mark_published(&self, message_id: &str) -> PortResult<()>;
     /// Moves a message's status forward; never backwards.
     async fn apply_status(&self, update: &StatusUpdate) -> PortResult<StatusOutcome>;
 }

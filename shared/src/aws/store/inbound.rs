@@ -11,7 +11,6 @@ use crate::ports::{
     ProviderMessageRef, StatusOutcome, StatusUpdate,
 };
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 
 impl DynamoStore {
@@ -77,8 +76,6 @@ impl InboundLog for DynamoStore {
                 conversation_id: conversation.id.clone(),
                 message_key: message_key.clone(),
                 opened_conversation: opened,
-                published: false,
-                followups: write.followups.clone(),
             },
             ttl,
         };
@@ -170,6 +167,7 @@ impl InboundLog for DynamoStore {
                 )
                 .build(),
         );
+        ops.extend(self.outbox_puts(&write.effects)?);
 
         match self
             .client
@@ -215,21 +213,6 @@ impl InboundLog for DynamoStore {
             }
             _ => Ok(None),
         }
-    }
-
-    async fn mark_published(&self, message_id: &str) -> PortResult<()> {
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(wamid_pk(message_id)))
-            .key("sk", s("WAMID"))
-            .update_expression("SET published = :t REMOVE followups")
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":t", AttributeValue::Bool(true))
-            .send()
-            .await
-            .map_err(|e| crate::aws::sdk_error("dynamodb", e))?;
-        Ok(())
     }
 
     async fn apply_status(&self, update: &StatusUpdate) -> PortResult<StatusOutcome> {

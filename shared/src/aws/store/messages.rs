@@ -164,8 +164,6 @@ impl MessageLog for DynamoStore {
             conversation_id: message.conversation_id.clone(),
             message_key: item.sk.clone(),
             opened_conversation: false,
-            published: true,
-            followups: None,
         };
         let provider_id = message.provider_id.as_deref().unwrap_or(&message.id);
         let put = Put::builder()
@@ -179,13 +177,12 @@ impl MessageLog for DynamoStore {
             .key("pk", s(wamid_pk(provider_id)))
             .key("sk", s("WAMID"))
             .update_expression(
-                "SET conversation_id = :c, message_key = :k, opened_conversation = :f, published = :t, #ttl = :ttl",
+                "SET conversation_id = :c, message_key = :k, opened_conversation = :f, #ttl = :ttl",
             )
             .expression_attribute_names("#ttl", "ttl")
             .expression_attribute_values(":c", s(&reference.conversation_id))
             .expression_attribute_values(":k", s(&reference.message_key))
             .expression_attribute_values(":f", AttributeValue::Bool(false))
-            .expression_attribute_values(":t", AttributeValue::Bool(true))
             .expression_attribute_values(":ttl", n(self.retention_ttl(message.stored_at)))
             .build()
             .map_err(|e| PortError::new("dynamodb", e))?;

@@ -46,13 +46,12 @@ impl SendLedger for DynamoStore {
             .key("pk", s(wamid_pk(provider_id)))
             .key("sk", s("WAMID"))
             .update_expression(
-                "SET conversation_id = :c, message_key = :k, opened_conversation = :f, published = :t, #ttl = :ttl",
+                "SET conversation_id = :c, message_key = :k, opened_conversation = :f, #ttl = :ttl",
             )
             .expression_attribute_names("#ttl", "ttl")
             .expression_attribute_values(":c", s(&key.conversation_id))
             .expression_attribute_values(":k", s(&key.message_key))
             .expression_attribute_values(":f", AttributeValue::Bool(false))
-            .expression_attribute_values(":t", AttributeValue::Bool(true))
             .expression_attribute_values(":ttl", n(self.retention_ttl(now)))
             .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
             .send()
