@@ -111,12 +111,13 @@ async fn aws_calls_per_inbound_text_message() {
     assert_eq!(
         function_calls(emulator_calls().await),
         calls(&[
-            ("AWSEvents.PutEvents", 1),
             ("AmazonSSM.GetParameters", 1),
             ("DynamoDB_20120810.GetItem", 3),
-            ("DynamoDB_20120810.UpdateItem", 4),
+            ("DynamoDB_20120810.TransactWriteItems", 1),
+            ("DynamoDB_20120810.UpdateItem", 3),
         ]),
-        "hsm-send, first send of a cold start (the token is then cached)"
+        "hsm-send, first send of a cold start (the token is then cached); \
+         the sent status commits with its event"
     );
 
     // With the assistant and a handoff inactivity timeout: the contact's next message

@@ -101,6 +101,11 @@ pub fn message_received(c: &Conversation, m: &Message, contact_name: Option<&str
     }
 }
 
+/// What a delivery-status move tells the world: `message.status`, committed with it.
+pub fn status_effects(m: &Message) -> crate::ports::Effects {
+    crate::ports::Effects::events([message_status(m)])
+}
+
 pub fn message_status(m: &Message) -> DomainEvent {
     let status = m.status.map(|s| s.as_str()).unwrap_or("unknown");
     DomainEvent {

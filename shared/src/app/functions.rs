@@ -166,7 +166,6 @@ pub fn hsm_send(
         contacts: store.clone(),
         messages: store.clone(),
         sends: store,
-        events: Arc::new(clients.events(&settings)),
         provider: Arc::new(graph_api(&settings)?),
         secrets: Arc::new(SsmSecrets::new(clients.ssm.clone())),
         queue: Arc::new(clients.queue(&settings.outbound_queue_url)),

@@ -27,7 +27,7 @@ pub struct Inbound {
     pub contacts: Arc<dyn ContactStore>,
     pub conversations: Arc<dyn ConversationStore>,
     pub inbound_log: Arc<dyn InboundLog>,
-    /// Provider errors and delivery statuses are published from here.
+    /// Provider errors (no change of state) are published from here.
     pub events: Arc<dyn EventPublisher>,
     pub dead_letters: Arc<dyn WorkQueue>,
     pub clock: Arc<dyn Clock>,
@@ -255,7 +255,11 @@ impl Inbound {
     }
 
     async fn on_status(&self, update: StatusUpdate) -> Result<(), RetryableError> {
-        match self.inbound_log.apply_status(&update).await? {
+        match self
+            .inbound_log
+            .apply_status(&update, &events::status_effects)
+            .await?
+        {
             StatusOutcome::Applied(message) => {
                 tracing::info!(
                     conversation_id = %message.conversation_id,
@@ -263,9 +267,6 @@ impl Inbound {
                     error_code = ?update.error_code,
                     "message status advanced"
                 );
-                self.events
-                    .publish(&[events::message_status(&message)])
-                    .await?;
             }
             StatusOutcome::Stale => {
                 tracing::info!(status = update.status.as_str(), "stale status ignored");

@@ -9,8 +9,8 @@ use super::events;
 use super::outbound_item::OutboundItem;
 use crate::domain::{phone::mask_phone, DeliveryStatus};
 use crate::ports::{
-    ChannelStore, Clock, ContactStore, EventPublisher, MessageLog, OutboundRequest, PortError,
-    Provider, ProviderError, Secrets, SendLedger, WorkQueue,
+    ChannelStore, Clock, ContactStore, MessageLog, OutboundRequest, PortError, Provider,
+    ProviderError, Secrets, SendLedger, WorkQueue,
 };
 use crate::provider::graph::REENGAGEMENT_REQUIRED;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
@@ -22,7 +22,6 @@ pub struct Sender {
     pub contacts: Arc<dyn ContactStore>,
     pub messages: Arc<dyn MessageLog>,
     pub sends: Arc<dyn SendLedger>,
-    pub events: Arc<dyn EventPublisher>,
     pub provider: Arc<dyn Provider>,
     pub secrets: Arc<dyn Secrets>,
     pub queue: Arc<dyn WorkQueue>,
@@ -91,17 +90,14 @@ impl Sender {
                 .map(|c| c.window(now))
                 .unwrap_or_else(|| crate::domain::Window::at(None, now));
             if !window.open {
-                let failed = self
-                    .sends
+                self.sends
                     .record_send_failure(
                         &item.key,
                         None,
                         "window_closed: the 24-hour window closed before the send",
                         now,
+                        &events::status_effects,
                     )
-                    .await?;
-                self.events
-                    .publish(&[events::message_status(&failed)])
                     .await?;
                 tracing::info!(conversation_id = %item.key.conversation_id, "free-form message not sent: window closed");
                 return Ok(());
@@ -134,21 +130,21 @@ impl Sender {
         };
         match self.provider.send(&token, &request).await {
             Ok(provider_id) => {
-                let sent = self
-                    .sends
-                    .record_sent(&item.key, &provider_id, self.clock.now())
+                self.sends
+                    .record_sent(
+                        &item.key,
+                        &provider_id,
+                        self.clock.now(),
+                        &events::status_effects,
+                    )
                     .await?;
                 tracing::info!(conversation_id = %item.key.conversation_id, to = %mask_phone(&item.to), "message sent");
-                self.events
-                    .publish(&[events::message_status(&sent)])
-                    .await?;
                 Ok(())
             }
             Err(ProviderError::Permanent { code, message }) => {
                 let now = self.clock.now();
-                let failed = self
-                    .sends
-                    .record_send_failure(&item.key, code, &message, now)
+                self.sends
+                    .record_send_failure(&item.key, code, &message, now, &events::status_effects)
                     .await?;
                 if code == Some(REENGAGEMENT_REQUIRED) {
                     self.contacts
@@ -156,9 +152,6 @@ impl Sender {
                         .await?;
                 }
                 tracing::warn!(conversation_id = %item.key.conversation_id, error_code = ?code, "message failed");
-                self.events
-                    .publish(&[events::message_status(&failed)])
-                    .await?;
                 Ok(())
             }
             Err(e @ ProviderError::Retryable { .. }) => {

@@ -226,6 +226,10 @@ impl Effects {
     }
 }
 
+/// What a change to a message sets in motion, given the message as the change leaves it
+/// (the store knows the resulting status; the use case says what it tells the world).
+pub type EffectsOf<'a> = &'a (dyn Fn(&Message) -> Effects + Send + Sync);
+
 /// The `kind` of outbox items; the relay's stream filter in `template.yaml` selects it.
 pub const OUTBOX_KIND: &str = "outbox";
 

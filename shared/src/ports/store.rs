@@ -5,9 +5,9 @@
 //! port whose aggregate they are about, so the transaction stays in one place.
 
 use super::records::{
-    AgentList, ContactRecord, Effects, InboundOutcome, InboundWrite, ListFilter, MessageKey,
-    OutboundWrite, ProviderMessageRef, QueueList, StartWrite, StatusOutcome, StatusUpdate,
-    WriteOutcome,
+    AgentList, ContactRecord, Effects, EffectsOf, InboundOutcome, InboundWrite, ListFilter,
+    MessageKey, OutboundWrite, ProviderMessageRef, QueueList, StartWrite, StatusOutcome,
+    StatusUpdate, WriteOutcome,
 };
 use super::{Page, PortResult};
 use crate::domain::{template::Template, workspace::Queue, Channel, Conversation, Message, Millis};
@@ -105,8 +105,13 @@ pub trait InboundLog: Send + Sync {
     async fn record_inbound(&self, write: &InboundWrite, now: Millis)
         -> PortResult<InboundOutcome>;
     async fn provider_message(&self, message_id: &str) -> PortResult<Option<ProviderMessageRef>>;
-    /// Moves a message's status forward; never backwards.
-    async fn apply_status(&self, update: &StatusUpdate) -> PortResult<StatusOutcome>;
+    /// Moves a message's status forward, never backwards, with the effects of the move
+    /// in the same transaction.
+    async fn apply_status(
+        &self,
+        update: &StatusUpdate,
+        effects_of: EffectsOf<'_>,
+    ) -> PortResult<StatusOutcome>;
 }
 
 /// The one send of each outbound message.
@@ -116,20 +121,23 @@ pub trait SendLedger: Send + Sync {
     async fn claim_send(&self, key: &MessageKey, now: Millis) -> PortResult<bool>;
     /// Gives the claim back after a retryable failure.
     async fn release_send(&self, key: &MessageKey) -> PortResult<()>;
-    /// The provider accepted the message with this id.
+    /// The provider accepted the message with this id; the status it moves to (sent, or
+    /// what a webhook that raced ahead said) commits with its effects.
     async fn record_sent(
         &self,
         key: &MessageKey,
         provider_id: &str,
         now: Millis,
+        effects_of: EffectsOf<'_>,
     ) -> PortResult<Message>;
-    /// The send failed for good.
+    /// The send failed for good; the failure commits with its effects.
     async fn record_send_failure(
         &self,
         key: &MessageKey,
         error_code: Option<i64>,
         failure: &str,
         now: Millis,
+        effects_of: EffectsOf<'_>,
     ) -> PortResult<Message>;
 }
 

@@ -2,27 +2,45 @@
 
 use super::items::{
     contact_pk, conversation_pk, expired, from_item, message_sk, n, s, to_item, wamid_pk, Item,
-    MessageItem, PendingStatus, ProviderMessageItem,
+    PendingStatus, ProviderMessageItem,
 };
 use super::{cancellation_codes, is_conditional_failure, DynamoStore};
-use crate::domain::{conversation::InboundDecision, Millis};
+use crate::domain::{conversation::InboundDecision, Message, Millis};
 use crate::ports::{
-    InboundLog, InboundOutcome, InboundWrite, MessageKey, PortError, PortResult,
-    ProviderMessageRef, StatusOutcome, StatusUpdate,
+    EffectsOf, InboundLog, InboundOutcome, InboundWrite, MessageKey, MessageLog, PortError,
+    PortResult, ProviderMessageRef, StatusOutcome, StatusUpdate,
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 
 impl DynamoStore {
-    /// Moves a message's status forward, conditionally on its rank.
+    /// Moves a message's status forward, conditionally on its rank, with the effects of
+    /// the move in the same transaction. `current` is the message as last read (read
+    /// here when not given).
     pub(super) async fn update_status(
         &self,
         key: &MessageKey,
         update: &StatusUpdate,
+        current: Option<Message>,
+        effects_of: EffectsOf<'_>,
     ) -> PortResult<StatusOutcome> {
-        let mut req = self
-            .client
-            .update_item()
+        let current = match current {
+            Some(m) => m,
+            None => match self.message(key).await? {
+                Some(m) => m,
+                None => return Ok(StatusOutcome::Stale),
+            },
+        };
+        if current
+            .status
+            .is_some_and(|s| s.rank() >= update.status.replaces_ranks_below())
+        {
+            return Ok(StatusOutcome::Stale);
+        }
+        let mut after = current;
+        after.status = Some(update.status);
+        after.error_code = update.error_code;
+        let mut builder = Update::builder()
             .table_name(&self.table)
             .key("pk", s(conversation_pk(&key.conversation_id)))
             .key("sk", s(&key.message_key))
@@ -36,22 +54,29 @@ impl DynamoStore {
             .expression_attribute_values(":status", s(update.status.as_str()))
             .expression_attribute_values(":rank", n(update.status.rank()))
             .expression_attribute_values(":bound", n(update.status.replaces_ranks_below()))
-            .expression_attribute_values(":at", n(update.at))
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew);
+            .expression_attribute_values(":at", n(update.at));
         if let Some(code) = update.error_code {
-            req = req
+            builder = builder
                 .update_expression(
                     "SET #status = :status, status_rank = :rank, status_at = :at, error_code = :code",
                 )
                 .expression_attribute_values(":code", n(code));
         }
-        match req.send().await {
-            Ok(out) => {
-                let item: MessageItem = from_item(out.attributes.unwrap_or_default())?;
-                Ok(StatusOutcome::Applied(Box::new(item.message)))
-            }
-            Err(e) if is_conditional_failure(&e) => Ok(StatusOutcome::Stale),
-            Err(e) => Err(crate::aws::sdk_error("dynamodb", e)),
+        let mut ops = vec![TransactWriteItem::builder()
+            .update(builder.build().map_err(|e| PortError::new("dynamodb", e))?)
+            .build()];
+        ops.extend(self.outbox_puts(&effects_of(&after))?);
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(ops))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(StatusOutcome::Applied(Box::new(after))),
+            // Another status moved it meanwhile: this one is stale.
+            Err(err) if cancellation_codes(&err).is_some() => Ok(StatusOutcome::Stale),
+            Err(err) => Err(crate::aws::sdk_error("dynamodb", err)),
         }
     }
 }
@@ -215,7 +240,11 @@ impl InboundLog for DynamoStore {
         }
     }
 
-    async fn apply_status(&self, update: &StatusUpdate) -> PortResult<StatusOutcome> {
+    async fn apply_status(
+        &self,
+        update: &StatusUpdate,
+        effects_of: EffectsOf<'_>,
+    ) -> PortResult<StatusOutcome> {
         let Some(reference) = self.provider_message(&update.message_id).await? else {
             // Keep the most advanced early status on the id record until the message exists.
             let pending = PendingStatus {
@@ -251,13 +280,7 @@ impl InboundLog for DynamoStore {
                 Err(e) => Err(crate::aws::sdk_error("dynamodb", e)),
             };
         };
-        self.update_status(
-            &MessageKey {
-                conversation_id: reference.conversation_id,
-                message_key: reference.message_key,
-            },
-            update,
-        )
-        .await
+        self.update_status(&reference.key(), update, None, effects_of)
+            .await
     }
 }

@@ -1,11 +1,14 @@
 //! The send ledger: one claimed send per outbound message, and its outcome.
 
-use super::items::{from_item, n, s, wamid_pk, PendingStatus};
+use super::items::{conversation_pk, from_item, n, s, wamid_pk, PendingStatus};
 use super::DynamoStore;
 use crate::domain::{DeliveryStatus, Message, Millis};
-use crate::ports::{MessageKey, PortError, PortResult, SendLedger, StatusOutcome, StatusUpdate};
+use crate::ports::{
+    EffectsOf, MessageKey, MessageLog, PortError, PortResult, SendLedger, StatusOutcome,
+    StatusUpdate,
+};
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 
 #[async_trait]
 impl SendLedger for DynamoStore {
@@ -37,6 +40,7 @@ impl SendLedger for DynamoStore {
         key: &MessageKey,
         provider_id: &str,
         now: Millis,
+        effects_of: EffectsOf<'_>,
     ) -> PortResult<Message> {
         // 1. The provider-id index, which hands back a status webhook that raced ahead.
         let old = self
@@ -91,7 +95,10 @@ impl SendLedger for DynamoStore {
             error_code,
             error_title: None,
         };
-        match self.update_status(key, &update).await? {
+        match self
+            .update_status(key, &update, Some(recorded.clone()), effects_of)
+            .await?
+        {
             StatusOutcome::Applied(m) => Ok(*m),
             _ => Ok(recorded),
         }
@@ -103,10 +110,18 @@ impl SendLedger for DynamoStore {
         error_code: Option<i64>,
         failure: &str,
         now: Millis,
+        effects_of: EffectsOf<'_>,
     ) -> PortResult<Message> {
-        let mut update = self
-            .client
-            .update_item()
+        let Some(mut after) = self.message(key).await? else {
+            return Err(PortError::new("dynamodb", "failed message vanished"));
+        };
+        after.status = Some(DeliveryStatus::Failed);
+        after.error_code = error_code.or(after.error_code);
+        after.failure = Some(failure.to_owned());
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(conversation_pk(&key.conversation_id)))
+            .key("sk", s(&key.message_key))
             .update_expression(
                 "SET #status = :failed, status_rank = :rank, status_at = :now, failure = :why REMOVE sending_since",
             )
@@ -123,8 +138,16 @@ impl SendLedger for DynamoStore {
                 )
                 .expression_attribute_values(":code", n(code));
         }
-        self.update_message(key, update)
-            .await?
-            .ok_or_else(|| PortError::new("dynamodb", "failed message vanished"))
+        let mut ops = vec![TransactWriteItem::builder()
+            .update(update.build().map_err(|e| PortError::new("dynamodb", e))?)
+            .build()];
+        ops.extend(self.outbox_puts(&effects_of(&after))?);
+        self.client
+            .transact_write_items()
+            .set_transact_items(Some(ops))
+            .send()
+            .await
+            .map_err(|e| crate::aws::sdk_error("dynamodb", e))?;
+        Ok(after)
     }
 }
