@@ -47,7 +47,15 @@ pub fn router(stack: Arc<LocalStack>) -> Router {
 }
 
 /// `POST /_dev/faults`: the emulator fails matching AWS calls (see `crate::faults`).
-async fn add_fault(State(s): State<Arc<LocalStack>>, Json(rule): Json<Value>) -> Response {
+async fn add_fault(State(s): State<Arc<LocalStack>>, body: Bytes) -> Response {
+    // Like the other development routes, any content type: `curl -d` works as is.
+    let Ok(rule) = serde_json::from_slice::<Value>(&body) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            "the fault rule is not JSON",
+        );
+    };
     match s.inject_fault(rule).await {
         Ok(created) => (StatusCode::CREATED, Json(created)).into_response(),
         Err(crate::faults::FaultError::Refused(body)) => {

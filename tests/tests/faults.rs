@@ -60,3 +60,24 @@ async fn an_sqs_fault_makes_the_webhook_answer_500_until_it_is_cleared() {
     assert_eq!(status, 204);
     assert_eq!(t.post_webhook(&body).await.status(), 200);
 }
+
+#[tokio::test]
+async fn a_fault_rule_is_taken_without_a_content_type_as_curl_sends_it() {
+    let t = stack().await;
+    let r = t
+        .http
+        .post(t.url("/_dev/faults"))
+        .body(r#"{"service": "events"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let r = t
+        .http
+        .post(t.url("/_dev/faults"))
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+}
