@@ -7,6 +7,7 @@ pub mod emulator;
 pub mod faults;
 pub mod provision;
 pub mod runtime;
+pub mod sandbox;
 pub mod scheduler;
 pub mod server;
 pub mod streams;
@@ -69,6 +70,15 @@ pub struct LocalStack {
     events: Mutex<Vec<serde_json::Value>>,
     /// What the sandbox provider was asked to send.
     pub outbox: Mutex<Vec<serde_json::Value>>,
+    /// The sandbox provider's fault rules (`/_dev/provider/faults`).
+    pub provider_faults: Mutex<Vec<sandbox::ProviderFault>>,
+    /// Where this stack is served (the sandbox posts status webhooks there).
+    pub base_url: String,
+    /// Does the sandbox post `sent`/`delivered`/`read` webhooks after a send (`make run`;
+    /// off in tests unless one turns it on).
+    pub status_webhooks: std::sync::atomic::AtomicBool,
+    /// The wait before each status webhook, in milliseconds.
+    pub status_delay_ms: std::sync::atomic::AtomicU64,
     /// `make run`: moving the development clock also moves the emulator's clock, so SQS
     /// delays (timers) elapse with it. Off in tests, which share one emulator.
     pub emulator_time: bool,
@@ -173,6 +183,10 @@ impl LocalStack {
             events_queue_url,
             events: Mutex::new(Vec::new()),
             outbox: Mutex::new(Vec::new()),
+            provider_faults: Mutex::new(Vec::new()),
+            base_url: base_url.to_owned(),
+            status_webhooks: std::sync::atomic::AtomicBool::new(false),
+            status_delay_ms: std::sync::atomic::AtomicU64::new(200),
             emulator_time: false,
             last_runs: Mutex::new(HashMap::new()),
         })

@@ -2,6 +2,7 @@
 //! request event) plus the development-only routes under `/_dev/`.
 
 use crate::devauth;
+use crate::sandbox::{bearer_ok, graph_error};
 use crate::LocalStack;
 use axum::{
     body::Bytes,
@@ -35,8 +36,14 @@ pub fn router(stack: Arc<LocalStack>) -> Router {
             post(add_fault).get(list_faults).delete(clear_faults),
         )
         .route(
+            "/_dev/provider/faults",
+            post(crate::sandbox::add_fault)
+                .get(crate::sandbox::list_faults)
+                .delete(crate::sandbox::clear_faults),
+        )
+        .route(
             "/_sandbox/graph/{version}/{id}/messages",
-            post(sandbox_send),
+            post(crate::sandbox::send),
         )
         .route(
             "/_sandbox/graph/{version}/{id}/message_templates",
@@ -105,66 +112,6 @@ async fn run_scheduled(State(s): State<Arc<LocalStack>>, Path(function): Path<St
             format!("no scheduled function {function}"),
         ),
     }
-}
-
-fn graph_error(status: StatusCode, code: i64, message: &str) -> Response {
-    (
-        status,
-        Json(json!({"error": {"message": message, "type": "OAuthException", "code": code, "fbtrace_id": "sandbox"}})),
-    )
-        .into_response()
-}
-
-fn bearer_ok(headers: &HeaderMap) -> bool {
-    headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v == format!("Bearer {}", crate::dev::GRAPH_TOKEN))
-}
-
-/// The sandbox provider: records the send and answers as the Cloud API does.
-async fn sandbox_send(
-    State(s): State<Arc<LocalStack>>,
-    Path((_version, phone_number_id)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    if !bearer_ok(&headers) {
-        return graph_error(StatusCode::UNAUTHORIZED, 190, "Invalid OAuth access token.");
-    }
-    let Ok(request) = serde_json::from_slice::<Value>(&body) else {
-        return graph_error(StatusCode::BAD_REQUEST, 100, "Invalid parameter");
-    };
-    let to = request["to"].as_str().unwrap_or_default().to_owned();
-    if request["messaging_product"] != "whatsapp" || conversa::domain::Phone::parse(&to).is_err() {
-        return graph_error(StatusCode::BAD_REQUEST, 100, "Invalid parameter");
-    }
-    if request["type"] == "template" {
-        let name = request["template"]["name"].as_str().unwrap_or_default();
-        let known = crate::sandbox_templates()
-            .into_iter()
-            .any(|t| t.name == name && t.is_approved());
-        if !known {
-            return graph_error(
-                StatusCode::BAD_REQUEST,
-                132001,
-                "Template name does not exist in the translation",
-            );
-        }
-    }
-    let wamid = format!("wamid.sandbox.{}", ulid::Ulid::new());
-    s.outbox.lock().await.push(json!({
-        "phone_number_id": phone_number_id,
-        "id": wamid,
-        "at": chrono::Utc::now().to_rfc3339(),
-        "request": request,
-    }));
-    Json(json!({
-        "messaging_product": "whatsapp",
-        "contacts": [{"input": to, "wa_id": to}],
-        "messages": [{"id": wamid}]
-    }))
-    .into_response()
 }
 
 #[derive(Deserialize)]

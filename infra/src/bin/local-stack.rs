@@ -31,6 +31,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     )
     .await?;
     local.emulator_time = true;
+    // The sandbox answers like the Cloud API, status webhooks included.
+    local
+        .status_webhooks
+        .store(true, std::sync::atomic::Ordering::Relaxed);
     let stack = Arc::new(local);
     stack.spawn_background();
     let routes: Vec<String> = stack
