@@ -719,7 +719,7 @@ async fn provider_200_records_the_wamid_and_publishes_sent() {
 }
 
 #[tokio::test]
-async fn provider_500_then_200_is_retried_and_sent_once() {
+async fn provider_500_is_ambiguous_and_sent_again_only_after_the_reconcile_delay() {
     let (t, server) = stubbed().await;
     Mock::given(method("POST"))
         .respond_with(graph_error(500, 1))
@@ -733,25 +733,116 @@ async fn provider_500_then_200_is_retried_and_sent_once() {
     let key = queued_template(&t).await;
     let event = t.outbound_event().await;
     let first = t.invoke_sender(event.clone()).await;
-    assert_eq!(
-        first.batch_item_failures.len(),
-        1,
-        "retryable: left on the queue"
+    assert_eq!(first.batch_item_failures.len(), 1, "left on the queue");
+    let m = message_at(&t, &key).await;
+    assert_eq!(m.status, Some(DeliveryStatus::Accepted));
+    assert!(
+        m.outcome_unknown_since.is_some(),
+        "a 5xx may have been accepted"
     );
-    assert_eq!(
-        message_at(&t, &key).await.status,
-        Some(DeliveryStatus::Accepted)
-    );
-    let second = t.invoke_sender(event.clone()).await;
-    assert!(second.batch_item_failures.is_empty());
-    // A third delivery of the same item (SQS redelivers) sends nothing more.
+    // Back early (SQS may redeliver sooner): no second POST while a status may arrive.
+    let early = t.invoke_sender(event.clone()).await;
+    assert_eq!(early.batch_item_failures.len(), 1);
+    assert_eq!(server.received_requests().await.unwrap().len(), 1);
+    // No status came within the reconcile delay: the channel's default sends it again.
+    t.advance_clock(601).await;
+    assert!(t
+        .invoke_sender(event.clone())
+        .await
+        .batch_item_failures
+        .is_empty());
+    // A later delivery of the same item sends nothing more.
     assert!(t.invoke_sender(event).await.batch_item_failures.is_empty());
     assert_eq!(server.received_requests().await.unwrap().len(), 2);
     let m = message_at(&t, &key).await;
     assert_eq!(
-        (m.status, m.provider_id.as_deref()),
-        (Some(DeliveryStatus::Sent), Some("wamid.RETRY"))
+        (m.status, m.provider_id.as_deref(), m.outcome_unknown_since),
+        (Some(DeliveryStatus::Sent), Some("wamid.RETRY"), None)
     );
+}
+
+#[tokio::test]
+async fn a_send_accepted_after_its_timeout_is_settled_by_its_status_and_never_sent_twice() {
+    let (t, server) = stubbed().await;
+    Mock::given(method("POST"))
+        .respond_with(accepted("wamid.LATE").set_delay(std::time::Duration::from_millis(2500)))
+        .mount(&server)
+        .await;
+    let key = queued_template(&t).await;
+    let event = t.outbound_event().await;
+    assert_eq!(
+        t.invoke_sender(event.clone())
+            .await
+            .batch_item_failures
+            .len(),
+        1
+    );
+    // Meta accepted it: its status webhook carries the id conversa sent along.
+    let requests = server.received_requests().await.unwrap();
+    let sent: Value = serde_json::from_slice(&requests[0].body).unwrap();
+    let callback = sent["biz_opaque_callback_data"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let body = webhook_body(
+        SAMPLE_CHANNEL_ID,
+        json!([]),
+        json!([{"id": "wamid.LATE", "status": "delivered", "timestamp": t.now_secs().to_string(),
+                "recipient_id": PHONE, "biz_opaque_callback_data": callback}]),
+    );
+    assert_eq!(t.post_webhook(&body).await.status(), 200);
+    t.drain_inbound().await;
+    let m = message_at(&t, &key).await;
+    assert_eq!(
+        (m.status, m.provider_id.as_deref(), m.outcome_unknown_since),
+        (Some(DeliveryStatus::Delivered), Some("wamid.LATE"), None)
+    );
+    // The reconcile delay passes: nothing is sent again.
+    t.advance_clock(601).await;
+    assert!(t.invoke_sender(event).await.batch_item_failures.is_empty());
+    assert_eq!(server.received_requests().await.unwrap().len(), 1);
+    let statuses: Vec<Value> = t
+        .events_of("message.status")
+        .await
+        .iter()
+        .map(|e| e["detail"]["status"].clone())
+        .collect();
+    assert_eq!(statuses, [json!("delivered")]);
+}
+
+#[tokio::test]
+async fn with_ambiguous_send_fail_an_unsettled_send_fails_with_outcome_unknown() {
+    let (t, server) = stubbed().await;
+    let (status, body) = t.set_settings(json!({"ambiguous_send": "fail"})).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = t.set_settings(json!({"ambiguous_send": "maybe"})).await;
+    assert_eq!(status, 422, "retry or fail only");
+    Mock::given(method("POST"))
+        .respond_with(graph_error(503, 131000))
+        .mount(&server)
+        .await;
+    let key = queued_template(&t).await;
+    let event = t.outbound_event().await;
+    assert_eq!(
+        t.invoke_sender(event.clone())
+            .await
+            .batch_item_failures
+            .len(),
+        1
+    );
+    t.advance_clock(601).await;
+    assert!(t.invoke_sender(event).await.batch_item_failures.is_empty());
+    assert_eq!(
+        server.received_requests().await.unwrap().len(),
+        1,
+        "never twice"
+    );
+    let m = message_at(&t, &key).await;
+    assert_eq!(m.status, Some(DeliveryStatus::Failed));
+    assert!(m.failure.unwrap_or_default().starts_with("outcome_unknown"));
+    let failed = t.events_of("message.status").await;
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["detail"]["status"], "failed");
 }
 
 #[tokio::test]
@@ -1081,4 +1172,33 @@ async fn a_throttled_conversation_does_not_hold_back_the_sends_of_others() {
     let sent = t.store().messages(&other, None, 10).await.unwrap().items;
     assert_eq!(sent[0].provider_id.as_deref(), Some("wamid.OTHER"));
     assert_eq!(message_at(&t, &first).await.provider_id, None);
+}
+
+#[tokio::test]
+async fn a_claim_left_by_a_crashed_attempt_is_reconciled_not_sent_again() {
+    let (t, server) = stubbed().await;
+    Mock::given(method("POST"))
+        .respond_with(accepted("wamid.NEVER"))
+        .mount(&server)
+        .await;
+    let key = queued_template(&t).await;
+    // An earlier attempt claimed the send and died before recording an outcome.
+    assert!(t
+        .store()
+        .claim_send(&key, t.now_secs() * 1000)
+        .await
+        .unwrap());
+    let event = t.outbound_event().await;
+    assert_eq!(t.invoke_sender(event).await.batch_item_failures.len(), 1);
+    assert!(
+        server.received_requests().await.unwrap().is_empty(),
+        "not sent again now"
+    );
+    assert!(message_at(&t, &key).await.outcome_unknown_since.is_some());
+    assert!(
+        t.peek(&t.queue_url("OutboundDeadLetterQueue"))
+            .await
+            .is_empty(),
+        "reconciled, not dead-lettered"
+    );
 }

@@ -728,6 +728,7 @@ async fn the_largest_handoff_is_published_within_the_event_limit() {
             sender: Some("ana-bot".into()),
             provider_id: None,
             failure: None,
+            outcome_unknown_since: None,
         };
         t.store().record_outbound(&m).await.unwrap();
     }

@@ -36,7 +36,12 @@ async fn statuses_of(t: &TestStack) -> Vec<String> {
     t.events_of("message.status")
         .await
         .iter()
-        .map(|e| e["detail"]["status"].as_str().unwrap_or_default().to_owned())
+        .map(|e| {
+            e["detail"]["status"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
         .collect()
 }
 
@@ -70,7 +75,10 @@ async fn a_provider_error_code_fails_the_send_for_good() {
     assert_eq!(events.len(), 1);
     assert_eq!(events[0]["detail"]["status"], "failed");
     assert_eq!(events[0]["detail"]["error_code"], 131026);
-    assert!(t.local.outbox.lock().await.is_empty(), "nothing was accepted");
+    assert!(
+        t.local.outbox.lock().await.is_empty(),
+        "nothing was accepted"
+    );
 }
 
 #[tokio::test]
@@ -79,7 +87,10 @@ async fn a_server_error_is_retried_later_not_failed() {
     provider_fault(&t, json!({"status": 500, "times": 1})).await;
     let id = start_with_template(&t).await;
     t.drain_outbound().await;
-    assert!(t.local.outbox.lock().await.is_empty(), "the 500 accepted nothing");
+    assert!(
+        t.local.outbox.lock().await.is_empty(),
+        "the 500 accepted nothing"
+    );
     let rules: Value = t
         .http
         .get(t.url("/_dev/provider/faults"))
@@ -90,7 +101,10 @@ async fn a_server_error_is_retried_later_not_failed() {
         .await
         .unwrap();
     assert_eq!(rules["rules"][0]["fired"], 1);
-    assert!(statuses_of(&t).await.is_empty(), "not failed: it waits for its retry");
+    assert!(
+        statuses_of(&t).await.is_empty(),
+        "not failed: it waits for its retry"
+    );
     let token = t.agent_token().await;
     let (_, page) = t
         .get_json(&format!("/v1/conversations/{id}/messages"), &token)

@@ -327,6 +327,7 @@ async fn seed_outbound(t: &TestStack, id: &str) -> String {
             sender: Some("agent-1".into()),
             provider_id: None,
             failure: None,
+            outcome_unknown_since: None,
         })
         .await
         .unwrap();
@@ -410,6 +411,7 @@ async fn a_status_before_its_message_is_kept_pending_and_not_lost() {
         at: 1,
         error_code: None,
         error_title: None,
+        callback_data: None,
     }];
     assert!(t
         .invoke_inbound(&early)

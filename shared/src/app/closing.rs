@@ -111,6 +111,7 @@ impl Closer {
             sender: Some("conversa".into()),
             provider_id: None,
             failure: None,
+            outcome_unknown_since: None,
         };
         self.messages.record_outbound(&message).await?;
         let item = OutboundItem {

@@ -34,6 +34,8 @@ pub struct Settings {
     pub timers_queue_arn: String,
     pub schedule_group: String,
     pub scheduler_role_arn: String,
+    /// How long an ambiguous send waits for a status (60 s to 12 h).
+    pub send_reconcile_seconds: i64,
 }
 
 /// Where settings come from: the process environment in Lambda, the template's
@@ -91,6 +93,19 @@ impl Settings {
             timers_queue_arn: env("TIMERS_QUEUE_ARN").unwrap_or_default(),
             schedule_group: env("SCHEDULE_GROUP").unwrap_or_default(),
             scheduler_role_arn: env("SCHEDULER_ROLE_ARN").unwrap_or_default(),
+            send_reconcile_seconds: match env("SEND_RECONCILE_SECONDS") {
+                Some(v) => v
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|s| (60..=43_200).contains(s))
+                    .ok_or_else(|| {
+                        ConfigError::Invalid(
+                            "SEND_RECONCILE_SECONDS",
+                            format!("{v:?} is not 60 to 43200 seconds"),
+                        )
+                    })?,
+                None => 600,
+            },
             graph_api_timeout: std::time::Duration::from_secs(
                 match env("GRAPH_API_TIMEOUT_SECONDS") {
                     Some(v) => v

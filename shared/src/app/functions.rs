@@ -172,6 +172,7 @@ pub fn hsm_send(
         dead_letters: Arc::new(clients.queue(&settings.outbound_dlq_url)),
         clock,
         default_token_parameter: settings.graph_token_parameter,
+        reconcile_after_seconds: settings.send_reconcile_seconds,
     })
 }
 
@@ -252,6 +253,7 @@ pub fn inbound(
         channels: store.clone(),
         contacts: store.clone(),
         conversations: store.clone(),
+        sends: store.clone(),
         inbound_log: store,
         events: Arc::new(clients.events(&settings)),
         dead_letters: Arc::new(clients.queue(&settings.inbound_dlq_url)),

@@ -6,14 +6,15 @@
 
 use super::events;
 use super::ids::new_id;
-use super::outbound_item::OutboundItem;
+use super::outbound_item::{key_of_callback, OutboundItem};
 use crate::domain::{
     conversation::InboundDecision, inbound::plan_inbound, phone::mask_phone, Channel,
     DeliveryStatus, Direction, Message,
 };
 use crate::ports::{
     ChannelStore, Clock, ContactStore, ConversationStore, Effects, EventPublisher, InboundLog,
-    InboundOutcome, InboundWrite, MessageKey, PortError, StatusOutcome, StatusUpdate, WorkQueue,
+    InboundOutcome, InboundWrite, MessageKey, PortError, SendLedger, StatusOutcome, StatusUpdate,
+    WorkQueue,
 };
 use crate::provider::{webhook::InboundMessage, WorkItem};
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
@@ -27,6 +28,8 @@ pub struct Inbound {
     pub contacts: Arc<dyn ContactStore>,
     pub conversations: Arc<dyn ConversationStore>,
     pub inbound_log: Arc<dyn InboundLog>,
+    /// Statuses settle sends whose outcome was unknown.
+    pub sends: Arc<dyn SendLedger>,
     /// Provider errors (no change of state) are published from here.
     pub events: Arc<dyn EventPublisher>,
     pub dead_letters: Arc<dyn WorkQueue>,
@@ -77,19 +80,23 @@ impl Inbound {
                 at,
                 error_code,
                 error_title,
+                callback_data,
                 ..
             } => {
                 let Some(status) = DeliveryStatus::parse(&status) else {
                     tracing::info!(%message_id, %status, "status not tracked; ignored");
                     return Ok(());
                 };
-                self.on_status(StatusUpdate {
-                    message_id,
-                    status,
-                    at,
-                    error_code,
-                    error_title,
-                })
+                self.on_status(
+                    StatusUpdate {
+                        message_id,
+                        status,
+                        at,
+                        error_code,
+                        error_title,
+                    },
+                    callback_data.as_deref(),
+                )
                 .await
             }
             WorkItem::Error { channel, errors } => {
@@ -155,6 +162,7 @@ impl Inbound {
                 sender: None,
                 provider_id: None,
                 failure: None,
+                outcome_unknown_since: None,
             };
             let auto_messages: Vec<Message> = plan
                 .sends
@@ -173,6 +181,7 @@ impl Inbound {
                     sender: Some("conversa".into()),
                     provider_id: None,
                     failure: None,
+                    outcome_unknown_since: None,
                 })
                 .collect();
             let sends = auto_messages
@@ -254,7 +263,11 @@ impl Inbound {
         Err(RetryableError::Contention(MAX_ATTEMPTS))
     }
 
-    async fn on_status(&self, update: StatusUpdate) -> Result<(), RetryableError> {
+    async fn on_status(
+        &self,
+        update: StatusUpdate,
+        callback_data: Option<&str>,
+    ) -> Result<(), RetryableError> {
         match self
             .inbound_log
             .apply_status(&update, &events::status_effects)
@@ -272,6 +285,25 @@ impl Inbound {
                 tracing::info!(status = update.status.as_str(), "stale status ignored");
             }
             StatusOutcome::Pending => {
+                // A send whose answer was lost (its outcome unknown) is found through the
+                // id it carried: the provider did accept it, under this wamid.
+                if let Some(key) = callback_data.and_then(key_of_callback) {
+                    let m = self
+                        .sends
+                        .record_sent(
+                            &key,
+                            &update.message_id,
+                            self.clock.now(),
+                            &events::status_effects,
+                        )
+                        .await?;
+                    tracing::info!(
+                        conversation_id = %m.conversation_id,
+                        status = update.status.as_str(),
+                        "send reconciled by its status"
+                    );
+                    return Ok(());
+                }
                 tracing::info!(
                     status = update.status.as_str(),
                     "status for a message not recorded yet; kept pending"

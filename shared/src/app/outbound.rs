@@ -6,8 +6,8 @@
 //! jitter), never in the handler.
 
 use super::events;
-use super::outbound_item::OutboundItem;
-use crate::domain::{phone::mask_phone, DeliveryStatus};
+use super::outbound_item::{callback_data, OutboundItem};
+use crate::domain::{channel::AmbiguousSend, phone::mask_phone, DeliveryStatus};
 use crate::ports::{
     ChannelStore, Clock, ContactStore, MessageLog, OutboundRequest, PortError, Provider,
     ProviderError, Secrets, SendLedger, WorkQueue,
@@ -28,6 +28,9 @@ pub struct Sender {
     pub dead_letters: Arc<dyn WorkQueue>,
     pub clock: Arc<dyn Clock>,
     pub default_token_parameter: String,
+    /// How long a send whose outcome is unknown waits for a status before the channel's
+    /// `ambiguous_send` policy applies (`SendReconcileSeconds`).
+    pub reconcile_after_seconds: i64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +39,8 @@ pub enum SendRetry {
     Port(#[from] PortError),
     #[error("provider: {error} (retry in {delay} s)")]
     Provider { error: ProviderError, delay: i32 },
+    #[error("send outcome unknown: reconciling (look again in {delay} s)")]
+    Reconciling { delay: i32 },
 }
 
 /// Exponential backoff with jitter, in seconds, for the n-th receive (1-based).
@@ -53,7 +58,9 @@ impl Sender {
         // The later sends of a conversation that must wait wait as long as its failed
         // one, instead of coming back at once to find their group still blocked.
         for failure in failures {
-            let SendRetry::Provider { delay, .. } = failure.error else {
+            let (SendRetry::Provider { delay, .. } | SendRetry::Reconciling { delay }) =
+                failure.error
+            else {
                 continue;
             };
             for record in failure.skipped {
@@ -82,6 +89,42 @@ impl Sender {
             return Ok(());
         }
         let now = self.clock.now();
+        // Everything that can fail before the call is read first, so a claim always means
+        // "the call may have happened".
+        let channel = self.channels.channel(&item.channel).await?;
+        let mut reclaimed = false;
+        if let Some(since) = message.outcome_unknown_since {
+            // An earlier attempt may have been accepted: a status webhook carrying our id
+            // settles it; without one, the channel decides after the reconcile delay.
+            let due = since + self.reconcile_after_seconds * 1000;
+            if now < due {
+                let delay = ((due - now + 999) / 1000) as i32;
+                self.wait(record, delay).await;
+                return Err(SendRetry::Reconciling { delay });
+            }
+            let policy = channel
+                .as_ref()
+                .map(|c| c.ambiguous_send)
+                .unwrap_or_default();
+            if policy == AmbiguousSend::Fail {
+                self.sends
+                    .record_send_failure(
+                        &item.key,
+                        None,
+                        "outcome_unknown: no status arrived for a send the provider may have accepted",
+                        now,
+                        &events::status_effects,
+                    )
+                    .await?;
+                tracing::warn!(conversation_id = %item.key.conversation_id, "send outcome unknown: failed by the channel's policy");
+                return Ok(());
+            }
+            if !self.sends.reclaim_unknown(&item.key, since, now).await? {
+                return Ok(());
+            }
+            tracing::warn!(conversation_id = %item.key.conversation_id, "send outcome unknown: sent again by the channel's policy");
+            reclaimed = true;
+        }
         if item.free_form {
             let window = self
                 .contacts
@@ -103,30 +146,29 @@ impl Sender {
                 return Ok(());
             }
         }
-        // Everything that can fail before the call is done before the claim, so a claim
-        // always means "the call may have happened".
-        let channel = self.channels.channel(&item.channel).await?;
         let token_parameter = channel
             .as_ref()
             .and_then(|c| c.token_parameter.clone())
             .unwrap_or_else(|| self.default_token_parameter.clone());
         let token = self.secrets.secret(&token_parameter).await?;
-        if !self.sends.claim_send(&item.key, now).await? {
-            // Claimed by an earlier delivery that never recorded an outcome: sending again
-            // could deliver twice, so a person decides.
-            return self
-                .dead_letter(
-                    record,
-                    body,
-                    "send_outcome_unknown: an earlier attempt claimed this send and did not finish"
-                        .into(),
-                )
-                .await;
+        if !reclaimed && !self.sends.claim_send(&item.key, now).await? {
+            // Claimed by an earlier delivery that never recorded an outcome (it crashed or
+            // timed out mid-call): the provider may have accepted it, so it is reconciled
+            // like any unknown outcome instead of being sent again now.
+            if self.sends.mark_unknown(&item.key, now).await? {
+                let delay = self.reconcile_after_seconds as i32;
+                self.wait(record, delay).await;
+                return Err(SendRetry::Reconciling { delay });
+            }
+            return Ok(());
         }
+        let mut payload = item.payload.clone();
+        // Status webhooks carry it back, so an ambiguous send can be matched to its status.
+        payload["biz_opaque_callback_data"] = serde_json::json!(callback_data(&item.key));
         let request = OutboundRequest {
             phone_number_id: item.channel.clone(),
             to: item.to.clone(),
-            payload: item.payload.clone(),
+            payload,
         };
         match self.provider.send(&token, &request).await {
             Ok(provider_id) => {
@@ -154,6 +196,15 @@ impl Sender {
                 tracing::warn!(conversation_id = %item.key.conversation_id, error_code = ?code, "message failed");
                 Ok(())
             }
+            Err(e @ ProviderError::Ambiguous { .. }) => {
+                // Sending again could deliver twice: keep the claim, note the unknown
+                // outcome and come back after the reconcile delay.
+                self.sends.mark_unknown(&item.key, self.clock.now()).await?;
+                let delay = self.reconcile_after_seconds as i32;
+                self.wait(record, delay).await;
+                tracing::warn!(conversation_id = %item.key.conversation_id, delay, error = %e, "send outcome unknown; reconciling");
+                Err(SendRetry::Provider { error: e, delay })
+            }
             Err(e @ ProviderError::Retryable { .. }) => {
                 self.sends.release_send(&item.key).await?;
                 let receives = record
@@ -169,6 +220,15 @@ impl Sender {
                 }
                 tracing::warn!(conversation_id = %item.key.conversation_id, delay, receives, "provider busy; retry later");
                 Err(SendRetry::Provider { error: e, delay })
+            }
+        }
+    }
+
+    /// Makes the record visible again only after `seconds`.
+    async fn wait(&self, record: &SqsMessage, seconds: i32) {
+        if let Some(receipt) = record.receipt_handle.as_deref() {
+            if let Err(err) = self.queue.retry_later(receipt, seconds).await {
+                tracing::warn!(error = %err, "could not set the retry delay");
             }
         }
     }

@@ -21,6 +21,22 @@ pub struct OutboundItem {
     pub payload: serde_json::Value,
 }
 
+/// What a send carries in `biz_opaque_callback_data` (Meta returns it in the send's
+/// status webhooks): where the message is, so a status can find a send whose answer was
+/// lost.
+pub fn callback_data(key: &MessageKey) -> String {
+    format!("conversa:{}:{}", key.conversation_id, key.message_key)
+}
+
+/// The message a status webhook's `biz_opaque_callback_data` names, if it is ours.
+pub fn key_of_callback(data: &str) -> Option<MessageKey> {
+    let (conversation_id, message_key) = data.strip_prefix("conversa:")?.split_once(':')?;
+    (!conversation_id.is_empty() && message_key.starts_with("MSG#")).then(|| MessageKey {
+        conversation_id: conversation_id.to_owned(),
+        message_key: message_key.to_owned(),
+    })
+}
+
 impl OutboundItem {
     pub fn queued(&self) -> Result<QueuedItem, serde_json::Error> {
         Ok(QueuedItem {

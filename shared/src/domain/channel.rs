@@ -47,6 +47,21 @@ pub struct Channel {
     pub grouping_seconds: u32,
     #[serde(default)]
     pub handoff: super::routing::HandoffSettings,
+    /// What to do with a send whose outcome stayed unknown (no status arrived within the
+    /// reconcile delay): send it again, or fail it.
+    #[serde(default)]
+    pub ambiguous_send: AmbiguousSend,
+}
+
+/// A channel's policy for a send the provider may or may not have accepted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AmbiguousSend {
+    /// Send again once the reconcile delay passed without a status (the default).
+    #[default]
+    Retry,
+    /// Fail the message with `outcome_unknown`: never risk a second delivery.
+    Fail,
 }
 
 impl Channel {
@@ -91,6 +106,7 @@ impl Channel {
             allowlist: Vec::new(),
             grouping_seconds: 0,
             handoff: Default::default(),
+            ambiguous_send: AmbiguousSend::Retry,
         }
     }
 }

@@ -188,6 +188,10 @@ pub struct Message {
     /// Why an outbound message failed, in words.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<String>,
+    /// When a send's outcome became unknown (the provider may have accepted it); a status
+    /// webhook or the reconcile delay settles it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome_unknown_since: Option<Millis>,
 }
 
 impl Message {

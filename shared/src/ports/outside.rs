@@ -40,12 +40,17 @@ pub trait WorkQueue: Send + Sync {
 /// An outbound send as the provider answers it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProviderError {
-    /// 5xx, timeouts, rate limits: try again later.
+    /// Certainly not accepted (rate limits, a connection refused before the request was
+    /// written): try again later.
     #[error("provider error {code:?} (retryable): {message}")]
     Retryable { code: Option<i64>, message: String },
     /// Anything else: the message failed.
     #[error("provider error {code:?}: {message}")]
     Permanent { code: Option<i64>, message: String },
+    /// The provider may have accepted the message (a timeout after the request was
+    /// written, a 5xx, a 2xx without a message id): sending again could deliver twice.
+    #[error("provider outcome unknown {code:?}: {message}")]
+    Ambiguous { code: Option<i64>, message: String },
 }
 
 /// What to send, in the provider's terms.

@@ -121,6 +121,17 @@ pub trait SendLedger: Send + Sync {
     async fn claim_send(&self, key: &MessageKey, now: Millis) -> PortResult<bool>;
     /// Gives the claim back after a retryable failure.
     async fn release_send(&self, key: &MessageKey) -> PortResult<()>;
+    /// The provider may have accepted the claimed send: keep the claim and note since when
+    /// the outcome is unknown. False if the message got its provider id meanwhile.
+    async fn mark_unknown(&self, key: &MessageKey, now: Millis) -> PortResult<bool>;
+    /// Takes over a send whose outcome stayed unknown since `since`, to make it again;
+    /// false if a status settled it or another attempt took it first.
+    async fn reclaim_unknown(
+        &self,
+        key: &MessageKey,
+        since: Millis,
+        now: Millis,
+    ) -> PortResult<bool>;
     /// The provider accepted the message with this id; the status it moves to (sent, or
     /// what a webhook that raced ahead said) commits with its effects.
     async fn record_sent(

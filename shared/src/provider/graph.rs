@@ -7,11 +7,10 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use std::time::Duration;
 
-/// Error codes Meta documents as temporary: throttling and transient failures.
-/// 130429 throughput reached, 131056 pair rate limit, 131000 something went wrong,
-/// 133004 server temporarily unavailable, 4 / 80007 application or account rate limit,
-/// 2 service temporarily unavailable.
-const RETRYABLE_CODES: [i64; 7] = [130429, 131056, 131000, 133004, 4, 80007, 2];
+/// Codes that say the message was refused, not accepted: throughput reached (130429),
+/// pair rate limit (131056), application or account rate limit (4, 80007). A send that
+/// met one may be made again.
+const NOT_ACCEPTED_CODES: [i64; 4] = [130429, 131056, 4, 80007];
 
 /// Re-engagement required: the 24-hour window is closed.
 pub const REENGAGEMENT_REQUIRED: i64 = 131047;
@@ -60,22 +59,32 @@ struct GraphError {
     code: Option<i64>,
 }
 
-/// Classifies a Graph API failure as retryable or permanent.
+/// Classifies a Graph API failure: refused for now (retry), possibly accepted (a 5xx
+/// whose body does not say it was refused: ambiguous), or failed for good.
 pub fn classify(status: u16, code: Option<i64>, message: String) -> ProviderError {
-    let retryable =
-        status == 429 || status >= 500 || code.is_some_and(|c| RETRYABLE_CODES.contains(&c));
-    if retryable {
+    if status == 429 || code.is_some_and(|c| NOT_ACCEPTED_CODES.contains(&c)) {
         ProviderError::Retryable { code, message }
+    } else if status >= 500 {
+        ProviderError::Ambiguous { code, message }
     } else {
         ProviderError::Permanent { code, message }
     }
 }
 
+/// A transport failure: certainly not accepted when the connection was never made,
+/// ambiguous once the request may have been written (a read timeout, a reset).
 fn transport(e: reqwest::Error) -> ProviderError {
-    // Timeouts and connection failures are worth another try.
-    ProviderError::Retryable {
-        code: None,
-        message: format!("transport: {e}"),
+    let message = format!("transport: {e}");
+    if e.is_connect() {
+        ProviderError::Retryable {
+            code: None,
+            message,
+        }
+    } else {
+        ProviderError::Ambiguous {
+            code: None,
+            message,
+        }
     }
 }
 
@@ -118,7 +127,7 @@ impl Provider for GraphApi {
         answer["messages"][0]["id"]
             .as_str()
             .map(str::to_owned)
-            .ok_or_else(|| ProviderError::Retryable {
+            .ok_or_else(|| ProviderError::Ambiguous {
                 code: None,
                 message: "the provider's answer has no message id".into(),
             })
@@ -159,21 +168,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn rate_limits_and_server_errors_are_retried() {
-        assert!(matches!(
-            classify(400, Some(130429), String::new()),
-            ProviderError::Retryable { .. }
-        ));
-        assert!(matches!(
-            classify(400, Some(131056), String::new()),
-            ProviderError::Retryable { .. }
-        ));
-        assert!(matches!(
-            classify(429, None, String::new()),
-            ProviderError::Retryable { .. }
-        ));
+    fn rate_limits_are_retried() {
+        for (status, code) in [
+            (400, Some(130429)),
+            (400, Some(131056)),
+            (429, None),
+            (400, Some(80007)),
+        ] {
+            assert!(matches!(
+                classify(status, code, String::new()),
+                ProviderError::Retryable { .. }
+            ));
+        }
+    }
+
+    #[test]
+    fn a_server_error_is_ambiguous_unless_its_code_says_refused() {
         assert!(matches!(
             classify(503, None, String::new()),
+            ProviderError::Ambiguous { .. }
+        ));
+        assert!(matches!(
+            classify(500, Some(131000), String::new()),
+            ProviderError::Ambiguous { .. }
+        ));
+        assert!(matches!(
+            classify(503, Some(130429), String::new()),
             ProviderError::Retryable { .. }
         ));
     }

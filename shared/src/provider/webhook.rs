@@ -34,6 +34,9 @@ pub enum WorkItem {
         error_code: Option<i64>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error_title: Option<String>,
+        /// The send's `biz_opaque_callback_data`, which Meta hands back in its statuses.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        callback_data: Option<String>,
     },
     Error {
         channel: String,
@@ -168,6 +171,8 @@ struct RawContext {
 struct RawStatus {
     id: String,
     status: String,
+    #[serde(default)]
+    biz_opaque_callback_data: Option<String>,
     #[serde(default)]
     timestamp: Option<String>,
     #[serde(default)]
@@ -319,6 +324,7 @@ pub fn split_payload(body: &[u8], received_at: Millis) -> Result<Split, PayloadE
                 at: timestamp_millis(s.timestamp.as_deref(), received_at),
                 error_code: first_error.as_ref().and_then(|e| e.code),
                 error_title: first_error.and_then(|e| e.title),
+                callback_data: s.biz_opaque_callback_data,
             });
         }
         if !value.errors.is_empty() {

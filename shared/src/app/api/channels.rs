@@ -14,7 +14,7 @@ use lambda_http::{http::StatusCode, Request};
 use serde_json::{json, Value};
 
 /// The settings a supervisor may change; any other key is refused.
-const SETTINGS_KEYS: [&str; 11] = [
+const SETTINGS_KEYS: [&str; 12] = [
     "name",
     "color",
     "outbound_enabled",
@@ -26,6 +26,7 @@ const SETTINGS_KEYS: [&str; 11] = [
     "handoff",
     "auto_close_hours",
     "token_parameter",
+    "ambiguous_send",
 ];
 
 impl AgentApi {

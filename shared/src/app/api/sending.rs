@@ -32,6 +32,7 @@ impl AgentApi {
             sender: Some(who.sub.clone()),
             provider_id: None,
             failure: None,
+            outcome_unknown_since: None,
         }
     }
 

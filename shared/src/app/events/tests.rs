@@ -43,6 +43,7 @@ fn largest_text(i: usize) -> Message {
         sender: None,
         provider_id: None,
         failure: None,
+        outcome_unknown_since: None,
     }
 }
 

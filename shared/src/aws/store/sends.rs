@@ -35,6 +35,34 @@ impl SendLedger for DynamoStore {
         Ok(())
     }
 
+    async fn mark_unknown(&self, key: &MessageKey, now: Millis) -> PortResult<bool> {
+        let update = self
+            .client
+            .update_item()
+            .update_expression("SET outcome_unknown_since = :now, sending_since = if_not_exists(sending_since, :now)")
+            .condition_expression("attribute_exists(pk) AND attribute_not_exists(provider_id)")
+            .expression_attribute_values(":now", n(now));
+        Ok(self.update_message(key, update).await?.is_some())
+    }
+
+    async fn reclaim_unknown(
+        &self,
+        key: &MessageKey,
+        since: Millis,
+        now: Millis,
+    ) -> PortResult<bool> {
+        let update = self
+            .client
+            .update_item()
+            .update_expression("SET sending_since = :now REMOVE outcome_unknown_since")
+            .condition_expression(
+                "attribute_exists(pk) AND attribute_not_exists(provider_id) AND outcome_unknown_since = :since",
+            )
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":since", n(since));
+        Ok(self.update_message(key, update).await?.is_some())
+    }
+
     async fn record_sent(
         &self,
         key: &MessageKey,
@@ -63,23 +91,31 @@ impl SendLedger for DynamoStore {
             .map_err(|e| crate::aws::sdk_error("dynamodb", e))?
             .attributes
             .and_then(|a| from_item::<PendingStatus>(a).ok());
-        // 2. The message gets its provider id and gives back its claim, whatever its status.
+        // 2. The message gets its provider id and gives back its claim, whatever its status
+        //    — unless another send of it was recorded already (a late status for an
+        //    earlier attempt whose outcome was unknown changes nothing).
         let recorded = self
             .update_message(
                 key,
                 self.client
                     .update_item()
-                    .update_expression("SET provider_id = :pid REMOVE sending_since")
-                    .condition_expression("attribute_exists(pk)")
+                    .update_expression(
+                        "SET provider_id = :pid REMOVE sending_since, outcome_unknown_since",
+                    )
+                    .condition_expression(
+                        "attribute_exists(pk) AND (attribute_not_exists(provider_id) OR provider_id = :pid)",
+                    )
                     .expression_attribute_values(":pid", s(provider_id)),
             )
-            .await?
-            .ok_or_else(|| {
+            .await?;
+        let Some(recorded) = recorded else {
+            return self.message(key).await?.ok_or_else(|| {
                 PortError::new(
                     "dynamodb",
                     "the sent message was not found in its conversation",
                 )
-            })?;
+            });
+        };
         // 3. The status moves forward to `sent`, or to what a raced webhook said; one
         //    applied meanwhile may already be further.
         let (status, error_code) = match old {
@@ -118,12 +154,13 @@ impl SendLedger for DynamoStore {
         after.status = Some(DeliveryStatus::Failed);
         after.error_code = error_code.or(after.error_code);
         after.failure = Some(failure.to_owned());
+        after.outcome_unknown_since = None;
         let mut update = Update::builder()
             .table_name(&self.table)
             .key("pk", s(conversation_pk(&key.conversation_id)))
             .key("sk", s(&key.message_key))
             .update_expression(
-                "SET #status = :failed, status_rank = :rank, status_at = :now, failure = :why REMOVE sending_since",
+                "SET #status = :failed, status_rank = :rank, status_at = :now, failure = :why REMOVE sending_since, outcome_unknown_since",
             )
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_names("#status", "status")
@@ -134,7 +171,7 @@ impl SendLedger for DynamoStore {
         if let Some(code) = error_code {
             update = update
                 .update_expression(
-                    "SET #status = :failed, status_rank = :rank, status_at = :now, failure = :why, error_code = :code REMOVE sending_since",
+                    "SET #status = :failed, status_rank = :rank, status_at = :now, failure = :why, error_code = :code REMOVE sending_since, outcome_unknown_since",
                 )
                 .expression_attribute_values(":code", n(code));
         }
