@@ -11,7 +11,9 @@
 3) Call counter: GET /_test/calls -> {"DynamoDB_20120810.GetItem": n, ...}; POST /_test/calls/reset
 4) Fault rules: POST /_test/faults with {"service": "dynamodb"|"sqs"|"events"|"scheduler"|"ssm",
    "operation"?: "TransactWriteItems", "error"?: "ThrottlingException", "status"?: 400,
-   "probability"?: 0.05, "nth"?: 3, "times"?: 1, "resource"?: "<text the request names>"}
+   "probability"?: 0.05, "nth"?: 3, "times"?: 1, "resource"?: "<text the request names>",
+   "after"?: true}  (service "any" matches every call; "after" applies the call, then answers
+   the error: a crash right after a successful call, as the caller sees it)
    -> {"id": n}; GET /_test/faults lists rules with how often each fired; DELETE /_test/faults
    (?resource=... only those) clears. A matching call is answered with the error instead of
    running; `resource` (e.g. a stack name) keeps a rule to one test's tables and queues.
@@ -67,7 +69,7 @@ def _fault_for(environ, body):
     text = body.decode("utf-8", "replace") + environ.get("PATH_INFO", "")
     with _FAULTS_LOCK:
         for rule in _FAULTS:
-            if rule["service"] != service:
+            if rule["service"] not in ("any", service):
                 continue
             if rule.get("operation") and rule["operation"] != operation:
                 continue
@@ -105,8 +107,8 @@ def _faults_endpoint(environ, start_response):
                 size = int(environ.get("CONTENT_LENGTH") or 0)
                 rule = json.loads(environ["wsgi.input"].read(size) or b"{}")
                 if not isinstance(rule, dict) or rule.get("service") not in (
-                        "dynamodb", "sqs", "events", "scheduler", "ssm"):
-                    raise ValueError("service must be dynamodb, sqs, events, scheduler or ssm")
+                        "dynamodb", "sqs", "events", "scheduler", "ssm", "any"):
+                    raise ValueError("service must be dynamodb, sqs, events, scheduler, ssm or any")
                 probability = rule.get("probability")
                 if probability is not None and not 0 <= float(probability) <= 1:
                     raise ValueError("probability must be 0 to 1")
@@ -215,6 +217,16 @@ class Middleware:
                 if target:
                     with _CALLS_LOCK:
                         _CALLS[target] = _CALLS.get(target, 0) + 1
+                if rule.get("after"):
+                    # The call takes effect, then the caller is told it failed: what a
+                    # crash right after a successful call looks like to the caller.
+                    def discard(status, headers, exc_info=None):
+                        return lambda data: None
+                    if _ALL or target.startswith("DynamoDB_") or path.startswith("/moto-api"):
+                        with _LOCK:
+                            list(self.app(environ, discard))
+                    else:
+                        list(self.app(environ, discard))
                 return _fault_response(rule, start_response)
         if target:
             # Calls per API operation, for the tests that count AWS calls per event.

@@ -1,0 +1,288 @@
+//! Issue 12: crash-point exploration. Each scenario runs once without faults and its AWS
+//! calls are counted; then once per call index k with call k failing (every SDK attempt
+//! of it), and once per k with call k taking effect but answered as failed (a crash right
+//! after a successful call, as the caller sees it). After recovery — the redelivery or
+//! retry a real caller makes — the end state must equal the fault-free run's: each
+//! message stored once, each send POSTed at most once, every fact published under one
+//! event id, at least once.
+
+use conversa::domain::{Message, MessageContent};
+use conversa::ports::store::*;
+use conversa::provider::webhook::InboundMessage;
+use conversa::provider::WorkItem;
+use conversa_tests::*;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::Ordering;
+
+const CONTACT: &str = "5548999990000";
+
+/// What a run ends with, in terms that do not depend on generated ids.
+#[derive(Debug, PartialEq)]
+struct Outcome {
+    /// Per event type: how many distinct facts (event ids) were published.
+    facts: BTreeMap<String, usize>,
+    /// Stored messages of the contact's conversations, by direction and text.
+    messages: Vec<String>,
+    /// Conversation states of the contact, oldest first.
+    states: Vec<String>,
+    /// POSTs the provider received.
+    posts: usize,
+}
+
+async fn outcome(t: &TestStack) -> Outcome {
+    let events = t.local.events_seen().await;
+    let mut ids: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for e in &events {
+        ids.entry(e["detail-type"].as_str().unwrap_or_default().to_owned())
+            .or_default()
+            .insert(e["detail"]["event_id"].to_string());
+    }
+    let store = t.store();
+    let page = store
+        .conversations_of_contact(SAMPLE_CHANNEL_ID, CONTACT, None, 10)
+        .await
+        .unwrap();
+    let mut states = Vec::new();
+    let mut messages = Vec::new();
+    for c in page.items.iter().rev() {
+        states.push(format!("{:?}/{:?}", c.state, c.close_reason));
+        let log = store.messages(&c.id, None, 100).await.unwrap().items;
+        messages.extend(log.iter().map(describe));
+    }
+    Outcome {
+        facts: ids.into_iter().map(|(k, v)| (k, v.len())).collect(),
+        messages,
+        states,
+        posts: t.local.outbox.lock().await.len(),
+    }
+}
+
+fn describe(m: &Message) -> String {
+    let text = match &m.content {
+        MessageContent::Text { body } => body.clone(),
+        other => other.type_name().to_owned(),
+    };
+    format!("{:?}:{text}:{:?}", m.direction, m.status)
+}
+
+/// How many AWS calls of this stack `act` makes (a rule that never fires counts them).
+async fn calls_of(t: &TestStack) -> u64 {
+    let rules: Value = t.local.faults().await.unwrap();
+    rules["rules"][0]["seen"].as_u64().unwrap_or(0)
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Scenario {
+    InboundFirstMessage,
+    AgentSendThroughHsmSend,
+    Close,
+}
+
+struct Ctx {
+    conversation: Option<String>,
+    token: String,
+}
+
+fn first_message() -> WorkItem {
+    WorkItem::Message {
+        channel: SAMPLE_CHANNEL_ID.into(),
+        contact: CONTACT.into(),
+        contact_name: Some("Ana".into()),
+        message: InboundMessage {
+            id: "wamid.CRASH1".into(),
+            at: chrono::Utc::now().timestamp_millis(),
+            content: MessageContent::Text { body: "oi".into() },
+            context_id: None,
+        },
+    }
+}
+
+impl Scenario {
+    async fn setup(self, t: &TestStack) -> Ctx {
+        t.local.status_webhooks.store(true, Ordering::Relaxed);
+        t.local.status_delay_ms.store(5, Ordering::Relaxed);
+        let token = t.agent_token().await;
+        let conversation = match self {
+            Scenario::InboundFirstMessage => None,
+            Scenario::AgentSendThroughHsmSend | Scenario::Close => {
+                t.contact_writes(CONTACT, "wamid.SETUP", t.now_secs()).await;
+                let id = t.open_conversation_of(CONTACT).await.unwrap().id;
+                let (status, _) = t
+                    .post_json(
+                        &format!("/v1/conversations/{id}/capture"),
+                        &token,
+                        json!({}),
+                    )
+                    .await;
+                assert_eq!(status, 200);
+                t.relay().await;
+                Some(id)
+            }
+        };
+        Ctx {
+            conversation,
+            token,
+        }
+    }
+
+    /// The operation under test; a failure is what the caller sees, nothing more.
+    async fn act(self, t: &TestStack, ctx: &Ctx) {
+        match self {
+            Scenario::InboundFirstMessage => {
+                t.invoke_inbound(&[first_message()]).await;
+            }
+            Scenario::AgentSendThroughHsmSend => {
+                self.send(t, ctx).await;
+                t.relay().await;
+                if let Some(event) = t.try_outbound_event().await {
+                    if !event.records.is_empty() {
+                        t.invoke_sender(event).await;
+                    }
+                }
+            }
+            Scenario::Close => {
+                let id = ctx.conversation.as_deref().unwrap_or_default();
+                t.post_json(
+                    &format!("/v1/conversations/{id}/close"),
+                    &ctx.token,
+                    json!({}),
+                )
+                .await;
+            }
+        }
+    }
+
+    async fn send(self, t: &TestStack, ctx: &Ctx) -> u16 {
+        let id = ctx.conversation.as_deref().unwrap_or_default();
+        t.http
+            .post(t.url(&format!("/v1/conversations/{id}/messages")))
+            .bearer_auth(&ctx.token)
+            .header("idempotency-key", "crash-1")
+            .json(&json!({"text": "olá"}))
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+            .unwrap_or(0)
+    }
+
+    /// What a real caller does next: SQS redelivers, an agent retries, the relay and
+    /// hsm-send run until nothing is left, status webhooks arrive.
+    async fn recover(self, t: &TestStack, ctx: &Ctx) {
+        match self {
+            Scenario::InboundFirstMessage => {
+                for _ in 0..5 {
+                    let r = t.invoke_inbound(&[first_message()]).await;
+                    if r.batch_item_failures.is_empty() {
+                        break;
+                    }
+                }
+            }
+            Scenario::AgentSendThroughHsmSend => {
+                for _ in 0..5 {
+                    if matches!(self.send(t, ctx).await, 200 | 202) {
+                        break;
+                    }
+                }
+            }
+            Scenario::Close => {
+                let id = ctx.conversation.as_deref().unwrap_or_default();
+                for _ in 0..5 {
+                    let (status, body) = t
+                        .post_json(
+                            &format!("/v1/conversations/{id}/close"),
+                            &ctx.token,
+                            json!({}),
+                        )
+                        .await;
+                    if status == 200 || body["code"] == "conversation_closed" {
+                        break;
+                    }
+                }
+            }
+        }
+        // The relay, hsm-send and the provider's status webhooks run to the end; a send
+        // left with an unknown outcome is reconciled by its status before any retry.
+        for round in 0..6 {
+            t.relay().await;
+            let event = t.outbound_event().await;
+            if !event.records.is_empty() {
+                t.invoke_sender(event).await;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(60)).await;
+            t.drain_inbound().await;
+            if round == 3 {
+                // Past the reconcile delay, for conversa's clock and for the queues'.
+                t.advance_clock(601).await;
+                advance_emulator(t, 601).await;
+            }
+        }
+        t.relay().await;
+    }
+}
+
+/// Moves the emulator's clock, so SQS visibility timeouts and delays elapse. The scenarios
+/// run one after another in one test, so no other test shares this jump.
+async fn advance_emulator(t: &TestStack, seconds: i64) {
+    let endpoint = t.config.endpoint_url().unwrap_or_default().to_owned();
+    t.http
+        .post(format!("{endpoint}/_test/time/advance?seconds={seconds}"))
+        .send()
+        .await
+        .unwrap();
+}
+
+async fn run(scenario: Scenario, fault: Option<Value>) -> (Outcome, u64) {
+    let t = stack().await;
+    let ctx = scenario.setup(&t).await;
+    t.inject_fault(json!({"service": "any", "probability": 0.0}))
+        .await;
+    if let Some(rule) = fault {
+        t.inject_fault(rule).await;
+    }
+    scenario.act(&t, &ctx).await;
+    let calls = calls_of(&t).await;
+    t.local.clear_faults().await.unwrap();
+    scenario.recover(&t, &ctx).await;
+    (outcome(&t).await, calls)
+}
+
+async fn explore(scenario: Scenario) {
+    let (expected, calls) = run(scenario, None).await;
+    assert!(calls > 0, "{scenario:?} makes AWS calls");
+    assert!(expected.facts.values().all(|n| *n >= 1));
+    let mut explored = 0;
+    for k in 1..=calls {
+        for after in [false, true] {
+            // Failing: every attempt the SDK makes of call k. After: call k takes effect,
+            // then its caller is told it failed.
+            let rule = json!({"service": "any", "nth": k, "times": if after { 1 } else { 3 },
+                              "after": after, "error": "InternalServerError"});
+            let (got, _) = run(scenario, Some(rule)).await;
+            assert_eq!(
+                got,
+                expected,
+                "{scenario:?}: call {k} of {calls} {}",
+                if after {
+                    "applied, then answered as failed"
+                } else {
+                    "failing"
+                }
+            );
+            explored += 1;
+        }
+    }
+    eprintln!("{scenario:?}: {calls} calls, {explored} crash points explored");
+}
+
+/// One test, scenarios in turn: the emulator's clock jumps must not reach other tests.
+#[tokio::test]
+async fn every_crash_point_of_every_scenario_recovers_to_the_fault_free_end_state() {
+    for scenario in [
+        Scenario::InboundFirstMessage,
+        Scenario::Close,
+        Scenario::AgentSendThroughHsmSend,
+    ] {
+        explore(scenario).await;
+    }
+}
