@@ -7,7 +7,7 @@ VENV := .venv
 PIP := $(VENV)/bin/pip --quiet --disable-pip-version-check
 CARGO ?= cargo
 
-.PHONY: run test venv fmt-check clippy unit integration lint-template build build-tools bench clean
+.PHONY: run test venv fmt-check clippy unit integration lint-template build build-tools bench soak clean
 
 ## The emulator (moto server) for `make run` and the integration tests.
 venv: $(VENV)/.installed
@@ -43,6 +43,11 @@ integration: venv
 
 bench:
 	$(CARGO) bench -p conversa
+
+## The long soak under faults (docs/reliability.md): 10,000 inbound messages over 200
+## contacts, every webhook twice, 5 % of AWS calls failing. `make test` runs 1,000.
+soak: venv
+	SOAK_MESSAGES=10000 SOAK_CONTACTS=200 $(CARGO) test -p conversa-tests --test soak -- --nocapture
 
 ## `sam build` for Lambda: an arm64 `bootstrap` per function, no Docker.
 # rustup cannot fetch the aarch64 std here, so the cross build uses Debian's rustc-web
