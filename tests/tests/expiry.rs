@@ -17,11 +17,6 @@ fn sweeper(t: &TestStack) -> Sweeper {
             conversations: store.clone(),
             channels: store.clone(),
             contacts: store.clone(),
-            messages: store.clone(),
-            outbound: Arc::new(conversa::aws::SqsWorkQueue::new(
-                aws_sdk_sqs::Client::new(&t.config),
-                t.queue_url("OutboundQueue"),
-            )),
         },
         expiry: store,
         clock: t.local.clock.clone(),

@@ -708,7 +708,6 @@ async fn handoff_timers_use_sqs_delays_up_to_15_minutes_and_schedules_beyond() {
 #[tokio::test]
 async fn the_largest_handoff_is_published_within_the_event_limit() {
     use conversa::domain::{DeliveryStatus, Direction, Message, MessageContent};
-    use conversa::ports::store::*;
     let t = stack().await;
     let (id, bot) = with_assistant(&t, json!({})).await;
     // 40 messages of 16 KB: more history than one event can carry.
@@ -730,7 +729,7 @@ async fn the_largest_handoff_is_published_within_the_event_limit() {
             failure: None,
             outcome_unknown_since: None,
         };
-        t.store().record_outbound(&m).await.unwrap();
+        t.store().import_outbound(&m).await.unwrap();
     }
     // extra_info and contact_info at their 32 KB limit together.
     let half = "ç".repeat(7 * 1024 + 768);
@@ -758,4 +757,46 @@ async fn the_largest_handoff_is_published_within_the_event_limit() {
         "big-0039",
         "the most recent messages are kept"
     );
+}
+
+#[tokio::test]
+async fn the_closing_message_commits_with_the_close_and_survives_a_queue_outage() {
+    let t = stack().await;
+    let (id, bot) = with_assistant(&t, json!({"closing_message": "Obrigado pelo contato!"})).await;
+    hand_off(&t, &bot, &id, false).await;
+    let agent = t.agent_token().await;
+    t.post_json(
+        &format!("/v1/conversations/{id}/capture"),
+        &agent,
+        json!({}),
+    )
+    .await;
+    t.relay().await;
+    // The send queue refuses every attempt for a while.
+    t.inject_fault(json!({"service": "sqs", "operation": "SendMessageBatch",
+                          "error": "ServiceUnavailable", "nth": 1, "times": 3}))
+        .await;
+    let (status, _) = t
+        .post_json(&format!("/v1/conversations/{id}/close"), &agent, json!({}))
+        .await;
+    assert_eq!(status, 200);
+    let token = t.agent_token().await;
+    let (_, log) = t
+        .get_json(&format!("/v1/conversations/{id}/messages"), &token)
+        .await;
+    assert!(
+        log["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["body"] == "Obrigado pelo contato!"),
+        "stored with the close: {log}"
+    );
+    t.drain_outbound().await;
+    let outbox = t.local.outbox.lock().await.clone();
+    let sent = outbox
+        .iter()
+        .filter(|m| m["request"]["text"]["body"] == "Obrigado pelo contato!")
+        .count();
+    assert_eq!(sent, 1, "delivered once the queue is back");
 }

@@ -312,7 +312,7 @@ async fn seed_outbound(t: &TestStack, id: &str) -> String {
         .open_conversation_id
         .unwrap();
     store
-        .record_outbound(&Message {
+        .import_outbound(&Message {
             conversation_id: conversation_id.clone(),
             id: id.into(),
             direction: Direction::Outbound,

@@ -1,30 +1,53 @@
-//! What closing a conversation sets in motion, shared by the API, the timers and the
-//! expiry sweeper: lazy expiry of a conversation past its `expires_at`, and the channel's
-//! closing message. Callers reach it downward; it imports none of them.
+//! Closing a conversation, shared by the API, the timers and the expiry sweeper: the
+//! close with the channel's closing message and the close's events in one transaction,
+//! and lazy expiry of a conversation past its `expires_at`. Callers reach it downward;
+//! it imports none of them.
 
 use super::events;
 use super::outbound_item::OutboundItem;
 use crate::domain::{
-    conversation::CloseReason, workspace, Channel, Conversation, DeliveryStatus, Direction,
-    Message, MessageContent, Millis,
+    conversation::CloseReason, workspace, Conversation, DeliveryStatus, Direction, Message,
+    MessageContent, Millis,
 };
 use crate::ports::{
-    ChannelStore, ContactStore, ConversationStore, Effects, MessageKey, MessageLog, PortError,
-    WorkQueue, WriteOutcome,
+    ChannelStore, ContactStore, ConversationStore, Effects, MessageKey, PortError, QueuedItem,
+    WriteOutcome,
 };
 use std::sync::Arc;
 
-/// The ports a close touches beyond the conversation record.
+/// The ports a close reads and writes.
 #[derive(Clone)]
 pub struct Closer {
     pub conversations: Arc<dyn ConversationStore>,
     pub channels: Arc<dyn ChannelStore>,
     pub contacts: Arc<dyn ContactStore>,
-    pub messages: Arc<dyn MessageLog>,
-    pub outbound: Arc<dyn WorkQueue>,
 }
 
 impl Closer {
+    /// Closes a conversation, if nobody changed it since it was read, with the channel's
+    /// closing message and the close's events in the same transaction: the close, its
+    /// message and its send never part. `Conflict` means read again.
+    pub async fn close(
+        &self,
+        before: &Conversation,
+        closed: &Conversation,
+        mut effects: Effects,
+        now: Millis,
+    ) -> Result<WriteOutcome, PortError> {
+        let closing = self.closing_message(closed, now).await?;
+        if let Some((_, send)) = &closing {
+            effects.sends.push(send.clone());
+        }
+        self.conversations
+            .close_conversation(
+                closed,
+                before.version,
+                closing.as_ref().map(|(m, _)| m),
+                &effects,
+            )
+            .await
+    }
+
     /// Closes an expired conversation (reason `expired`) and tells the world; returns the
     /// conversation as it now is and whether this call closed it. Losing a race means
     /// someone else changed or closed it: the caller gets the fresh record.
@@ -40,14 +63,9 @@ impl Closer {
             return Ok((c, false));
         };
         let effects = Effects::events([events::conversation_closed(&closed, "conversa")]);
-        match self
-            .conversations
-            .update_conversation(&closed, c.version, &effects)
-            .await?
-        {
+        match self.close(&c, &closed, effects, now).await? {
             WriteOutcome::Committed => {
                 tracing::info!(conversation_id = %c.id, "conversation expired");
-                self.after_close(&closed, now).await?;
                 Ok((closed, true))
             }
             _ => {
@@ -57,37 +75,22 @@ impl Closer {
         }
     }
 
-    /// After a close committed: the channel's closing message, if it has one.
-    pub async fn after_close(&self, closed: &Conversation, now: Millis) -> Result<(), PortError> {
-        if let Some(channel) = self.channels.channel(&closed.channel).await? {
-            self.send_closing_message(&channel, closed, now).await?;
-        }
-        Ok(())
-    }
-
     /// The configured closing message (`before_action_messages`), sent before a handed-off
-    /// conversation closes, when the window still allows free-form messages. The close
-    /// stands whatever happens here: a failure is logged.
-    pub async fn send_closing_message(
+    /// conversation closes, when the window still allows free-form messages: the message
+    /// for the log and its send.
+    async fn closing_message(
         &self,
-        channel: &Channel,
         closed: &Conversation,
         now: Millis,
-    ) -> Result<(), PortError> {
-        if let Err(e) = self.try_closing_message(channel, closed, now).await {
-            tracing::error!(conversation_id = %closed.id, error = %e, "closing message not sent");
+    ) -> Result<Option<(Message, QueuedItem)>, PortError> {
+        if closed.handoff.is_none() {
+            return Ok(None);
         }
-        Ok(())
-    }
-
-    async fn try_closing_message(
-        &self,
-        channel: &Channel,
-        closed: &Conversation,
-        now: Millis,
-    ) -> Result<(), PortError> {
-        let (Some(text), Some(_)) = (&channel.handoff.closing_message, &closed.handoff) else {
-            return Ok(());
+        let Some(channel) = self.channels.channel(&closed.channel).await? else {
+            return Ok(None);
+        };
+        let Some(text) = channel.handoff.closing_message.clone() else {
+            return Ok(None);
         };
         let window = self
             .contacts
@@ -96,7 +99,7 @@ impl Closer {
             .map(|r| r.window(now))
             .unwrap_or_else(|| crate::domain::Window::at(None, now));
         if !window.open {
-            return Ok(());
+            return Ok(None);
         }
         let message = Message {
             conversation_id: closed.id.clone(),
@@ -113,7 +116,6 @@ impl Closer {
             failure: None,
             outcome_unknown_since: None,
         };
-        self.messages.record_outbound(&message).await?;
         let item = OutboundItem {
             key: MessageKey::of(&message),
             message_id: message.id.clone(),
@@ -122,7 +124,7 @@ impl Closer {
             free_form: true,
             payload: serde_json::json!({"type": "text", "text": {"body": text, "preview_url": false}}),
         };
-        let queued = item.queued().map_err(|e| PortError::new("timers", e))?;
-        self.outbound.enqueue(&[queued]).await
+        let queued = item.queued().map_err(|e| PortError::new("closing", e))?;
+        Ok(Some((message, queued)))
     }
 }

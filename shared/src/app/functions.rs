@@ -11,7 +11,7 @@ use super::relay::EventRelay;
 use super::templates::TemplateSync;
 use super::timers::TimerHandler;
 use super::webhook::Webhook;
-use crate::aws::{DynamoStore, SqsWorkQueue, SsmSecrets};
+use crate::aws::{DynamoStore, SsmSecrets};
 use crate::ports::Clock;
 use crate::provider::graph::GraphApi;
 use async_trait::async_trait;
@@ -130,13 +130,11 @@ fn store(clients: &Clients, settings: &Settings) -> Arc<DynamoStore> {
 }
 
 /// What closing a conversation touches, on the same clients.
-fn closer(store: &Arc<DynamoStore>, outbound: &Arc<SqsWorkQueue>) -> Closer {
+fn closer(store: &Arc<DynamoStore>) -> Closer {
     Closer {
         conversations: store.clone(),
         channels: store.clone(),
         contacts: store.clone(),
-        messages: store.clone(),
-        outbound: outbound.clone(),
     }
 }
 
@@ -183,9 +181,9 @@ pub fn handoff_timeout(
 ) -> Result<TimerHandler, ConfigError> {
     let settings = Settings::from_lookup(env)?;
     let store = store(clients, &settings);
-    let outbound = Arc::new(clients.queue(&settings.outbound_queue_url));
+    let _outbound = Arc::new(clients.queue(&settings.outbound_queue_url));
     Ok(TimerHandler {
-        closer: closer(&store, &outbound),
+        closer: closer(&store),
         conversations: store.clone(),
         messages: store,
         timers: Arc::new(clients.timers(&settings)),
@@ -200,9 +198,9 @@ pub fn auto_expiry(
 ) -> Result<Sweeper, ConfigError> {
     let settings = Settings::from_lookup(env)?;
     let store = store(clients, &settings);
-    let outbound = Arc::new(clients.queue(&settings.outbound_queue_url));
+    let _outbound = Arc::new(clients.queue(&settings.outbound_queue_url));
     Ok(Sweeper {
-        closer: closer(&store, &outbound),
+        closer: closer(&store),
         expiry: store,
         clock,
         page_size: super::expiry::PAGE,
@@ -268,9 +266,9 @@ pub fn agent_api(
 ) -> Result<AgentApi, ConfigError> {
     let settings = Settings::from_lookup(env)?;
     let store = store(clients, &settings);
-    let outbound = Arc::new(clients.queue(&settings.outbound_queue_url));
+    let _outbound = Arc::new(clients.queue(&settings.outbound_queue_url));
     Ok(AgentApi {
-        closer: closer(&store, &outbound),
+        closer: closer(&store),
         channels: store.clone(),
         templates: store.clone(),
         contacts: store.clone(),

@@ -146,14 +146,9 @@ impl TimerHandler {
             return Ok(Some(Outcome::Stale));
         };
         let effects = Effects::events([events::conversation_closed(&closed, "conversa")]);
-        match self
-            .conversations
-            .update_conversation(&closed, c.version, &effects)
-            .await?
-        {
+        match self.closer.close(c, &closed, effects, now).await? {
             WriteOutcome::Committed => {
                 tracing::info!(conversation_id = %c.id, reason = ?reason, "conversation closed by its timer");
-                self.closer.after_close(&closed, now).await?;
                 Ok(Some(Outcome::Closed(reason)))
             }
             _ => Ok(None),

@@ -69,6 +69,16 @@ pub trait ConversationStore: Send + Sync {
         expected_version: u64,
         effects: &Effects,
     ) -> PortResult<WriteOutcome>;
+    /// Closes a conversation if nobody changed it since `expected_version`, with the
+    /// closing message conversa sends (stored in its log) and the effects of the close,
+    /// all in one transaction; frees its contact for a new conversation.
+    async fn close_conversation(
+        &self,
+        closed: &Conversation,
+        expected_version: u64,
+        closing_message: Option<&Message>,
+        effects: &Effects,
+    ) -> PortResult<WriteOutcome>;
     /// Deletes a conversation, if unchanged since read, with the removal's effects, then
     /// every message of it.
     async fn remove_conversation(
@@ -92,8 +102,6 @@ pub trait MessageLog: Send + Sync {
     /// conditionally on its version, deduplicated on the caller's idempotency key.
     async fn append_outbound(&self, write: &OutboundWrite, now: Millis)
         -> PortResult<WriteOutcome>;
-    /// Stores an outbound message of an existing conversation, as it is.
-    async fn record_outbound(&self, message: &Message) -> PortResult<()>;
 }
 
 /// What arrived from the provider, deduplicated on the provider's ids: inbound messages

@@ -237,12 +237,7 @@ impl AgentApi {
             owner_only(who, &c)?;
             let closed = workspace::close(&c, reason, now).map_err(workspace_error)?;
             let effects = Effects::events([events::conversation_closed(&closed, &who.sub)]);
-            if let WriteOutcome::Committed = self
-                .conversations
-                .update_conversation(&closed, c.version, &effects)
-                .await?
-            {
-                self.closer.after_close(&closed, now).await?;
+            if let WriteOutcome::Committed = self.closer.close(&c, &closed, effects, now).await? {
                 tracing::info!(conversation_id = %closed.id, reason = ?reason, by = %who.sub, "conversation closed");
                 return Ok(json(StatusCode::OK, &closed));
             }

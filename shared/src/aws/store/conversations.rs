@@ -6,7 +6,7 @@ use super::items::{
     BY_CONTACT_INDEX,
 };
 use super::{cancellation_codes, DynamoStore};
-use crate::domain::{Conversation, Millis};
+use crate::domain::{Conversation, Message, Millis};
 use crate::ports::{
     ConversationStore, Effects, Page, PortError, PortResult, StartWrite, WriteOutcome,
 };
@@ -226,6 +226,42 @@ impl ConversationStore for DynamoStore {
         if !next.state.is_open() {
             self.free_contact(next).await?;
         }
+        Ok(WriteOutcome::Committed)
+    }
+
+    async fn close_conversation(
+        &self,
+        closed: &Conversation,
+        expected_version: u64,
+        closing_message: Option<&Message>,
+        effects: &Effects,
+    ) -> PortResult<WriteOutcome> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(to_item(&self.conversation_item(closed))?))
+            .condition_expression("#version = :expected")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_values(":expected", n(expected_version))
+            .build()
+            .map_err(|e| PortError::new("dynamodb", e))?;
+        let mut ops = vec![TransactWriteItem::builder().put(put).build()];
+        if let Some(m) = closing_message {
+            ops.push(self.new_message_put(m)?);
+        }
+        ops.extend(self.outbox_puts(effects)?);
+        if let Err(err) = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(ops))
+            .send()
+            .await
+        {
+            return match cancellation_codes(&err) {
+                Some(_) => Ok(WriteOutcome::Conflict),
+                None => Err(crate::aws::sdk_error("dynamodb", err)),
+            };
+        }
+        self.free_contact(closed).await?;
         Ok(WriteOutcome::Committed)
     }
 

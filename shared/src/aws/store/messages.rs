@@ -12,10 +12,49 @@ use crate::ports::{
     WriteOutcome,
 };
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::AttributeValue;
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 
 impl DynamoStore {
+    /// Stores an outbound message as it is, with its provider-id index (imports, seeding
+    /// and tests; conversa's own sends are written with their change).
+    pub async fn import_outbound(&self, message: &Message) -> PortResult<()> {
+        let item = self.message_item(message);
+        let reference = ProviderMessageRef {
+            conversation_id: message.conversation_id.clone(),
+            message_key: item.sk.clone(),
+            opened_conversation: false,
+        };
+        let provider_id = message.provider_id.as_deref().unwrap_or(&message.id);
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(to_item(&item)?))
+            .build()
+            .map_err(|e| PortError::new("dynamodb", e))?;
+        // Keep a pending status that raced ahead of the message: merge, not overwrite.
+        let index = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(wamid_pk(provider_id)))
+            .key("sk", s("WAMID"))
+            .update_expression(
+                "SET conversation_id = :c, message_key = :k, opened_conversation = :f, #ttl = :ttl",
+            )
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":c", s(&reference.conversation_id))
+            .expression_attribute_values(":k", s(&reference.message_key))
+            .expression_attribute_values(":f", AttributeValue::Bool(false))
+            .expression_attribute_values(":ttl", n(self.retention_ttl(message.stored_at)))
+            .build()
+            .map_err(|e| PortError::new("dynamodb", e))?;
+        self.client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(put).build())
+            .transact_items(TransactWriteItem::builder().update(index).build())
+            .send()
+            .await
+            .map_err(|e| crate::aws::sdk_error("dynamodb", e))?;
+        Ok(())
+    }
+
     pub(super) fn new_message_put(&self, m: &Message) -> PortResult<TransactWriteItem> {
         let item = self.message_item(m);
         let put = Put::builder()
@@ -156,43 +195,5 @@ impl MessageLog for DynamoStore {
                 None => Err(crate::aws::sdk_error("dynamodb", err)),
             },
         }
-    }
-
-    async fn record_outbound(&self, message: &Message) -> PortResult<()> {
-        let item = self.message_item(message);
-        let reference = ProviderMessageRef {
-            conversation_id: message.conversation_id.clone(),
-            message_key: item.sk.clone(),
-            opened_conversation: false,
-        };
-        let provider_id = message.provider_id.as_deref().unwrap_or(&message.id);
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(to_item(&item)?))
-            .build()
-            .map_err(|e| PortError::new("dynamodb", e))?;
-        // Keep a pending status that raced ahead of the message: merge, not overwrite.
-        let index = Update::builder()
-            .table_name(&self.table)
-            .key("pk", s(wamid_pk(provider_id)))
-            .key("sk", s("WAMID"))
-            .update_expression(
-                "SET conversation_id = :c, message_key = :k, opened_conversation = :f, #ttl = :ttl",
-            )
-            .expression_attribute_names("#ttl", "ttl")
-            .expression_attribute_values(":c", s(&reference.conversation_id))
-            .expression_attribute_values(":k", s(&reference.message_key))
-            .expression_attribute_values(":f", AttributeValue::Bool(false))
-            .expression_attribute_values(":ttl", n(self.retention_ttl(message.stored_at)))
-            .build()
-            .map_err(|e| PortError::new("dynamodb", e))?;
-        self.client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(put).build())
-            .transact_items(TransactWriteItem::builder().update(index).build())
-            .send()
-            .await
-            .map_err(|e| crate::aws::sdk_error("dynamodb", e))?;
-        Ok(())
     }
 }
