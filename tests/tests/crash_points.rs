@@ -75,8 +75,14 @@ async fn calls_of(t: &TestStack) -> u64 {
 #[derive(Clone, Copy, Debug)]
 enum Scenario {
     InboundFirstMessage,
+    InboundReply,
     AgentSendThroughHsmSend,
+    StatusWebhook,
+    Capture,
+    Transfer,
+    Handoff,
     Close,
+    ExpirySweep,
 }
 
 struct Ctx {
@@ -85,16 +91,52 @@ struct Ctx {
 }
 
 fn first_message() -> WorkItem {
+    inbound("wamid.CRASH1", "oi")
+}
+
+fn inbound(id: &str, body: &str) -> WorkItem {
     WorkItem::Message {
         channel: SAMPLE_CHANNEL_ID.into(),
         contact: CONTACT.into(),
         contact_name: Some("Ana".into()),
         message: InboundMessage {
-            id: "wamid.CRASH1".into(),
+            id: id.into(),
             at: chrono::Utc::now().timestamp_millis(),
-            content: MessageContent::Text { body: "oi".into() },
+            content: MessageContent::Text { body: body.into() },
             context_id: None,
         },
+    }
+}
+
+fn delivered(wamid: &str) -> WorkItem {
+    WorkItem::Status {
+        channel: SAMPLE_CHANNEL_ID.into(),
+        recipient: CONTACT.into(),
+        message_id: wamid.into(),
+        status: "delivered".into(),
+        at: chrono::Utc::now().timestamp_millis(),
+        error_code: None,
+        error_title: None,
+        callback_data: None,
+    }
+}
+
+/// Redelivers an SQS batch until the handler takes it, as the queue would.
+async fn redeliver(t: &TestStack, items: &[WorkItem]) {
+    for _ in 0..5 {
+        if t.invoke_inbound(items).await.batch_item_failures.is_empty() {
+            return;
+        }
+    }
+}
+
+/// An agent's (or assistant's) request retried until it is done or refused for good.
+async fn retry_post(t: &TestStack, path: &str, token: &str, body: Value, done: &[&str]) {
+    for _ in 0..5 {
+        let (status, answer) = t.post_json(path, token, body.clone()).await;
+        if status == 200 || done.iter().any(|c| answer["code"] == *c) {
+            return;
+        }
     }
 }
 
@@ -105,7 +147,25 @@ impl Scenario {
         let token = t.agent_token().await;
         let conversation = match self {
             Scenario::InboundFirstMessage => None,
-            Scenario::AgentSendThroughHsmSend | Scenario::Close => {
+            Scenario::Handoff => {
+                let (status, _) = t
+                    .set_settings(json!({
+                        "routing": {"mode": "assistant", "to": "assistant", "assistant": "ana-bot", "backup_queue": "support"},
+                        "handoff": {"wait_timeout_seconds": 300, "inactivity_timeout_seconds": 3600}
+                    }))
+                    .await;
+                assert_eq!(status, 200);
+                t.contact_writes(CONTACT, "wamid.SETUP", t.now_secs()).await;
+                Some(t.open_conversation_of(CONTACT).await.unwrap().id)
+            }
+            Scenario::InboundReply | Scenario::Capture | Scenario::ExpirySweep => {
+                t.contact_writes(CONTACT, "wamid.SETUP", t.now_secs()).await;
+                Some(t.open_conversation_of(CONTACT).await.unwrap().id)
+            }
+            Scenario::AgentSendThroughHsmSend
+            | Scenario::StatusWebhook
+            | Scenario::Transfer
+            | Scenario::Close => {
                 t.contact_writes(CONTACT, "wamid.SETUP", t.now_secs()).await;
                 let id = t.open_conversation_of(CONTACT).await.unwrap().id;
                 let (status, _) = t
@@ -116,21 +176,47 @@ impl Scenario {
                     )
                     .await;
                 assert_eq!(status, 200);
-                t.relay().await;
                 Some(id)
             }
         };
+        if let Scenario::StatusWebhook = self {
+            // A sent message, whose status webhooks the scenario applies itself.
+            t.local.status_webhooks.store(false, Ordering::Relaxed);
+            let ctx = Ctx {
+                conversation: conversation.clone(),
+                token: token.clone(),
+            };
+            Scenario::AgentSendThroughHsmSend.send(t, &ctx).await;
+            t.drain_outbound().await;
+        }
+        if let Scenario::ExpirySweep = self {
+            t.advance_clock(24 * 3600 + 1).await;
+        }
+        t.relay().await;
         Ctx {
             conversation,
             token,
         }
     }
 
+    /// The provider id of the scenario's sent message.
+    async fn wamid(t: &TestStack) -> String {
+        t.local.outbox.lock().await[0]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
     /// The operation under test; a failure is what the caller sees, nothing more.
     async fn act(self, t: &TestStack, ctx: &Ctx) {
+        let id = ctx.conversation.as_deref().unwrap_or_default();
         match self {
             Scenario::InboundFirstMessage => {
                 t.invoke_inbound(&[first_message()]).await;
+            }
+            Scenario::InboundReply => {
+                t.invoke_inbound(&[inbound("wamid.CRASH2", "de novo")])
+                    .await;
             }
             Scenario::AgentSendThroughHsmSend => {
                 self.send(t, ctx).await;
@@ -141,15 +227,43 @@ impl Scenario {
                     }
                 }
             }
-            Scenario::Close => {
-                let id = ctx.conversation.as_deref().unwrap_or_default();
-                t.post_json(
-                    &format!("/v1/conversations/{id}/close"),
-                    &ctx.token,
-                    json!({}),
-                )
-                .await;
+            Scenario::StatusWebhook => {
+                let wamid = Self::wamid(t).await;
+                t.invoke_inbound(&[delivered(&wamid)]).await;
             }
+            Scenario::Capture | Scenario::Transfer | Scenario::Handoff | Scenario::Close => {
+                let (path, token, body) = self.request(t, ctx, id).await;
+                t.post_json(&path, &token, body).await;
+            }
+            Scenario::ExpirySweep => {
+                let _ = t.local.runtime.run_scheduled("AutoExpiryFunction").await;
+            }
+        }
+    }
+
+    /// The HTTP request of an API scenario: path, caller's token, body.
+    async fn request(self, t: &TestStack, ctx: &Ctx, id: &str) -> (String, String, Value) {
+        match self {
+            Scenario::Capture => (
+                format!("/v1/conversations/{id}/capture"),
+                ctx.token.clone(),
+                json!({}),
+            ),
+            Scenario::Transfer => (
+                format!("/v1/conversations/{id}/transfer"),
+                ctx.token.clone(),
+                json!({"agent": "agent-2"}),
+            ),
+            Scenario::Handoff => (
+                format!("/v1/conversations/{id}/handoff"),
+                t.token("ana-bot", "assistant", &[]).await,
+                json!({"queue": "support", "extra_info": {"motivo": "teste"}}),
+            ),
+            _ => (
+                format!("/v1/conversations/{id}/close"),
+                ctx.token.clone(),
+                json!({}),
+            ),
         }
     }
 
@@ -169,14 +283,13 @@ impl Scenario {
     /// What a real caller does next: SQS redelivers, an agent retries, the relay and
     /// hsm-send run until nothing is left, status webhooks arrive.
     async fn recover(self, t: &TestStack, ctx: &Ctx) {
+        let id = ctx.conversation.as_deref().unwrap_or_default();
         match self {
-            Scenario::InboundFirstMessage => {
-                for _ in 0..5 {
-                    let r = t.invoke_inbound(&[first_message()]).await;
-                    if r.batch_item_failures.is_empty() {
-                        break;
-                    }
-                }
+            Scenario::InboundFirstMessage => redeliver(t, &[first_message()]).await,
+            Scenario::InboundReply => redeliver(t, &[inbound("wamid.CRASH2", "de novo")]).await,
+            Scenario::StatusWebhook => {
+                let wamid = Self::wamid(t).await;
+                redeliver(t, &[delivered(&wamid)]).await;
             }
             Scenario::AgentSendThroughHsmSend => {
                 for _ in 0..5 {
@@ -185,20 +298,18 @@ impl Scenario {
                     }
                 }
             }
-            Scenario::Close => {
-                let id = ctx.conversation.as_deref().unwrap_or_default();
-                for _ in 0..5 {
-                    let (status, body) = t
-                        .post_json(
-                            &format!("/v1/conversations/{id}/close"),
-                            &ctx.token,
-                            json!({}),
-                        )
-                        .await;
-                    if status == 200 || body["code"] == "conversation_closed" {
-                        break;
-                    }
-                }
+            Scenario::Capture | Scenario::Transfer | Scenario::Handoff | Scenario::Close => {
+                let (path, token, body) = self.request(t, ctx, id).await;
+                let done: &[&str] = match self {
+                    Scenario::Capture => &["already_captured"],
+                    Scenario::Transfer => &["already_captured"],
+                    Scenario::Handoff => &["not_with_assistant"],
+                    _ => &["conversation_closed"],
+                };
+                retry_post(t, &path, &token, body, done).await;
+            }
+            Scenario::ExpirySweep => {
+                let _ = t.local.runtime.run_scheduled("AutoExpiryFunction").await;
             }
         }
         // The relay, hsm-send and the provider's status webhooks run to the end; a send
@@ -280,7 +391,13 @@ async fn explore(scenario: Scenario) {
 async fn every_crash_point_of_every_scenario_recovers_to_the_fault_free_end_state() {
     for scenario in [
         Scenario::InboundFirstMessage,
+        Scenario::InboundReply,
+        Scenario::StatusWebhook,
+        Scenario::Capture,
+        Scenario::Transfer,
+        Scenario::Handoff,
         Scenario::Close,
+        Scenario::ExpirySweep,
         Scenario::AgentSendThroughHsmSend,
     ] {
         explore(scenario).await;
