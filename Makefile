@@ -38,16 +38,28 @@ lint-template: venv
 unit:
 	$(CARGO) test --workspace --lib --bins
 
+# The soaks run beside the other integration tests (each test binary has its own
+# emulator), so the two cores share the work; their output follows the others'.
+SOAK_TESTS := soak send_soak
+FAST_TESTS := $(filter-out $(SOAK_TESTS),$(basename $(notdir $(wildcard tests/tests/*.rs))))
+
 integration: venv
-	$(CARGO) test -p conversa-tests --tests
+	$(CARGO) test -p conversa-tests --tests --no-run
+	mkdir -p target; \
+	$(CARGO) test -p conversa-tests $(addprefix --test ,$(SOAK_TESTS)) > target/soak-tests.log 2>&1 & soak=$$!; \
+	$(CARGO) test -p conversa-tests $(addprefix --test ,$(FAST_TESTS)); fast=$$?; \
+	wait $$soak; slow=$$?; cat target/soak-tests.log; \
+	test $$fast -eq 0 && test $$slow -eq 0
 
 bench:
 	$(CARGO) bench -p conversa
 
-## The long soak under faults (docs/reliability.md): 10,000 inbound messages over 200
-## contacts, every webhook twice, 5 % of AWS calls failing. `make test` runs 1,000.
+## The long soaks under faults (docs/reliability.md): 10,000 inbound messages over 200
+## contacts, every webhook twice, 5 % of AWS calls failing; 1,000 agent sends with the
+## provider failing 17 % of them. `make test` runs 1,000 and 100.
 soak: venv
 	SOAK_MESSAGES=10000 SOAK_CONTACTS=200 $(CARGO) test -p conversa-tests --test soak -- --nocapture
+	SOAK_SENDS=1000 $(CARGO) test -p conversa-tests --test send_soak -- --nocapture
 
 ## `sam build` for Lambda: an arm64 `bootstrap` per function, no Docker.
 # rustup cannot fetch the aarch64 std here, so the cross build uses Debian's rustc-web

@@ -79,6 +79,8 @@ pub struct LocalStack {
     pub status_webhooks: std::sync::atomic::AtomicBool,
     /// The wait before each status webhook, in milliseconds.
     pub status_delay_ms: std::sync::atomic::AtomicU64,
+    /// The sandbox's fault draws (fixed seed: a run repeats).
+    pub fault_seed: std::sync::atomic::AtomicU64,
     /// `make run`: moving the development clock also moves the emulator's clock, so SQS
     /// delays (timers) elapse with it. Off in tests, which share one emulator.
     pub emulator_time: bool,
@@ -187,6 +189,7 @@ impl LocalStack {
             base_url: base_url.to_owned(),
             status_webhooks: std::sync::atomic::AtomicBool::new(false),
             status_delay_ms: std::sync::atomic::AtomicU64::new(200),
+            fault_seed: std::sync::atomic::AtomicU64::new(0x9E37_79B9_7F4A_7C15),
             emulator_time: false,
             last_runs: Mutex::new(HashMap::new()),
         })

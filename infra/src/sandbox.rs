@@ -37,6 +37,9 @@ pub struct ProviderFault {
     /// How many sends it applies to (every one, when absent).
     #[serde(default)]
     pub times: Option<u32>,
+    /// The share of matching sends it applies to (all, when absent).
+    #[serde(default)]
+    pub probability: Option<f64>,
     /// How many it applied to so far.
     #[serde(default)]
     pub fired: u32,
@@ -50,11 +53,44 @@ enum Outcome {
 }
 
 impl LocalStack {
+    /// A uniform draw in [0, 1) from a fixed-seed generator: runs repeat exactly.
+    fn next_draw(&self) -> f64 {
+        // xorshift64*, advanced atomically.
+        let mut x = self.fault_seed.load(Ordering::Relaxed);
+        loop {
+            let mut next = x;
+            next ^= next >> 12;
+            next ^= next << 25;
+            next ^= next >> 27;
+            match self
+                .fault_seed
+                .compare_exchange(x, next, Ordering::Relaxed, Ordering::Relaxed)
+            {
+                Ok(_) => {
+                    let out = next.wrapping_mul(0x2545_F491_4F6C_DD1D);
+                    return (out >> 11) as f64 / (1u64 << 53) as f64;
+                }
+                Err(current) => x = current,
+            }
+        }
+    }
+
     /// The first rule that matches this send and still applies, counted.
     async fn provider_outcome(&self, to: &str) -> Outcome {
         let mut rules = self.provider_faults.lock().await;
+        // One draw per send, shared by the rules in order: 10 % + 5 % rules split it.
+        let draw = self.next_draw();
+        let mut below = 0.0;
         let Some(rule) = rules.iter_mut().find(|r| {
-            r.phone.as_deref().is_none_or(|p| p == to) && r.times.is_none_or(|t| r.fired < t)
+            let matches =
+                r.phone.as_deref().is_none_or(|p| p == to) && r.times.is_none_or(|t| r.fired < t);
+            match r.probability {
+                Some(p) if matches => {
+                    below += p;
+                    draw < below
+                }
+                _ => matches,
+            }
         }) else {
             return Outcome::Accept;
         };

@@ -1,5 +1,5 @@
-//! Issue 12: inbound soak under faults. Every webhook is delivered twice (the second pass
-//! shuffled), 5 % of the stack's DynamoDB, SQS and EventBridge calls fail, and the stack
+//! Issue 12: inbound soak under faults. Every webhook (ten messages each) is delivered
+//! twice (the second pass in another order), 5 % of the stack's DynamoDB, SQS and EventBridge calls fail, and the stack
 //! runs as in AWS (webhook route, FIFO queue with redelivery after the visibility
 //! timeout, the relay). In the end: no message lost, none stored twice, every contact's
 //! messages applied in order, one `message.received` per message, nothing innocent in a
@@ -36,24 +36,33 @@ async fn inbound_soak_under_faults_loses_nothing_and_duplicates_nothing() {
     let started = Instant::now();
     let t = stack().await;
     let contact = |c: usize| format!("5548977{c:06}");
-    // One webhook per message, in per-contact order; each contact's messages a second
-    // apart so their order is visible in the provider timestamps.
+    // Webhooks of ten messages (Meta batches too), in per-contact order; each contact's
+    // messages a second apart so their order is visible in the provider timestamps.
     let base = t.now_secs() - 3600;
     let bodies: Vec<Vec<u8>> = (0..messages)
-        .map(|i| {
-            let mut m = text_message(
-                &contact(i % contacts),
-                &format!("wamid.SOAK{i:06}"),
-                &format!("{i}"),
-            );
-            m["timestamp"] = json!((base + (i / contacts) as i64).to_string());
-            webhook_body(SAMPLE_CHANNEL_ID, json!([m]), json!([]))
+        .collect::<Vec<_>>()
+        .chunks(10)
+        .map(|chunk| {
+            let items: Vec<serde_json::Value> = chunk
+                .iter()
+                .map(|&i| {
+                    let mut m = text_message(
+                        &contact(i % contacts),
+                        &format!("wamid.SOAK{i:06}"),
+                        &format!("{i}"),
+                    );
+                    m["timestamp"] = json!((base + (i / contacts) as i64).to_string());
+                    m
+                })
+                .collect();
+            webhook_body(SAMPLE_CHANNEL_ID, json!(items), json!([]))
         })
         .collect();
-    let mut second: Vec<usize> = (0..messages).collect();
-    // A fixed shuffle (no randomness in tests): a stride walk over the indexes.
-    let stride = (messages / 7).max(1) | 1;
-    second.sort_by_key(|i| (i * stride) % messages);
+    let webhooks = bodies.len();
+    let mut second: Vec<usize> = (0..webhooks).collect();
+    // A fixed shuffle (no randomness in tests): a stride walk over the webhooks.
+    let stride = (webhooks / 7).max(1) | 1;
+    second.sort_by_key(|i| (i * stride) % webhooks);
     for rule in ["dynamodb", "sqs", "events"] {
         t.inject_fault(
             json!({"service": rule, "probability": 0.05, "error": "InternalServerError"}),
@@ -62,7 +71,7 @@ async fn inbound_soak_under_faults_loses_nothing_and_duplicates_nothing() {
     }
     let poller = t.local.runtime.poller("InboundFunction").unwrap();
     let mut refused = 0;
-    for i in (0..messages).chain(second) {
+    for i in (0..webhooks).chain(second) {
         // Meta retries a webhook that did not get its 200.
         let mut tries = 0;
         while t.post_webhook(&bodies[i]).await.status() != 200 {
@@ -70,9 +79,7 @@ async fn inbound_soak_under_faults_loses_nothing_and_duplicates_nothing() {
             tries += 1;
             assert!(tries < 20, "webhook {i} never accepted");
         }
-        if i % 10 == 0 {
-            let _ = t.local.runtime.poll_once(poller, 0).await;
-        }
+        let _ = t.local.runtime.poll_once(poller, 0).await;
     }
     // Drain: failed records come back after the visibility timeout.
     let deadline = Instant::now() + Duration::from_secs(600);
@@ -147,7 +154,10 @@ async fn inbound_soak_under_faults_loses_nothing_and_duplicates_nothing() {
     let figures = BTreeMap::from([
         ("messages", messages as u64),
         ("contacts", contacts as u64),
-        ("webhooks posted", (2 * messages + refused) as u64),
+        (
+            "webhooks posted (10 messages each)",
+            (2 * webhooks + refused) as u64,
+        ),
         ("webhooks refused (500, retried)", refused as u64),
         ("AWS faults injected", injected),
         ("stored", stored as u64),
