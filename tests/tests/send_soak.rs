@@ -1,7 +1,8 @@
 //! Issue 12: agent sends under provider faults. Agents send to many conversations while
 //! the sandbox provider answers 10 % with a 500 (ambiguous: nothing was accepted), 5 %
 //! with 130429 (refused: retried with backoff) and 2 % late, after accepting (ambiguous:
-//! its status webhooks settle it). In the end every message was POSTed exactly once and
+//! its status webhooks settle it), and 5 % of the stack's DynamoDB, SQS and EventBridge
+//! calls fail. In the end every message was POSTed exactly once and
 //! recorded with its provider id and a status; nothing waits in a dead-letter queue.
 //! `make test` runs 100 sends; `make soak` 1,000 (`SOAK_SENDS`).
 
@@ -73,16 +74,33 @@ async fn agent_sends_under_provider_faults_are_each_posted_exactly_once() {
             .unwrap();
         assert_eq!(r.status(), 201);
     }
+    // And 5 % of the stack's DynamoDB, SQS and EventBridge calls fail.
+    for service in ["dynamodb", "sqs", "events"] {
+        t.inject_fault(
+            json!({"service": service, "probability": 0.05, "error": "InternalServerError"}),
+        )
+        .await;
+    }
     for i in 0..sends {
         let id = &ids[i % conversations];
-        let (status, body) = t
-            .post_json(
-                &format!("/v1/conversations/{id}/messages"),
-                &token,
-                json!({"text": format!("envio {i}")}),
-            )
-            .await;
-        assert_eq!(status, 202, "{body}");
+        // An agent whose send met an error sends again with the same Idempotency-Key.
+        let mut tries = 0;
+        loop {
+            let r = t
+                .http
+                .post(t.url(&format!("/v1/conversations/{id}/messages")))
+                .bearer_auth(&token)
+                .header("idempotency-key", format!("soak-{i}"))
+                .json(&json!({"text": format!("envio {i}")}))
+                .send()
+                .await
+                .unwrap();
+            if matches!(r.status().as_u16(), 200 | 202) {
+                break;
+            }
+            tries += 1;
+            assert!(tries < 20, "send {i} never accepted");
+        }
     }
     // hsm-send, the relay and the status webhooks run until every send settled; the
     // clocks jump past backoffs and the reconcile delay when nothing is left to do now.
@@ -109,7 +127,14 @@ async fn agent_sends_under_provider_faults_are_each_posted_exactly_once() {
             "the sends did not settle in time"
         );
     }
-    // Late status webhooks of the last sends.
+    // Late status webhooks of the last sends, with the faults gone.
+    let aws_faults: u64 = t.local.faults().await.unwrap()["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["fired"].as_u64().unwrap_or(0))
+        .sum();
+    t.local.clear_faults().await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     t.drain_inbound().await;
     t.relay().await;
@@ -164,7 +189,7 @@ async fn agent_sends_under_provider_faults_are_each_posted_exactly_once() {
         .map(|r| r["fired"].as_u64().unwrap_or(0))
         .collect();
     eprintln!(
-        "send soak figures: sends {sends}, conversations {conversations}, provider 500s {}, 130429s {}, late accepts {}, POSTs {}, duplicated 0, lost 0, rounds {rounds}, seconds {}",
+        "send soak figures: sends {sends}, conversations {conversations}, provider 500s {}, 130429s {}, late accepts {}, AWS faults {aws_faults}, POSTs {}, duplicated 0, lost 0, rounds {rounds}, seconds {}",
         fired[0],
         fired[1],
         fired[2],
