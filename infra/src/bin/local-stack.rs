@@ -62,6 +62,8 @@ Routes from template.yaml:
   GET    /_dev/events  every event published on the bus
   GET    /_dev/outbox  what the sandbox provider was asked to send
   POST   /_dev/run/TemplateSyncFunction   run a scheduled function now
+  POST   /_dev/faults  {{"service": "sqs", "operation": "SendMessageBatch", "error": "ServiceUnavailable"}}
+  POST   /_dev/provider/faults  {{"status": 500, "times": 1}}   (GET lists, DELETE clears, both)
 
 Development settings: verify token {vt}, app secret {secret},
 sample channel phone_number_id {ch} (display number {num}).
