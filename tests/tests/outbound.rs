@@ -1146,7 +1146,19 @@ async fn a_throttled_conversation_does_not_hold_back_the_sends_of_others() {
             .find(|r| r.message_id.as_deref() == Some(id))
             .and_then(|r| r.attributes.get("MessageGroupId").cloned())
     };
+    // Count this stack's ChangeMessageVisibility calls (a rule that never fires).
+    t.inject_fault(
+        json!({"service": "sqs", "operation": "ChangeMessageVisibility", "probability": 0.0}),
+    )
+    .await;
     let response = t.invoke_sender(event.clone()).await;
+    let backoffs = t.local.faults().await.unwrap()["rules"][0]["seen"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(
+        backoffs, 2,
+        "the throttled send and its conversation's later send wait as long"
+    );
     let failed: Vec<String> = response
         .batch_item_failures
         .iter()

@@ -800,3 +800,33 @@ async fn the_closing_message_commits_with_the_close_and_survives_a_queue_outage(
         .count();
     assert_eq!(sent, 1, "delivered once the queue is back");
 }
+
+#[tokio::test]
+async fn a_grouped_turn_whose_commit_fails_is_not_published_and_goes_out_once_under_one_id() {
+    let t = stack().await;
+    settings_ok(&t, json!({"routing": {"mode": "assistant", "to": "assistant", "assistant": "ana-bot", "backup_queue": "support"}, "grouping_seconds": 10})).await;
+    t.contact_sends(CONTACT, text("oi")).await;
+    t.contact_sends(CONTACT, text("tudo bem?")).await;
+    let c = t.open_conversation_of(CONTACT).await.unwrap();
+    let timer = Timer {
+        conversation_id: c.id.clone(),
+        kind: TimerKind::Grouping,
+        due_at: c.turn_deadline.unwrap(),
+    };
+    t.advance_clock(11).await;
+    // The turn's commit fails (every SDK attempt): before the outbox the turn was
+    // published first, and its retry published it again under another id.
+    t.inject_fault(
+        json!({"service": "dynamodb", "operation": "TransactWriteItems",
+                          "error": "InternalServerError", "nth": 1, "times": 3}),
+    )
+    .await;
+    assert_eq!(t.fire_timer(&timer).await.batch_item_failures.len(), 1);
+    assert!(
+        t.events_of("assistant.turn").await.is_empty(),
+        "nothing before its commit"
+    );
+    assert!(t.fire_timer(&timer).await.batch_item_failures.is_empty());
+    let turns = t.events_of("assistant.turn").await;
+    assert_eq!(turns.len(), 1, "one turn, one id");
+}
