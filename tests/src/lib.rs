@@ -60,7 +60,26 @@ pub async fn stack_with(overrides: HashMap<String, String>) -> TestStack {
     }
 }
 
+/// A number from the environment (soak sizes), else the default.
+pub fn env_setting(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 impl TestStack {
+    /// Moves the emulator's own clock, so SQS visibility timeouts and delays elapse. It is
+    /// the whole emulator's: only a test binary with a single test may use it.
+    pub async fn advance_emulator_clock(&self, seconds: i64) {
+        let endpoint = self.config.endpoint_url().unwrap_or_default().to_owned();
+        let _ = self
+            .http
+            .post(format!("{endpoint}/_test/time/advance?seconds={seconds}"))
+            .send()
+            .await;
+    }
+
     /// Lets `event-relay` carry out everything committed so far (events, sends, timers).
     pub async fn relay(&self) {
         self.local.runtime.drain_streams().await;

@@ -325,22 +325,11 @@ impl Scenario {
             if round == 3 {
                 // Past the reconcile delay, for conversa's clock and for the queues'.
                 t.advance_clock(601).await;
-                advance_emulator(t, 601).await;
+                t.advance_emulator_clock(601).await;
             }
         }
         t.relay().await;
     }
-}
-
-/// Moves the emulator's clock, so SQS visibility timeouts and delays elapse. The scenarios
-/// run one after another in one test, so no other test shares this jump.
-async fn advance_emulator(t: &TestStack, seconds: i64) {
-    let endpoint = t.config.endpoint_url().unwrap_or_default().to_owned();
-    t.http
-        .post(format!("{endpoint}/_test/time/advance?seconds={seconds}"))
-        .send()
-        .await
-        .unwrap();
 }
 
 async fn run(scenario: Scenario, fault: Option<Value>) -> (Outcome, u64) {

@@ -208,37 +208,8 @@ async fn with_5000_open_conversations_and_50_due_the_sweeper_reads_about_50() {
         use conversa::ports::Clock;
         t.local.clock.now()
     };
-    let conversations: Vec<Conversation> = (0..5000)
-        .map(|i| {
-            let due = i % 100 == 0;
-            Conversation {
-                id: format!("01LOAD{i:020}"),
-                channel: SAMPLE_CHANNEL_ID.into(),
-                contact: format!("5548{i:09}"),
-                origin: Origin::Customer,
-                state: ConversationState::Queued,
-                close_reason: None,
-                queue: Some("support".into()),
-                agent: None,
-                archived: false,
-                opened_at: now - 10_000,
-                updated_at: now - 10_000,
-                last_inbound_at: Some(now - 10_000),
-                closed_at: None,
-                expires_at: if due { now - 1_000 } else { now + 3_600_000 },
-                message_count: 1,
-                queued_at: Some(now - 10_000),
-                assigned_at: None,
-                held_from: None,
-                assistant: None,
-                menu_attempts: 0,
-                handoff: None,
-                turn_deadline: None,
-                last_turn_at: None,
-                version: 1,
-            }
-        })
-        .collect();
+    let conversations: Vec<Conversation> =
+        (0..5000).map(|i| imported(i, now, i % 100 == 0)).collect();
     t.store()
         .import_conversations(&conversations)
         .await

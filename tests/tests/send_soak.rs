@@ -12,26 +12,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-fn setting(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// Moves the emulator's clock (this binary's only test), so retried sends come back.
-async fn advance_emulator(t: &TestStack, seconds: i64) {
-    let endpoint = t.config.endpoint_url().unwrap_or_default().to_owned();
-    let _ = t
-        .http
-        .post(format!("{endpoint}/_test/time/advance?seconds={seconds}"))
-        .send()
-        .await;
-}
-
 #[tokio::test]
 async fn agent_sends_under_provider_faults_are_each_posted_exactly_once() {
-    let sends = setting("SOAK_SENDS", 100);
+    let sends = env_setting("SOAK_SENDS", 100);
     let conversations = 20;
     let started = Instant::now();
     let t = stack_with(HashMap::from([(
@@ -119,7 +102,7 @@ async fn agent_sends_under_provider_faults_are_each_posted_exactly_once() {
                 break;
             }
             t.advance_clock(601).await;
-            advance_emulator(&t, 901).await;
+            t.advance_emulator_clock(901).await;
         }
         rounds += 1;
         assert!(

@@ -12,27 +12,10 @@ use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-fn setting(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// Moves the emulator's clock (this binary's only test), so failed records come back.
-async fn advance_emulator(t: &TestStack, seconds: i64) {
-    let endpoint = t.config.endpoint_url().unwrap_or_default().to_owned();
-    let _ = t
-        .http
-        .post(format!("{endpoint}/_test/time/advance?seconds={seconds}"))
-        .send()
-        .await;
-}
-
 #[tokio::test]
 async fn inbound_soak_under_faults_loses_nothing_and_duplicates_nothing() {
-    let messages = setting("SOAK_MESSAGES", 1000);
-    let contacts = setting("SOAK_CONTACTS", 20).max(1);
+    let messages = env_setting("SOAK_MESSAGES", 1000);
+    let contacts = env_setting("SOAK_CONTACTS", 20).max(1);
     let started = Instant::now();
     let t = stack().await;
     let contact = |c: usize| format!("5548977{c:06}");
@@ -89,7 +72,7 @@ async fn inbound_soak_under_faults_loses_nothing_and_duplicates_nothing() {
             if t.queue_depth(&t.queue_url("InboundQueue")).await == 0 {
                 break;
             }
-            advance_emulator(&t, 181).await;
+            t.advance_emulator_clock(181).await;
         }
         assert!(Instant::now() < deadline, "the soak did not drain in time");
     }
