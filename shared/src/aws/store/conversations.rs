@@ -5,7 +5,7 @@ use super::items::{
     contact_pk, conversation_pk, expired, from_item, n, s, to_item, ConversationItem, Item,
     BY_CONTACT_INDEX,
 };
-use super::{cancellation_codes, DynamoStore};
+use super::DynamoStore;
 use crate::domain::{Conversation, Message, Millis};
 use crate::ports::{
     ConversationStore, Effects, Page, PortError, PortResult, StartWrite, WriteOutcome,
@@ -154,19 +154,7 @@ impl ConversationStore for DynamoStore {
             ops.push(self.new_message_put(m)?);
         }
         ops.extend(self.outbox_puts(&write.effects)?);
-        match self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(ops))
-            .send()
-            .await
-        {
-            Ok(_) => Ok(WriteOutcome::Committed),
-            Err(err) => match cancellation_codes(&err) {
-                Some(_) => Ok(WriteOutcome::Conflict),
-                None => Err(crate::aws::sdk_error("dynamodb", err)),
-            },
-        }
+        self.transact(ops).await
     }
 
     async fn update_conversation(
@@ -209,18 +197,8 @@ impl ConversationStore for DynamoStore {
                 .map_err(|e| PortError::new("dynamodb", e))?;
             let mut ops = vec![TransactWriteItem::builder().put(put).build()];
             ops.extend(self.outbox_puts(effects)?);
-            let result = self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(ops))
-                .send()
-                .await;
-            match result {
-                Ok(_) => {}
-                Err(err) => match cancellation_codes(&err) {
-                    Some(_) => return Ok(WriteOutcome::Conflict),
-                    None => return Err(crate::aws::sdk_error("dynamodb", err)),
-                },
+            if self.transact(ops).await? == WriteOutcome::Conflict {
+                return Ok(WriteOutcome::Conflict);
             }
         }
         if !next.state.is_open() {
@@ -249,17 +227,8 @@ impl ConversationStore for DynamoStore {
             ops.push(self.new_message_put(m)?);
         }
         ops.extend(self.outbox_puts(effects)?);
-        if let Err(err) = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(ops))
-            .send()
-            .await
-        {
-            return match cancellation_codes(&err) {
-                Some(_) => Ok(WriteOutcome::Conflict),
-                None => Err(crate::aws::sdk_error("dynamodb", err)),
-            };
+        if self.transact(ops).await? == WriteOutcome::Conflict {
+            return Ok(WriteOutcome::Conflict);
         }
         self.free_contact(closed).await?;
         Ok(WriteOutcome::Committed)
@@ -286,17 +255,8 @@ impl ConversationStore for DynamoStore {
             .map_err(|e| PortError::new("dynamodb", e))?;
         let mut ops = vec![TransactWriteItem::builder().delete(delete).build()];
         ops.extend(self.outbox_puts(effects)?);
-        let deleted = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(ops))
-            .send()
-            .await;
-        if let Err(err) = deleted {
-            return match cancellation_codes(&err) {
-                Some(_) => Ok(WriteOutcome::Conflict),
-                None => Err(crate::aws::sdk_error("dynamodb", err)),
-            };
+        if self.transact(ops).await? == WriteOutcome::Conflict {
+            return Ok(WriteOutcome::Conflict);
         }
         self.free_contact(conversation).await?;
         let mut start: Option<Item> = None;

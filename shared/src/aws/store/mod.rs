@@ -99,6 +99,29 @@ impl DynamoStore {
     }
 }
 
+impl DynamoStore {
+    /// Writes `ops` at once: `Conflict` when a condition (or a concurrent transaction)
+    /// cancelled it, an error for anything else.
+    pub(super) async fn transact(
+        &self,
+        ops: Vec<aws_sdk_dynamodb::types::TransactWriteItem>,
+    ) -> PortResult<crate::ports::WriteOutcome> {
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(ops))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(crate::ports::WriteOutcome::Committed),
+            Err(err) => match cancellation_codes(&err) {
+                Some(_) => Ok(crate::ports::WriteOutcome::Conflict),
+                None => Err(crate::aws::sdk_error("dynamodb", err)),
+            },
+        }
+    }
+}
+
 pub(super) fn cancellation_codes(
     err: &aws_sdk_dynamodb::error::SdkError<
         aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
