@@ -110,11 +110,13 @@ pub fn sample_queues() -> Vec<conversa::domain::workspace::Queue> {
             id: "support".into(),
             name: "Suporte".into(),
             mode: AssignmentMode::ManualCapture,
+            offline_message: None,
         },
         Queue {
             id: "sales".into(),
             name: "Vendas".into(),
             mode: AssignmentMode::AutomaticCapture,
+            offline_message: None,
         },
     ]
 }

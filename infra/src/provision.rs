@@ -27,6 +27,10 @@ fn aws<E: std::fmt::Display>(what: impl Into<String>) -> impl FnOnce(E) -> Provi
 }
 
 /// The created stack: resolved names, and the functions with their environment.
+/// The local stack's identity provider: `/_dev/token` issues its tokens.
+pub const LOCAL_JWT_ISSUER: &str = "https://conversa.local/";
+pub const LOCAL_JWT_AUDIENCE: &str = "conversa-api";
+
 #[derive(Debug, Clone)]
 pub struct Stack {
     pub name: String,
@@ -100,6 +104,14 @@ pub async fn provision(
         parameters: template.parameter_defaults(),
         physical: HashMap::new(),
     };
+    // What a deploy must be given (no defaults in the template), the local stack fills
+    // with its own: its dev tokens' issuer and audience.
+    resolver
+        .parameters
+        .insert("JwtIssuer".into(), LOCAL_JWT_ISSUER.into());
+    resolver
+        .parameters
+        .insert("JwtAudience".into(), LOCAL_JWT_AUDIENCE.into());
     resolver.parameters.extend(overrides.clone());
 
     for table in template.resources_of("AWS::DynamoDB::Table") {

@@ -190,6 +190,18 @@ pub async fn send(
     let Ok(request) = serde_json::from_slice::<Value>(&body) else {
         return graph_error(StatusCode::BAD_REQUEST, 100, "Invalid parameter");
     };
+    // A read receipt (`status: read`) marks an inbound message read; recorded like a send.
+    if request["messaging_product"] == "whatsapp" && request["status"] == "read" {
+        if request["message_id"].as_str().is_none_or(str::is_empty) {
+            return graph_error(StatusCode::BAD_REQUEST, 100, "Invalid parameter");
+        }
+        s.outbox.lock().await.push(json!({
+            "phone_number_id": phone_number_id,
+            "at": chrono::Utc::now().to_rfc3339(),
+            "request": request,
+        }));
+        return Json(json!({"success": true})).into_response();
+    }
     let to = request["to"].as_str().unwrap_or_default().to_owned();
     if request["messaging_product"] != "whatsapp" || conversa::domain::Phone::parse(&to).is_err() {
         return graph_error(StatusCode::BAD_REQUEST, 100, "Invalid parameter");

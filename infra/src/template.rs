@@ -523,4 +523,17 @@ mod tests {
         let cap = r.resolve_string(&scaling["MaximumConcurrency"]).unwrap();
         assert_eq!(cap, "5", "the SendMaxConcurrency parameter's default");
     }
+
+    #[test]
+    fn jwt_issuer_and_audience_have_no_default_and_the_issuer_must_be_https() {
+        let t = Template::load(&crate::repo_root().join("template.yaml")).unwrap();
+        let defaults = t.parameter_defaults();
+        for p in ["JwtIssuer", "JwtAudience"] {
+            assert!(!defaults.contains_key(p), "{p} must be given at deploy");
+        }
+        let pattern = t.root["Parameters"]["JwtIssuer"]["AllowedPattern"]
+            .as_str()
+            .unwrap();
+        assert!(pattern.starts_with("^https://"), "{pattern}");
+    }
 }

@@ -345,6 +345,8 @@ fn imported(i: usize, now: i64, due: bool) -> Conversation {
         closed_at: None,
         expires_at: if due { now - 1_000 } else { now + 3_600_000 },
         message_count: 1,
+        unread_count: 1,
+        last_inbound_id: None,
         queued_at: Some(now - 10_000),
         assigned_at: None,
         held_from: None,

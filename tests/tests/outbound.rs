@@ -444,18 +444,17 @@ async fn templates_list_only_approved_ones_and_preview_checks_parameters() {
     assert!(p["body"].as_str().unwrap().starts_with("Olá Ana"));
     assert_eq!(p["buttons"], json!(["Sim", "Agora não"]));
 
-    let (status, err) = t
+    // Preview as soon as a template is chosen: placeholders shown, the missing listed.
+    let (status, draft) = t
         .post_json(
             &preview,
             &token,
             json!({"language": "pt_BR", "parameters": []}),
         )
         .await;
-    assert_eq!(
-        (status, err["code"].as_str()),
-        (422, Some("template_parameter_missing"))
-    );
-    assert!(err["message"].as_str().unwrap().contains("{{1}}"));
+    assert_eq!((status, draft["complete"].as_bool()), (200, Some(false)));
+    assert!(draft["body"].as_str().unwrap().contains("{{1}}"), "{draft}");
+    assert_eq!(draft["missing"][0]["placeholder"], 1);
     let (status, err) = t
         .post_json(
             &preview,
@@ -475,8 +474,13 @@ async fn templates_list_only_approved_ones_and_preview_checks_parameters() {
         )
         .await;
     assert_eq!(
-        (status, err["code"].as_str()),
-        (422, Some("template_parameter_empty"))
+        (
+            status,
+            err["complete"].as_bool(),
+            err["missing"][0]["position"].as_u64()
+        ),
+        (200, Some(false), Some(1)),
+        "an empty parameter is still missing"
     );
     let header = format!("/v1/channels/{SAMPLE_CHANNEL_ID}/templates/order_update/preview");
     let (status, p) = t

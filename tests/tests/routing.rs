@@ -611,10 +611,11 @@ async fn routing_settings_are_validated_and_bad_ones_change_nothing() {
         (422, Some("invalid_settings"))
     );
     let agent = t.agent_token().await;
+    let supervisor = t.token("boss", "supervisor", &[]).await;
     let (_, now) = t
         .get_json(
             &format!("/v1/channels/{SAMPLE_CHANNEL_ID}/settings"),
-            &agent,
+            &supervisor,
         )
         .await;
     assert_eq!(now, before, "nothing changed");

@@ -355,9 +355,10 @@ async fn archive_then_a_send_unarchives() {
 async fn remove_deletes_the_conversation_and_its_messages_then_404() {
     let t = stack().await;
     let id = waiting(&t, CONTACT).await;
-    let token = t.agent_token().await;
-    op(&t, &token, &id, "capture", json!({})).await;
-    op(&t, &token, &id, "messages", json!({"text": "oi"})).await;
+    let agent = t.agent_token().await;
+    op(&t, &agent, &id, "capture", json!({})).await;
+    op(&t, &agent, &id, "messages", json!({"text": "oi"})).await;
+    let token = t.token("boss", "supervisor", &[]).await;
     let r = t
         .http
         .delete(t.url(&format!("/v1/conversations/{id}")))

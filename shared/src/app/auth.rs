@@ -34,6 +34,20 @@ pub struct Caller {
     pub queues: Vec<String>,
 }
 
+/// An agent id is a token subject: 1 to 128 letters, digits and `-_.@:+` (Cognito's
+/// UUIDs, emails, `agent-1`), starting with a letter or digit. Until agents are records
+/// of their own, a transfer names an agent of this shape.
+pub fn valid_subject(sub: &str) -> bool {
+    (1..=128).contains(&sub.len())
+        && sub
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphanumeric())
+        && sub
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.@:+".contains(&b))
+}
+
 /// Claims as API Gateway HTTP APIs pass them: every value a string, arrays flattened
 /// to `[a b]` (or JSON when the issuer sent a JSON string).
 pub fn parse_list_claim(raw: &str) -> Vec<String> {

@@ -48,6 +48,36 @@ impl Closer {
             .await
     }
 
+    /// Ends the human part of a handoff: back to the assistant with `handoff.ended` when
+    /// the channel says so ([`workspace::return_to_assistant`]), committed conditionally
+    /// on the version read. `None`: it does not apply, close instead.
+    pub async fn hand_back(
+        &self,
+        before: &Conversation,
+        status: CloseReason,
+        by: &str,
+        now: Millis,
+    ) -> Result<Option<(Conversation, WriteOutcome)>, PortError> {
+        if before.handoff.is_none() || before.assistant.is_none() {
+            return Ok(None);
+        }
+        let Some(channel) = self.channels.channel(&before.channel).await? else {
+            return Ok(None);
+        };
+        let Some(next) = workspace::return_to_assistant(before, status, &channel, now) else {
+            return Ok(None);
+        };
+        let effects = Effects::events([events::handoff_ended(&next, status, by)]);
+        let outcome = self
+            .conversations
+            .update_conversation(&next, before.version, &effects)
+            .await?;
+        if outcome == WriteOutcome::Committed {
+            tracing::info!(conversation_id = %next.id, status = ?status, "handoff ended: back to the assistant");
+        }
+        Ok(Some((next, outcome)))
+    }
+
     /// Closes an expired conversation (reason `expired`) and tells the world; returns the
     /// conversation as it now is and whether this call closed it. Losing a race means
     /// someone else changed or closed it: the caller gets the fresh record.

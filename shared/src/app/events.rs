@@ -6,7 +6,7 @@
 //! (history, an assistant's turn) keep the most recent that fit and say so, with the
 //! route that lists them all; nothing is carried twice.
 
-use crate::domain::{Conversation, Message};
+use crate::domain::{conversation::CloseReason, Conversation, Message};
 use crate::ports::DomainEvent;
 use serde_json::{json, Value};
 
@@ -227,6 +227,7 @@ pub fn conversation_removed(c: &Conversation, by: &str) -> DomainEvent {
 
 pub const ASSISTANT_TURN: &str = "assistant.turn";
 pub const HANDOFF_REQUESTED: &str = "handoff.requested";
+pub const HANDOFF_ENDED: &str = "handoff.ended";
 
 /// Messages for the AI assistant: it answers with `POST /v1/conversations/{id}/messages`.
 /// A turn larger than an event keeps its most recent messages (`messages_truncated`).
@@ -272,6 +273,22 @@ pub fn handoff_requested(c: &Conversation, by: &str, history: Option<&[Message]>
     DomainEvent {
         detail_type: HANDOFF_REQUESTED.into(),
         detail,
+    }
+}
+
+/// The human part of a handoff ended and the conversation is back with the assistant
+/// (channel setting `handoff.return_to_assistant`): `status` is ALTU's
+/// `input.live_chat.status` (agent_closed, user_closed, timeout, user_inactivity_timeout).
+pub fn handoff_ended(c: &Conversation, status: CloseReason, by: &str) -> DomainEvent {
+    DomainEvent {
+        detail_type: HANDOFF_ENDED.into(),
+        detail: json!({
+            "event_id": versioned_id(c, "handoff_ended"),
+            "conversation": c,
+            "status": status,
+            "assistant": c.assistant,
+            "by": by,
+        }),
     }
 }
 

@@ -147,7 +147,8 @@ pub fn window_check(
     let store = store(clients, &settings);
     Ok(WindowCheck {
         channels: store.clone(),
-        contacts: store,
+        contacts: store.clone(),
+        conversations: store,
         clock,
     })
 }

@@ -12,6 +12,9 @@ pub struct ApiError {
     /// Machine-readable context (e.g. the conversation in progress, the window).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub details: Option<serde_json::Value>,
+    /// Response headers the refusal carries (`Allow` on a 405, `ETag` on a 412).
+    #[serde(skip)]
+    pub headers: Vec<(&'static str, String)>,
 }
 
 impl ApiError {
@@ -21,7 +24,13 @@ impl ApiError {
             code,
             message: message.into(),
             details: None,
+            headers: Vec::new(),
         }
+    }
+
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
     }
 
     pub fn with_details(mut self, details: serde_json::Value) -> Self {
@@ -64,10 +73,16 @@ impl From<crate::ports::PortError> for ApiError {
 
 impl From<ApiError> for Response<Body> {
     fn from(e: ApiError) -> Self {
-        json(
+        let mut resp = json(
             StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             &e,
-        )
+        );
+        for (name, value) in &e.headers {
+            if let Ok(v) = lambda_http::http::HeaderValue::from_str(value) {
+                resp.headers_mut().insert(*name, v);
+            }
+        }
+        resp
     }
 }
 

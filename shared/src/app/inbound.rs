@@ -139,7 +139,7 @@ impl Inbound {
                 None => None,
             };
             let at = inbound.at.min(now);
-            let plan = plan_inbound(
+            let mut plan = plan_inbound(
                 open.as_ref(),
                 channel,
                 contact,
@@ -148,6 +148,10 @@ impl Inbound {
                 at,
                 now,
             );
+            // The newest message of the contact is the one a read receipt marks.
+            if plan.conversation.last_inbound_at == Some(at) {
+                plan.conversation.last_inbound_id = Some(inbound.id.clone());
+            }
             let conversation = plan.conversation.clone();
             let message = Message {
                 conversation_id: conversation.id.clone(),

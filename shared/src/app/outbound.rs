@@ -6,7 +6,7 @@
 //! jitter), never in the handler.
 
 use super::events;
-use super::outbound_item::{callback_data, OutboundItem};
+use super::outbound_item::{callback_data, OutboundItem, ReadReceipt, READ_RECEIPT};
 use crate::domain::{channel::AmbiguousSend, phone::mask_phone, DeliveryStatus};
 use crate::ports::{
     ChannelStore, Clock, ContactStore, MessageLog, OutboundRequest, PortError, Provider,
@@ -76,6 +76,11 @@ impl Sender {
 
     pub async fn process(&self, record: &SqsMessage) -> Result<(), SendRetry> {
         let body = record.body.as_deref().unwrap_or_default();
+        if let Ok(receipt) = serde_json::from_str::<ReadReceipt>(body) {
+            if receipt.kind == READ_RECEIPT {
+                return self.mark_read(record, &receipt).await;
+            }
+        }
         let item: OutboundItem = match super::fifo::read_item(body, "outbound item") {
             Ok(item) => item,
             Err(reason) => return self.dead_letter(record, body, reason).await,
@@ -219,6 +224,35 @@ impl Sender {
                     }
                 }
                 tracing::warn!(conversation_id = %item.key.conversation_id, delay, receives, "provider busy; retry later");
+                Err(SendRetry::Provider { error: e, delay })
+            }
+        }
+    }
+
+    /// A read receipt: sent once or, on a retryable failure, again later (harmless).
+    async fn mark_read(&self, record: &SqsMessage, receipt: &ReadReceipt) -> Result<(), SendRetry> {
+        let channel = self.channels.channel(&receipt.channel).await?;
+        let token_parameter = channel
+            .as_ref()
+            .and_then(|c| c.token_parameter.clone())
+            .unwrap_or_else(|| self.default_token_parameter.clone());
+        let token = self.secrets.secret(&token_parameter).await?;
+        match self
+            .provider
+            .mark_read(&token, &receipt.channel, &receipt.message_id)
+            .await
+        {
+            Ok(()) => {
+                tracing::info!(conversation_id = %receipt.conversation_id, "contact's message marked read");
+                Ok(())
+            }
+            Err(ProviderError::Permanent { code, .. }) => {
+                tracing::warn!(conversation_id = %receipt.conversation_id, error_code = ?code, "read receipt refused; dropped");
+                Ok(())
+            }
+            Err(e) => {
+                let delay = backoff_seconds(1, rand::rng().random::<f64>());
+                self.wait(record, delay).await;
                 Err(SendRetry::Provider { error: e, delay })
             }
         }

@@ -37,6 +37,45 @@ pub fn key_of_callback(data: &str) -> Option<MessageKey> {
     })
 }
 
+/// Marks the contact's last message read on WhatsApp (`POST .../read`); queued on
+/// `outbound.fifo` in the conversation's group like a send, but with no ledger: marking
+/// read twice is harmless.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReadReceipt {
+    /// Always `read_receipt`: tells it apart from a send on the queue.
+    pub kind: String,
+    pub channel: String,
+    pub conversation_id: String,
+    /// The contact's message (`wamid`).
+    pub message_id: String,
+}
+
+pub const READ_RECEIPT: &str = "read_receipt";
+
+impl ReadReceipt {
+    pub fn new(channel: &str, conversation_id: &str, message_id: &str) -> Self {
+        Self {
+            kind: READ_RECEIPT.into(),
+            channel: channel.into(),
+            conversation_id: conversation_id.into(),
+            message_id: message_id.into(),
+        }
+    }
+
+    pub fn queued(&self) -> Result<QueuedItem, serde_json::Error> {
+        Ok(QueuedItem {
+            body: serde_json::to_string(self)?,
+            group_id: self.conversation_id.clone(),
+            dedup_id: format!("read.{}", self.message_id)
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || ".-_".contains(*c))
+                .take(128)
+                .collect(),
+            reason: None,
+        })
+    }
+}
+
 impl OutboundItem {
     pub fn queued(&self) -> Result<QueuedItem, serde_json::Error> {
         Ok(QueuedItem {

@@ -41,6 +41,8 @@ pub enum Outcome {
     Stale,
     Rearmed,
     Closed(CloseReason),
+    /// The human part ended and the assistant has the conversation again.
+    HandedBack(CloseReason),
     TurnPublished(usize),
 }
 
@@ -142,6 +144,11 @@ impl TimerHandler {
         reason: CloseReason,
         now: i64,
     ) -> Result<Option<Outcome>, TimerError> {
+        match self.closer.hand_back(c, reason, "conversa", now).await? {
+            Some((_, WriteOutcome::Committed)) => return Ok(Some(Outcome::HandedBack(reason))),
+            Some(_) => return Ok(None),
+            None => {}
+        }
         let Ok(closed) = workspace::close(c, reason, now) else {
             return Ok(Some(Outcome::Stale));
         };

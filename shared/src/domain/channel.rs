@@ -51,6 +51,9 @@ pub struct Channel {
     /// reconcile delay): send it again, or fail it.
     #[serde(default)]
     pub ambiguous_send: AmbiguousSend,
+    /// Settings version: every change is conditional on it (`If-Match`).
+    #[serde(default)]
+    pub version: u64,
 }
 
 /// A channel's policy for a send the provider may or may not have accepted.
@@ -107,6 +110,7 @@ impl Channel {
             grouping_seconds: 0,
             handoff: Default::default(),
             ambiguous_send: AmbiguousSend::Retry,
+            version: 0,
         }
     }
 }

@@ -66,6 +66,12 @@ pub struct Conversation {
     pub expires_at: Millis,
     #[serde(default)]
     pub message_count: u64,
+    /// Contact messages its owner has not read yet (the new-message marker, CITSmart).
+    #[serde(default)]
+    pub unread_count: u32,
+    /// The contact's newest message (`wamid`): what a read receipt marks read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_inbound_id: Option<String>,
     /// When it entered its current queue (wait time is measured from here).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queued_at: Option<Millis>,
@@ -163,15 +169,24 @@ pub fn decide_inbound(
             next.updated_at = now;
             next.expires_at = expires_at;
             next.message_count += 1;
+            next.unread_count = next.unread_count.saturating_add(1);
             next.version += 1;
             // The contact replied to a business-started conversation: it goes on with
             // the agent who started it (Dígitro); without an agent it waits in the queue.
-            if next.state == ConversationState::AwaitingReply {
-                next.state = if next.agent.is_some() {
+            // Held while waiting: the reply is what resume goes back to.
+            let held_awaiting = next.state == ConversationState::OnHold
+                && next.held_from == Some(ConversationState::AwaitingReply);
+            if next.state == ConversationState::AwaitingReply || held_awaiting {
+                let replied = if next.agent.is_some() {
                     ConversationState::Assigned
                 } else {
                     ConversationState::Queued
                 };
+                if held_awaiting {
+                    next.held_from = Some(replied);
+                } else {
+                    next.state = replied;
+                }
                 if next.queue.is_none() && next.agent.is_none() {
                     next.queue = Some(channel.default_queue.clone());
                     next.queued_at = Some(now);
@@ -195,6 +210,8 @@ pub fn decide_inbound(
             closed_at: None,
             expires_at,
             message_count: 1,
+            unread_count: 1,
+            last_inbound_id: None,
             queued_at: Some(now),
             assigned_at: None,
             held_from: None,
@@ -252,6 +269,7 @@ mod tests {
         assert_eq!(c.id, "c1");
         assert_eq!(c.version, 2);
         assert_eq!(c.message_count, 2);
+        assert_eq!(c.unread_count, 2, "the new-message marker counts it");
         assert_eq!(c.last_inbound_at, Some(30));
         assert_eq!(c.expires_at, 40 + 24 * HOUR_MILLIS);
     }
@@ -347,6 +365,8 @@ pub fn decide_start(
         closed_at: None,
         expires_at: now + i64::from(channel.auto_close_hours) * HOUR_MILLIS,
         message_count: u64::from(with_template),
+        unread_count: 0,
+        last_inbound_id: None,
         queued_at: None,
         assigned_at: Some(now),
         held_from: None,
@@ -398,6 +418,8 @@ pub fn after_outbound(c: &Conversation, channel: &super::Channel, now: Millis) -
     next.expires_at = now + i64::from(channel.auto_close_hours) * HOUR_MILLIS;
     next.message_count += 1;
     next.archived = false;
+    // Answering the contact is reading what it wrote.
+    next.unread_count = 0;
     next.version += 1;
     next
 }

@@ -6,7 +6,9 @@ use super::conversation::{
     decide_inbound, CloseReason, Conversation, ConversationState, InboundDecision,
 };
 use super::message::MessageContent;
-use super::routing::{menu_choice, menu_payload, route_new, route_target, RouteDecision, Routing};
+use super::routing::{
+    menu_choice, menu_payload, route_new, route_target, ActiveRouting, RouteDecision, Routing,
+};
 use super::{workspace, Channel, Millis};
 use serde::{Deserialize, Serialize};
 
@@ -166,7 +168,15 @@ pub fn plan_inbound(
         Some(before) => match before.state {
             // A reply to a conversation the business started without an agent.
             ConversationState::AwaitingReply if before.agent.is_none() => {
-                match channel.active_routing.as_ref().filter(|a| a.enabled) {
+                // The service chosen when it was started wins over the channel's.
+                let chosen = before.queue.clone().map(|queue| ActiveRouting {
+                    enabled: true,
+                    queue,
+                });
+                match chosen
+                    .as_ref()
+                    .or(channel.active_routing.as_ref().filter(|a| a.enabled))
+                {
                     Some(active) => route(
                         &mut c,
                         RouteDecision::Queue {
@@ -282,6 +292,7 @@ mod tests {
                         title: "Vendas".into(),
                         target: Target::Queue {
                             queue: "sales".into(),
+                            automatic_message: None,
                         },
                     },
                     MenuOption {
@@ -291,6 +302,7 @@ mod tests {
                             assistant: "bot".into(),
                             working_hours: None,
                             backup_queue: "support".into(),
+                            backup_message: None,
                         },
                     },
                 ],
@@ -323,6 +335,7 @@ mod tests {
                 assistant: "bot".into(),
                 working_hours: None,
                 backup_queue: "support".into(),
+                backup_message: None,
             },
         });
         let p = plan(None, &ch, &text("oi"), 0);
@@ -358,6 +371,53 @@ mod tests {
             10,
         );
         assert_eq!(bot.conversation.state, ConversationState::Bot);
+    }
+
+    #[test]
+    fn menu_option_to_a_queue_sends_its_automatic_message() {
+        let mut ch = menu_channel();
+        if let Some(Routing::Menu { menu }) = ch.routing.as_mut() {
+            menu.options[0].target = Target::Queue {
+                queue: "sales".into(),
+                automatic_message: Some("Já vamos te atender".into()),
+            };
+        }
+        let p = plan(None, &ch, &text("oi"), 0);
+        let chosen = plan(Some(&p.conversation), &ch, &text("1"), 10);
+        assert_eq!(chosen.conversation.queue.as_deref(), Some("sales"));
+        assert_eq!(chosen.sends, vec![AutoSend::text("Já vamos te atender")]);
+        let silent = plan(Some(&p.conversation), &menu_channel(), &text("1"), 10);
+        assert!(silent.sends.is_empty(), "no message unless one is set");
+    }
+
+    #[test]
+    fn menu_option_to_an_assistant_off_hours_sends_the_backup_message() {
+        let mut ch = menu_channel();
+        if let Some(Routing::Menu { menu }) = ch.routing.as_mut() {
+            menu.options[1].target = Target::Assistant {
+                assistant: "bot".into(),
+                // Closed every day: the backup queue takes it.
+                working_hours: Some(crate::domain::routing::WorkingHours {
+                    time_zone: "America/Sao_Paulo".into(),
+                    days: Vec::new(),
+                }),
+                backup_queue: "support".into(),
+                backup_message: Some("Fora do horário; um atendente responde".into()),
+            };
+        }
+        let p = plan(None, &ch, &text("oi"), 0);
+        let chosen = plan(Some(&p.conversation), &ch, &text("2"), 10);
+        assert_eq!(
+            (
+                chosen.conversation.state,
+                chosen.conversation.queue.as_deref()
+            ),
+            (ConversationState::Queued, Some("support"))
+        );
+        assert_eq!(
+            chosen.sends,
+            vec![AutoSend::text("Fora do horário; um atendente responde")]
+        );
     }
 
     #[test]
@@ -451,6 +511,7 @@ mod tests {
                 assistant: "bot".into(),
                 working_hours: None,
                 backup_queue: "support".into(),
+                backup_message: None,
             },
         });
         let first = plan(None, &ch, &text("oi"), 0);

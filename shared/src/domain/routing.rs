@@ -77,6 +77,10 @@ impl WorkingHours {
 pub enum Target {
     Queue {
         queue: String,
+        /// Sent to the contact when this target takes the conversation ("já vamos te
+        /// atender", seed 002).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        automatic_message: Option<String>,
     },
     /// An AI assistant; outside its working hours the backup queue takes the conversation.
     Assistant {
@@ -84,6 +88,9 @@ pub enum Target {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         working_hours: Option<WorkingHours>,
         backup_queue: String,
+        /// Sent to the contact when the backup queue takes the conversation.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        backup_message: Option<String>,
     },
 }
 
@@ -152,6 +159,11 @@ pub struct HandoffSettings {
     /// Sent to the contact before a conversation is closed (`before_action_messages`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub closing_message: Option<String>,
+    /// When the human part ends (agent_closed, user_closed, timeout,
+    /// user_inactivity_timeout) the conversation goes back to the assistant with
+    /// `handoff.ended` instead of closing, e.g. for a satisfaction survey (ALTU).
+    #[serde(default)]
+    pub return_to_assistant: bool,
 }
 
 /// What to do with a new conversation, or a reply that is routed again.
@@ -169,14 +181,18 @@ pub enum RouteDecision {
 
 pub fn route_target(target: &Target, at: Millis) -> RouteDecision {
     match target {
-        Target::Queue { queue } => RouteDecision::Queue {
+        Target::Queue {
+            queue,
+            automatic_message,
+        } => RouteDecision::Queue {
             queue: queue.clone(),
-            welcome: None,
+            welcome: automatic_message.clone(),
         },
         Target::Assistant {
             assistant,
             working_hours,
             backup_queue,
+            backup_message,
         } => {
             if working_hours.as_ref().is_none_or(|h| h.contains(at)) {
                 RouteDecision::Assistant {
@@ -185,7 +201,7 @@ pub fn route_target(target: &Target, at: Millis) -> RouteDecision {
             } else {
                 RouteDecision::Queue {
                     queue: backup_queue.clone(),
-                    welcome: None,
+                    welcome: backup_message.clone(),
                 }
             }
         }
@@ -261,6 +277,19 @@ pub fn menu_payload(menu: &Menu) -> serde_json::Value {
     }
 }
 
+/// A WhatsApp text body holds at most 4,096 characters.
+pub const MAX_AUTOMATIC_MESSAGE: usize = 4096;
+
+fn check_message(field: &str, message: &Option<String>, errors: &mut Vec<String>) {
+    match message.as_deref().map(str::trim) {
+        Some("") => errors.push(format!("{field} must not be empty (leave it out instead)")),
+        Some(m) if m.chars().count() > MAX_AUTOMATIC_MESSAGE => errors.push(format!(
+            "{field} must be at most {MAX_AUTOMATIC_MESSAGE} characters"
+        )),
+        _ => {}
+    }
+}
+
 /// Checks a channel's routing settings against the known queues; every problem is named.
 pub fn validate(
     routing: Option<&Routing>,
@@ -279,12 +308,24 @@ pub fn validate(
         }
     };
     let check_target = |field: &str, t: &Target, errors: &mut Vec<String>| match t {
-        Target::Queue { queue } => check_queue(&format!("{field}.queue"), queue, errors),
+        Target::Queue {
+            queue,
+            automatic_message,
+        } => {
+            check_queue(&format!("{field}.queue"), queue, errors);
+            check_message(
+                &format!("{field}.automatic_message"),
+                automatic_message,
+                errors,
+            );
+        }
         Target::Assistant {
             assistant,
             working_hours,
             backup_queue,
+            backup_message,
         } => {
+            check_message(&format!("{field}.backup_message"), backup_message, errors);
             if assistant.trim().is_empty() {
                 errors.push(format!("{field}.assistant must name the assistant"));
             }
@@ -296,7 +337,13 @@ pub fn validate(
     };
     match routing {
         None => {}
-        Some(Routing::Queue { queue, .. }) => check_queue("routing.queue", queue, &mut errors),
+        Some(Routing::Queue {
+            queue,
+            welcome_message,
+        }) => {
+            check_queue("routing.queue", queue, &mut errors);
+            check_message("routing.welcome_message", welcome_message, &mut errors);
+        }
         Some(Routing::Assistant { target }) => {
             if matches!(target, Target::Queue { .. }) {
                 errors.push("routing.mode assistant needs an assistant target".into());
@@ -390,6 +437,7 @@ mod tests {
             assistant: "bot".into(),
             working_hours: Some(hours()),
             backup_queue: "support".into(),
+            backup_message: None,
         }
     }
 
@@ -425,6 +473,7 @@ mod tests {
                     title: "Vendas".into(),
                     target: Target::Queue {
                         queue: "sales".into(),
+                        automatic_message: None,
                     },
                 },
                 MenuOption {

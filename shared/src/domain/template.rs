@@ -48,6 +48,23 @@ pub struct Preview {
     pub buttons: Vec<String>,
 }
 
+/// A preview while parameters are being filled in.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Draft {
+    #[serde(flatten)]
+    pub preview: Preview,
+    /// Every parameter is given: the template can be sent.
+    pub complete: bool,
+    pub missing: Vec<MissingParameter>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MissingParameter {
+    pub position: usize,
+    pub component: &'static str,
+    pub placeholder: u32,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TemplateError {
     #[error("template {name} ({language}) is {status}; only APPROVED templates can be sent")]
@@ -189,6 +206,42 @@ impl Template {
         })
     }
 
+    /// The preview as soon as a template is chosen (Dígitro): the parameters given so far
+    /// fill their placeholders, the others stay `{{n}}` and are listed as missing.
+    /// Sending still requires every one ([`Template::render`]).
+    pub fn draft(&self, parameters: &[String]) -> Result<Draft, TemplateError> {
+        let slots = self.slots();
+        if parameters.len() > slots.len() {
+            return Err(TemplateError::Extra {
+                position: slots.len() + 1,
+                expected: slots.len(),
+            });
+        }
+        let missing: Vec<MissingParameter> = slots
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| parameters.get(*i).is_none_or(|p| p.trim().is_empty()))
+            .map(|(i, (component, placeholder))| MissingParameter {
+                position: i + 1,
+                component,
+                placeholder: *placeholder,
+            })
+            .collect();
+        let filled: Vec<String> = slots
+            .iter()
+            .enumerate()
+            .map(|(i, (_, n))| match parameters.get(i) {
+                Some(p) if !p.trim().is_empty() => p.clone(),
+                _ => format!("{{{{{n}}}}}"),
+            })
+            .collect();
+        Ok(Draft {
+            complete: missing.is_empty(),
+            preview: self.render(&filled)?,
+            missing,
+        })
+    }
+
     /// The Graph API `components` of a send with these (already checked) parameters.
     pub fn send_components(&self, parameters: &[String]) -> serde_json::Value {
         let slots = self.slots();
@@ -222,6 +275,28 @@ mod tests {
             ]
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn preview_as_soon_as_a_template_is_chosen_shows_the_placeholders() {
+        let d = welcome().draft(&[]).unwrap();
+        assert!(!d.complete);
+        assert!(d.preview.body.contains("{{1}}"), "{}", d.preview.body);
+        assert_eq!(
+            d.missing,
+            vec![MissingParameter {
+                position: 1,
+                component: "body",
+                placeholder: 1
+            }]
+        );
+        let full = welcome().draft(&["Ana".into()]).unwrap();
+        assert!(full.complete && full.missing.is_empty());
+        assert_eq!(full.preview, welcome().render(&["Ana".into()]).unwrap());
+        assert!(matches!(
+            welcome().draft(&["a".into(), "b".into()]),
+            Err(TemplateError::Extra { .. })
+        ));
     }
 
     #[test]

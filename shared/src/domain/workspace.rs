@@ -7,23 +7,28 @@ use super::{
 };
 use serde::{Deserialize, Serialize};
 
-/// How a queue's conversations reach agents.
+/// How a queue's conversations reach agents (Voitel Lynk: "modo de atribuição").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
 pub enum AssignmentMode {
     /// An agent takes a waiting conversation with "capture".
+    #[serde(rename = "manual", alias = "manual_capture")]
     ManualCapture,
     /// The first agent to answer takes it (capture by hand also works).
+    #[serde(rename = "first_reply", alias = "automatic_capture")]
     AutomaticCapture,
 }
 
-/// A queue (sector) of human agents.
+/// A queue (sector, "serviço") of human agents. Supervisors create and change them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Queue {
     pub id: String,
     #[serde(default)]
     pub name: String,
+    #[serde(rename = "assignment", alias = "mode")]
     pub mode: AssignmentMode,
+    /// Told to a contact whose conversation waits while no agent of the queue is online.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offline_message: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -44,6 +49,8 @@ pub enum WorkspaceError {
     NotArchived,
     #[error("the conversation is already with {target}")]
     SameTarget { target: String },
+    #[error("the contact has not replied yet: only templates, hold and close are allowed")]
+    AwaitingReply,
 }
 
 const HOUR_MILLIS: Millis = 3_600_000;
@@ -67,6 +74,22 @@ fn open(c: &Conversation) -> Result<(), WorkspaceError> {
         Ok(())
     } else {
         Err(WorkspaceError::Closed)
+    }
+}
+
+/// Until the contact replies to a business-started conversation only templates, hold and
+/// close are allowed (Dígitro); a held one that still waits for the reply counts too.
+pub fn awaiting_reply(c: &Conversation) -> bool {
+    c.state == ConversationState::AwaitingReply
+        || (c.state == ConversationState::OnHold
+            && c.held_from == Some(ConversationState::AwaitingReply))
+}
+
+fn not_awaiting(c: &Conversation) -> Result<(), WorkspaceError> {
+    if awaiting_reply(c) {
+        Err(WorkspaceError::AwaitingReply)
+    } else {
+        Ok(())
     }
 }
 
@@ -102,6 +125,7 @@ pub fn transfer_to_agent(
     now: Millis,
 ) -> Result<Conversation, WorkspaceError> {
     open(c)?;
+    not_awaiting(c)?;
     if c.agent.as_deref() == Some(agent) && c.state == ConversationState::Assigned {
         return Err(WorkspaceError::SameTarget {
             target: agent.to_owned(),
@@ -122,6 +146,7 @@ pub fn transfer_to_queue(
     now: Millis,
 ) -> Result<Conversation, WorkspaceError> {
     open(c)?;
+    not_awaiting(c)?;
     if c.state == ConversationState::Queued && c.queue.as_deref() == Some(queue) {
         return Err(WorkspaceError::SameTarget {
             target: queue.to_owned(),
@@ -138,6 +163,8 @@ pub fn transfer_to_queue(
 
 /// Handed to a third-party platform, which continues through the API.
 pub fn transfer_external(c: &Conversation, now: Millis) -> Result<Conversation, WorkspaceError> {
+    open(c)?;
+    not_awaiting(c)?;
     close(c, CloseReason::TransferredExternal, now)
 }
 
@@ -168,6 +195,7 @@ pub fn resume(c: &Conversation, now: Millis) -> Result<Conversation, WorkspaceEr
 }
 
 pub fn archive(c: &Conversation, now: Millis) -> Result<Conversation, WorkspaceError> {
+    not_awaiting(c)?;
     if c.archived {
         return Err(WorkspaceError::AlreadyArchived);
     }
@@ -200,8 +228,45 @@ pub fn close(
     Ok(next)
 }
 
-/// Who may act on a conversation: supervisors on all; agents on those of their queues or
-/// assigned to them; assistants on those with the assistant.
+/// The human part of a handoff ended with `status` and the channel hands the
+/// conversation back to its assistant (`handoff.return_to_assistant`): it leaves the
+/// queue and the agent, and the assistant has it again. `None` when this does not apply
+/// (no handoff, no assistant, setting off, or another reason): then it closes.
+pub fn return_to_assistant(
+    c: &Conversation,
+    status: CloseReason,
+    channel: &Channel,
+    now: Millis,
+) -> Option<Conversation> {
+    let ends_human_part = matches!(
+        status,
+        CloseReason::AgentClosed
+            | CloseReason::UserClosed
+            | CloseReason::Timeout
+            | CloseReason::UserInactivityTimeout
+    );
+    if !(ends_human_part
+        && channel.handoff.return_to_assistant
+        && c.state.is_open()
+        && c.handoff.is_some()
+        && c.assistant.is_some())
+    {
+        return None;
+    }
+    let mut next = active(c, channel, now);
+    next.state = ConversationState::Bot;
+    next.queue = None;
+    next.queued_at = None;
+    next.agent = None;
+    next.assigned_at = None;
+    next.held_from = None;
+    next.handoff = None;
+    Some(next)
+}
+
+/// Who may see and work a conversation (Voitel Lynk): supervisors all; an assistant the
+/// ones routed to it; an agent its own, and those of its queues that no agent has taken.
+/// Once captured only the owner (and supervisors) see it, closed or not.
 pub fn may_act(
     role_is_supervisor: bool,
     role_is_assistant: bool,
@@ -213,12 +278,27 @@ pub fn may_act(
         return true;
     }
     if role_is_assistant {
-        // The assistant works the conversations routed to it, also after a handoff (it
-        // closes them on the contact's behalf and hears how they ended).
-        return matches!(c.state, ConversationState::Bot | ConversationState::Menu)
-            || c.assistant.is_some();
+        return c.assistant.as_deref() == Some(who);
     }
-    c.agent.as_deref() == Some(who) || c.queue.as_ref().is_some_and(|q| queues.contains(q))
+    match &c.agent {
+        Some(owner) => owner == who,
+        None => in_queues(queues, c),
+    }
+}
+
+/// Capture asks less than [`may_act`]: the queue is enough, so the loser of a race
+/// hears who won (409) instead of a 403.
+pub fn may_capture(
+    role_is_supervisor: bool,
+    who: &str,
+    queues: &[String],
+    c: &Conversation,
+) -> bool {
+    role_is_supervisor || c.agent.as_deref() == Some(who) || in_queues(queues, c)
+}
+
+fn in_queues(queues: &[String], c: &Conversation) -> bool {
+    c.queue.as_ref().is_some_and(|q| queues.contains(q))
 }
 
 /// Once an agent captured a conversation, only that agent answers it.
@@ -346,5 +426,146 @@ mod tests {
         assert!(may_act(false, false, "ana", &[], &moved));
         assert_eq!(owner_other_than(&mine, "bia"), Some("ana".into()));
         assert_eq!(owner_other_than(&mine, "ana"), None);
+    }
+
+    #[test]
+    fn the_human_part_ends_back_with_the_assistant_when_the_channel_says_so() {
+        let mut c = queued();
+        c.assistant = Some("ana-bot".into());
+        c.handoff = Some(crate::domain::conversation::Handoff {
+            queue: "support".into(),
+            extra_info: serde_json::Value::Null,
+            contact_info: serde_json::Value::Null,
+            integration_id: None,
+            requested_at: 0,
+            wait_deadline: None,
+            inactivity_seconds: 0,
+        });
+        let mine = capture(&c, "ana", &channel(), 1).unwrap();
+        assert_eq!(
+            return_to_assistant(&mine, CloseReason::AgentClosed, &channel(), 2),
+            None,
+            "off by default: the conversation closes"
+        );
+        let mut ch = channel();
+        ch.handoff.return_to_assistant = true;
+        for status in [
+            CloseReason::AgentClosed,
+            CloseReason::UserClosed,
+            CloseReason::Timeout,
+            CloseReason::UserInactivityTimeout,
+        ] {
+            let back = return_to_assistant(&mine, status, &ch, 2).unwrap();
+            assert_eq!(
+                (
+                    back.state,
+                    back.agent.as_deref(),
+                    back.queue.as_deref(),
+                    back.handoff.is_none()
+                ),
+                (ConversationState::Bot, None, None, true)
+            );
+            assert_eq!(back.assistant.as_deref(), Some("ana-bot"));
+        }
+        assert_eq!(
+            return_to_assistant(&mine, CloseReason::Expired, &ch, 2),
+            None
+        );
+        assert_eq!(
+            return_to_assistant(&queued(), CloseReason::AgentClosed, &ch, 2),
+            None
+        );
+    }
+
+    #[test]
+    fn only_the_owner_sees_a_captured_session() {
+        let support = ["support".to_owned()];
+        let waiting = queued();
+        assert!(
+            may_act(false, false, "bia", &support, &waiting),
+            "queued: the queue sees it"
+        );
+        let mine = capture(&waiting, "ana", &channel(), 1).unwrap();
+        assert!(may_act(false, false, "ana", &support, &mine));
+        assert!(
+            !may_act(false, false, "bia", &support, &mine),
+            "a colleague does not"
+        );
+        assert!(
+            may_act(true, false, "boss", &[], &mine),
+            "a supervisor does"
+        );
+        assert!(
+            may_capture(false, "bia", &support, &mine),
+            "capture answers who won"
+        );
+        let closed = close(&mine, CloseReason::AgentClosed, 2).unwrap();
+        assert!(!may_act(false, false, "bia", &support, &closed));
+        assert!(may_act(false, false, "ana", &support, &closed));
+    }
+
+    #[test]
+    fn an_assistant_acts_only_on_the_conversations_routed_to_it() {
+        let mut c = queued();
+        c.state = ConversationState::Bot;
+        c.assistant = Some("ana-bot".into());
+        assert!(may_act(false, true, "ana-bot", &[], &c));
+        assert!(!may_act(false, true, "other-bot", &[], &c));
+        c.assistant = None;
+        assert!(!may_act(false, true, "ana-bot", &[], &c));
+    }
+
+    #[test]
+    fn awaiting_reply_allows_only_templates_hold_and_close() {
+        let mut c = queued();
+        c.state = ConversationState::AwaitingReply;
+        c.agent = Some("ana".into());
+        let ch = channel();
+        assert_eq!(
+            transfer_to_queue(&c, "sales", &ch, 1),
+            Err(WorkspaceError::AwaitingReply)
+        );
+        assert_eq!(
+            transfer_to_agent(&c, "bia", &ch, 1),
+            Err(WorkspaceError::AwaitingReply)
+        );
+        assert_eq!(transfer_external(&c, 1), Err(WorkspaceError::AwaitingReply));
+        assert_eq!(archive(&c, 1), Err(WorkspaceError::AwaitingReply));
+        let held = hold(&c, 1).unwrap();
+        assert_eq!(
+            archive(&held, 2),
+            Err(WorkspaceError::AwaitingReply),
+            "held, still waiting"
+        );
+        assert!(close(&held, CloseReason::AgentClosed, 2).is_ok());
+    }
+
+    #[test]
+    fn a_reply_while_on_hold_makes_resume_land_in_assigned() {
+        use crate::domain::conversation::{decide_inbound, InboundDecision};
+        let mut c = queued();
+        c.state = ConversationState::AwaitingReply;
+        c.agent = Some("ana".into());
+        let held = hold(&c, 1).unwrap();
+        let InboundDecision::Append(replied) = decide_inbound(
+            Some(&held),
+            &channel(),
+            "5548999990000",
+            || "x".into(),
+            2,
+            2,
+        ) else {
+            panic!("append")
+        };
+        assert_eq!(replied.state, ConversationState::OnHold, "still on hold");
+        assert_eq!(
+            resume(&replied, 3).unwrap().state,
+            ConversationState::Assigned
+        );
+        assert_eq!(
+            resume(&held, 3).unwrap().state,
+            ConversationState::AwaitingReply,
+            "no reply yet"
+        );
     }
 }

@@ -68,6 +68,13 @@ pub trait Provider: Send + Sync {
     async fn send(&self, token: &str, request: &OutboundRequest) -> Result<String, ProviderError>;
     /// The WhatsApp Business Account's templates, every page.
     async fn templates(&self, token: &str, waba_id: &str) -> Result<Vec<Template>, ProviderError>;
+    /// Marks a contact's message read (the blue ticks), `status: read`.
+    async fn mark_read(
+        &self,
+        token: &str,
+        phone_number_id: &str,
+        message_id: &str,
+    ) -> Result<(), ProviderError>;
 }
 
 /// Wakes a handler at a deadline: SQS delays up to 15 minutes, EventBridge Scheduler

@@ -12,8 +12,15 @@ use serde::{Deserialize, Serialize};
 pub struct ContactRecord {
     pub channel: String,
     pub contact: String,
+    /// The WhatsApp profile name, from the webhooks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// The name an agent gave the contact ("adicionar aos contatos").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// Free attributes an agent set (customer id, plan...).
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub attributes: serde_json::Map<String, serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_inbound_at: Option<Millis>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -151,6 +158,8 @@ pub enum StatusOutcome {
 pub enum QueueList {
     Waiting,
     InProgress,
+    /// Closed conversations, newest first (a supervisor's view).
+    Closed,
 }
 
 impl QueueList {
@@ -158,7 +167,13 @@ impl QueueList {
         match self {
             QueueList::Waiting => "waiting",
             QueueList::InProgress => "in_progress",
+            QueueList::Closed => "closed",
         }
+    }
+
+    /// Listed newest first.
+    pub fn newest_first(self) -> bool {
+        self == QueueList::Closed
     }
 }
 
@@ -183,6 +198,10 @@ impl AgentList {
 pub struct ListFilter {
     pub channel: Option<String>,
     pub contact: Option<String>,
+    /// Conversations of this origin only.
+    pub origin: Option<crate::domain::Origin>,
+    /// Conversations in this state only.
+    pub state: Option<crate::domain::ConversationState>,
 }
 
 /// The expiry index is split in a few shards so no single partition is hot; the sweeper

@@ -19,6 +19,8 @@ pub trait ChannelStore: Send + Sync {
     async fn channel(&self, id: &str) -> PortResult<Option<Channel>>;
     async fn channels(&self) -> PortResult<Vec<Channel>>;
     async fn put_channel(&self, channel: &Channel) -> PortResult<()>;
+    /// Writes changed settings if the stored version is still `expected` (false if not).
+    async fn update_channel(&self, channel: &Channel, expected: u64) -> PortResult<bool>;
     /// Counts a message from a number the channel's allowlist does not serve.
     async fn count_filtered(&self, channel: &str) -> PortResult<()>;
 }
@@ -42,6 +44,15 @@ pub trait ContactStore: Send + Sync {
     async fn contact(&self, channel: &str, contact: &str) -> PortResult<Option<ContactRecord>>;
     /// The provider said the window is closed (131047).
     async fn close_window(&self, channel: &str, contact: &str, at: Millis) -> PortResult<()>;
+    /// An agent names the contact and sets its attributes (both replaced); the window and
+    /// the open-conversation pointer are left alone. Returns the record after.
+    async fn save_profile(
+        &self,
+        channel: &str,
+        contact: &str,
+        display_name: Option<&str>,
+        attributes: &serde_json::Map<String, serde_json::Value>,
+    ) -> PortResult<ContactRecord>;
 }
 
 /// Conversation records: read, start, change conditionally, remove.
@@ -164,6 +175,8 @@ pub trait SendLedger: Send + Sync {
 #[async_trait]
 pub trait QueueStore: Send + Sync {
     async fn queue(&self, id: &str) -> PortResult<Option<Queue>>;
+    /// Every queue, by id.
+    async fn queues(&self) -> PortResult<Vec<Queue>>;
     async fn put_queue(&self, queue: &Queue) -> PortResult<()>;
 }
 

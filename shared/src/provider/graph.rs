@@ -99,6 +99,32 @@ async fn error_of(resp: reqwest::Response) -> ProviderError {
 
 #[async_trait]
 impl Provider for GraphApi {
+    async fn mark_read(
+        &self,
+        token: &str,
+        phone_number_id: &str,
+        message_id: &str,
+    ) -> Result<(), ProviderError> {
+        let url = format!(
+            "{}/{}/{}/messages",
+            self.base_url, self.version, phone_number_id
+        );
+        let body =
+            json!({"messaging_product": "whatsapp", "status": "read", "message_id": message_id});
+        let resp = self
+            .http
+            .post(url)
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .map_err(transport)?;
+        if !resp.status().is_success() {
+            return Err(error_of(resp).await);
+        }
+        Ok(())
+    }
+
     async fn send(&self, token: &str, request: &OutboundRequest) -> Result<String, ProviderError> {
         let url = format!(
             "{}/{}/{}/messages",

@@ -1,8 +1,11 @@
-//! `GET|PUT /v1/channels/{channel}/settings`: routing, handoff, grouping, allowlist and
-//! auto-close settings, validated whole before anything is written. Ports: channels,
-//! queues.
+//! `GET /v1/channels` (what an agent needs: id, name, colour, kind, may-start; the
+//! start picker with `?can_start=true`) and `GET|PUT /v1/channels/{channel}/settings`
+//! (supervisors only: the allowlist holds phone numbers): routing, handoff, grouping,
+//! allowlist and auto-close settings, validated whole before anything is written and
+//! written with optimistic concurrency (`ETag` / `If-Match`, 412 on conflict). Ports:
+//! channels, queues.
 
-use super::request::parse_body;
+use super::request::{parse_body, truncate};
 use super::AgentApi;
 use crate::app::auth::{Caller, Role};
 use crate::app::http::{json, ApiError, ApiResult};
@@ -10,11 +13,14 @@ use crate::domain::{
     channel::{MAX_AUTO_CLOSE_HOURS, MIN_AUTO_CLOSE_HOURS},
     routing, Channel,
 };
-use lambda_http::{http::StatusCode, Request};
+use lambda_http::{
+    http::{HeaderValue, StatusCode},
+    Body, Request, RequestExt, Response,
+};
 use serde_json::{json, Value};
 
 /// The settings a supervisor may change; any other key is refused.
-const SETTINGS_KEYS: [&str; 12] = [
+const SETTINGS_KEYS: [&str; 13] = [
     "name",
     "color",
     "outbound_enabled",
@@ -27,21 +33,59 @@ const SETTINGS_KEYS: [&str; 12] = [
     "auto_close_hours",
     "token_parameter",
     "ambiguous_send",
+    "version",
 ];
 
 impl AgentApi {
+    /// `GET /v1/channels[?can_start=true]`: every channel (or those the caller may start
+    /// conversations from), without their settings.
+    pub(super) async fn list_channels(&self, req: &Request, who: &Caller) -> ApiResult {
+        let can_start = match req.query_string_parameters().first("can_start") {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(other) => {
+                return Err(ApiError::unprocessable(
+                    "invalid_parameter",
+                    format!(
+                        "can_start must be true or false, got {:?}",
+                        truncate(other, 64)
+                    ),
+                ))
+            }
+        };
+        let may_start = |c: &Channel| c.outbound_enabled && who.role != Role::Assistant;
+        let mut channels = self.channels.channels().await?;
+        channels.sort_by(|a, b| a.id.cmp(&b.id));
+        let items: Vec<Value> = channels
+            .iter()
+            .filter(|c| !can_start || may_start(c))
+            .map(|c| {
+                json!({
+                    "id": c.id,
+                    "name": c.name,
+                    "color": c.color,
+                    "display_number": c.display_number,
+                    "kind": "whatsapp",
+                    "can_start": may_start(c),
+                })
+            })
+            .collect();
+        Ok(json(StatusCode::OK, &json!({ "items": items })))
+    }
+
     pub(super) async fn settings(&self, who: &Caller, channel: &str) -> ApiResult {
-        if who.role == Role::Assistant {
+        if who.role != Role::Supervisor {
             return Err(ApiError::forbidden(
-                "channel settings are for agents and supervisors",
+                "channel settings are read by supervisors; agents list channels with GET /v1/channels",
             ));
         }
         let c = self.channel(channel).await?;
-        Ok(json(StatusCode::OK, &c))
+        Ok(with_etag(json(StatusCode::OK, &c), c.version))
     }
 
     /// `PUT /v1/channels/{channel}/settings` (supervisors): the keys given replace the
-    /// current ones; everything is validated before anything is written.
+    /// current ones; everything is validated before anything is written, and only if
+    /// the settings are still the version named by `If-Match` (required).
     pub(super) async fn update_settings(
         &self,
         req: &Request,
@@ -53,6 +97,7 @@ impl AgentApi {
                 "only supervisors change channel settings",
             ));
         }
+        let expected = if_match(req)?;
         let patch: serde_json::Map<String, Value> = parse_body(req)?;
         if let Some(bad) = patch.keys().find(|k| !SETTINGS_KEYS.contains(&k.as_str())) {
             return Err(ApiError::unprocessable(
@@ -64,11 +109,16 @@ impl AgentApi {
             ));
         }
         let current = self.channel(channel).await?;
+        if let Some(expected) = expected.filter(|v| *v != current.version) {
+            return Err(stale(expected, current.version));
+        }
         let mut merged =
             serde_json::to_value(&current).map_err(|e| ApiError::internal(e.to_string()))?;
         for (k, v) in patch {
             merged[k] = v;
         }
+        merged["id"] = json!(current.id);
+        merged["version"] = json!(current.version + 1);
         let next: Channel = serde_json::from_value(merged)
             .map_err(|e| ApiError::unprocessable("invalid_settings", e.to_string()))?;
         let mut errors = Vec::new();
@@ -111,10 +161,60 @@ impl AgentApi {
                     .with_details(json!({ "errors": errors })),
             );
         }
-        self.channels.put_channel(&next).await?;
-        tracing::info!(channel = %next.id, by = %who.sub, "channel settings changed");
-        Ok(json(StatusCode::OK, &next))
+        // Nothing changed: nothing written, the version stays.
+        let unchanged = Channel {
+            version: current.version,
+            ..next.clone()
+        } == current;
+        if unchanged {
+            return Ok(with_etag(json(StatusCode::OK, &current), current.version));
+        }
+        if !self.channels.update_channel(&next, current.version).await? {
+            let now = self.channel(channel).await?.version;
+            return Err(stale(current.version, now));
+        }
+        tracing::info!(channel = %next.id, by = %who.sub, version = next.version, "channel settings changed");
+        Ok(with_etag(json(StatusCode::OK, &next), next.version))
     }
+}
+
+/// The settings version a `PUT` is conditional on: `If-Match: "3"` (or `*`, or absent,
+/// for "whatever is there" — kept for scripts; the API documents `If-Match` as expected).
+fn if_match(req: &Request) -> Result<Option<u64>, ApiError> {
+    let Some(raw) = req.headers().get("if-match") else {
+        return Ok(None);
+    };
+    let raw = raw.to_str().unwrap_or("").trim();
+    if raw == "*" {
+        return Ok(None);
+    }
+    raw.trim_start_matches("W/")
+        .trim_matches('"')
+        .parse::<u64>()
+        .map(Some)
+        .map_err(|_| {
+            ApiError::bad_request(
+                "invalid_if_match",
+                "If-Match takes the settings' ETag, e.g. \"3\"",
+            )
+        })
+}
+
+fn stale(expected: u64, current: u64) -> ApiError {
+    ApiError::new(
+        StatusCode::PRECONDITION_FAILED,
+        "settings_changed",
+        format!("the settings are at version {current}, not {expected}: read them again"),
+    )
+    .with_details(json!({ "version": current }))
+    .with_header("etag", format!("\"{current}\""))
+}
+
+fn with_etag(mut resp: Response<Body>, version: u64) -> Response<Body> {
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{version}\"")) {
+        resp.headers_mut().insert("etag", v);
+    }
+    resp
 }
 
 fn collect_queues(
@@ -123,7 +223,7 @@ fn collect_queues(
     out: &mut Vec<String>,
 ) {
     let target = |t: &routing::Target, out: &mut Vec<String>| match t {
-        routing::Target::Queue { queue } => out.push(queue.clone()),
+        routing::Target::Queue { queue, .. } => out.push(queue.clone()),
         routing::Target::Assistant { backup_queue, .. } => out.push(backup_queue.clone()),
     };
     match r {

@@ -31,6 +31,10 @@ struct StartRequest {
     phone: String,
     #[serde(default)]
     template: Option<TemplateChoice>,
+    /// The service ("serviço", Dígitro) the conversation belongs to: it shows in that
+    /// queue's in-progress list.
+    #[serde(default)]
+    queue: Option<String>,
 }
 
 impl AgentApi {
@@ -68,14 +72,17 @@ impl AgentApi {
         let c = self.conversation(id).await?;
         authorize(who, &c)?;
         let now = self.clock.now();
-        let window = self
-            .contacts
-            .contact(&c.channel, &c.contact)
-            .await?
+        let record = self.contacts.contact(&c.channel, &c.contact).await?;
+        let window = record
+            .as_ref()
             .map(|r| r.window(now))
             .unwrap_or_else(|| crate::domain::Window::at(None, now));
         let mut body = serde_json::to_value(&c).map_err(|e| ApiError::internal(e.to_string()))?;
         body["window"] = json!(window);
+        body["contact_names"] = json!({
+            "profile_name": record.as_ref().and_then(|r| r.name.as_deref()),
+            "display_name": record.as_ref().and_then(|r| r.display_name.as_deref()),
+        });
         Ok(json(StatusCode::OK, &body))
     }
 
@@ -142,8 +149,23 @@ impl AgentApi {
         let phone = Phone::parse(&body.phone)
             .map_err(|e| ApiError::unprocessable("invalid_phone", e.to_string()))?;
         let channel = self.sender_channel(body.channel.as_deref()).await?;
+        if let Some(q) = &body.queue {
+            if !crate::app::http::valid_id(q) || self.queues.queue(q).await?.is_none() {
+                return Err(super::request::field_error(
+                    "unknown_queue",
+                    "queue",
+                    format!("queue {} does not exist", super::request::truncate(q, 64)),
+                ));
+            }
+            if who.role == Role::Agent && !who.queues.contains(q) {
+                return Err(ApiError::forbidden(format!(
+                    "you are not in queue {q}: start in one of yours"
+                )));
+            }
+        }
         let template = match &body.template {
             Some(choice) => {
+                choice.check()?;
                 let t = self.approved_template(&channel.id, choice).await?;
                 t.render(&choice.parameters).map_err(template_error)?;
                 Some(t)
@@ -176,14 +198,31 @@ impl AgentApi {
                 now,
             )
             .map_err(|e| match e {
-                StartError::InProgress { conversation_id } => ApiError::conflict(
-                    "conversation_in_progress",
-                    format!("conversation {conversation_id} with this contact is already in progress on channel {}", channel.id),
-                )
-                .with_details(json!({ "conversation_id": conversation_id })),
-                StartError::TemplateRequired => ApiError::unprocessable("template_required", e.to_string())
-                    .with_details(json!({ "window": window })),
+                // Named only to a caller who may see it (Dígitro: the agent is told one
+                // exists; its id is not every agent's business).
+                StartError::InProgress { conversation_id } => {
+                    let visible = open.as_ref().is_some_and(|c| authorize(who, c).is_ok());
+                    let err = ApiError::conflict(
+                        "conversation_in_progress",
+                        format!(
+                            "a conversation with this contact is already in progress on channel {}",
+                            channel.id
+                        ),
+                    );
+                    if visible {
+                        err.with_details(json!({ "conversation_id": conversation_id }))
+                    } else {
+                        err
+                    }
+                }
+                StartError::TemplateRequired => {
+                    ApiError::unprocessable("template_required", e.to_string())
+                        .with_details(json!({ "window": window }))
+                }
             })?;
+            if let Some(q) = &body.queue {
+                conversation.queue = Some(q.clone());
+            }
             // Started by a system or for a campaign: no agent waits for the reply, which
             // is routed (active routing, else the channel's routing).
             if who.role == Role::System || body.campaign.is_some() {

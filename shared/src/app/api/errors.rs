@@ -36,6 +36,7 @@ pub fn workspace_error(e: WorkspaceError) -> ApiError {
         WorkspaceError::AlreadyArchived => "already_archived",
         WorkspaceError::NotArchived => "not_archived",
         WorkspaceError::SameTarget { .. } => "same_target",
+        WorkspaceError::AwaitingReply => "awaiting_reply",
     };
     let err = ApiError::conflict(code, e.to_string());
     match e {

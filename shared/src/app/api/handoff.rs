@@ -3,7 +3,7 @@
 //! Ports: conversations, queues, message log (history), timers.
 
 use super::access::authorize;
-use super::request::{parse_body, MAX_ATTEMPTS};
+use super::request::{field_error, parse_body, truncate, MAX_ATTEMPTS};
 use super::AgentApi;
 use crate::app::auth::{Caller, Role};
 use crate::app::events;
@@ -19,18 +19,63 @@ use lambda_http::{http::StatusCode, Request};
 use serde::Deserialize;
 use serde_json::Value;
 
+/// ALTU's `start_live_chat` parameters as the Builder writes them (`skillId` is the
+/// queue, `integration_id` a number or a string), or conversa's own names.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct HandoffRequest {
+    #[serde(alias = "skillId")]
     queue: String,
     #[serde(default)]
     extra_info: Value,
     #[serde(default)]
     contact_info: Value,
     #[serde(default)]
-    integration_id: Option<String>,
+    integration_id: Option<IntegrationId>,
     #[serde(default)]
     include_history: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum IntegrationId {
+    Number(u64),
+    Text(String),
+}
+
+impl IntegrationId {
+    fn into_string(self) -> String {
+        match self {
+            IntegrationId::Number(n) => n.to_string(),
+            IntegrationId::Text(s) => s,
+        }
+    }
+}
+
+/// `extra_info` and `contact_info` together, serialised.
+const MAX_INFO_BYTES: usize = 32 * 1024;
+/// Nesting of `extra_info` / `contact_info`.
+const MAX_INFO_DEPTH: usize = 8;
+
+fn depth(v: &Value) -> usize {
+    match v {
+        Value::Array(a) => 1 + a.iter().map(depth).max().unwrap_or(0),
+        Value::Object(o) => 1 + o.values().map(depth).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// The body: the parameters object, or the whole Builder action
+/// (`{"name": "start_live_chat", "parameters": {...}, "result_variable": ...}`).
+fn handoff_request(req: &Request) -> Result<HandoffRequest, ApiError> {
+    let mut body: Value = parse_body(req)?;
+    if body.get("name").and_then(Value::as_str) == Some("start_live_chat") {
+        body = body
+            .get_mut("parameters")
+            .map(Value::take)
+            .unwrap_or(Value::Null);
+    }
+    serde_json::from_value(body).map_err(|e| ApiError::unprocessable("invalid_body", e.to_string()))
 }
 
 impl AgentApi {
@@ -41,22 +86,45 @@ impl AgentApi {
                 "the assistant hands conversations off; agents transfer them",
             ));
         }
-        let body: HandoffRequest = parse_body(req)?;
+        let body = handoff_request(req)?;
+        let integration_id = body.integration_id.map(IntegrationId::into_string);
         let size = |v: &Value| serde_json::to_string(v).map(|s| s.len()).unwrap_or(0);
-        if size(&body.extra_info) + size(&body.contact_info) > 32 * 1024
-            || body.integration_id.as_ref().is_some_and(|i| i.len() > 256)
-        {
-            return Err(ApiError::unprocessable(
+        if size(&body.extra_info) + size(&body.contact_info) > MAX_INFO_BYTES {
+            return Err(field_error(
                 "payload_too_large",
-                "extra_info and contact_info together must stay under 32 KB, integration_id under 256 characters",
+                "extra_info",
+                "extra_info and contact_info together must stay under 32 KB",
+            ));
+        }
+        for (field, v) in [
+            ("extra_info", &body.extra_info),
+            ("contact_info", &body.contact_info),
+        ] {
+            if depth(v) > MAX_INFO_DEPTH {
+                return Err(field_error(
+                    "invalid_field",
+                    field,
+                    format!("{field} nests at most {MAX_INFO_DEPTH} levels"),
+                ));
+            }
+        }
+        if integration_id
+            .as_ref()
+            .is_some_and(|i| i.is_empty() || i.len() > 256)
+        {
+            return Err(field_error(
+                "invalid_field",
+                "integration_id",
+                "integration_id must be 1 to 256 characters",
             ));
         }
         if !crate::app::http::valid_id(&body.queue)
             || self.queues.queue(&body.queue).await?.is_none()
         {
-            return Err(ApiError::unprocessable(
+            return Err(field_error(
                 "unknown_queue",
-                format!("queue {} does not exist", body.queue),
+                "queue",
+                format!("queue {} does not exist", truncate(&body.queue, 64)),
             ));
         }
         for _ in 0..MAX_ATTEMPTS {
@@ -87,7 +155,7 @@ impl AgentApi {
                 queue: body.queue.clone(),
                 extra_info: body.extra_info.clone(),
                 contact_info: body.contact_info.clone(),
-                integration_id: body.integration_id.clone(),
+                integration_id: integration_id.clone(),
                 requested_at: now,
                 wait_deadline: (settings.wait_timeout_seconds > 0)
                     .then(|| now + i64::from(settings.wait_timeout_seconds) * 1000),

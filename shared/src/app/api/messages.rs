@@ -2,9 +2,11 @@
 //! under the window rules; automatic capture by the first reply. Ports: conversations,
 //! contacts, message log, send ledger, queues, template catalogue.
 
-use super::access::{authorize, owner_only};
+use super::access::{authorize, authorize_reply, owner_only};
 use super::errors::{send_error, template_error, workspace_error};
-use super::request::{cursor_or_backend, page_limit, parse_body, TemplateChoice, MAX_ATTEMPTS};
+use super::request::{
+    cursor_or_backend, field_error, page_limit, parse_body, TemplateChoice, MAX_ATTEMPTS, MAX_TEXT,
+};
 use super::AgentApi;
 use crate::app::auth::{Caller, Role};
 use crate::app::events;
@@ -19,7 +21,10 @@ use lambda_http::{http::StatusCode, Request, RequestExt};
 use serde::Deserialize;
 use serde_json::json;
 
-const MAX_TEXT: usize = 4096;
+/// WhatsApp's limits: a caption 1,024 characters, a file name 240, a link 2,048.
+const MAX_CAPTION: usize = 1024;
+const MAX_FILENAME: usize = 240;
+const MAX_LINK: usize = 2048;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -74,7 +79,7 @@ impl AgentApi {
             ));
         }
         let first = self.conversation(id).await?;
-        authorize(who, &first)?;
+        authorize_reply(who, &first)?;
         let (content, template) = match (body.text, body.template, body.media) {
             (Some(text), None, None) => {
                 if text.trim().is_empty() || text.chars().count() > MAX_TEXT {
@@ -86,6 +91,7 @@ impl AgentApi {
                 (MessageContent::Text { body: text }, None)
             }
             (None, Some(choice), None) => {
+                choice.check()?;
                 let t = self.approved_template(&first.channel, &choice).await?;
                 t.render(&choice.parameters).map_err(template_error)?;
                 (
@@ -190,10 +196,31 @@ impl AgentApi {
 }
 
 fn media_content(m: MediaChoice) -> Result<MessageContent, ApiError> {
-    if !m.link.starts_with("https://") {
-        return Err(ApiError::unprocessable(
+    if !m.link.starts_with("https://") || m.link.len() > MAX_LINK {
+        return Err(field_error(
             "invalid_media",
-            "media.link must be an https:// URL",
+            "media.link",
+            format!("media.link must be an https:// URL of at most {MAX_LINK} characters"),
+        ));
+    }
+    if m.caption
+        .as_ref()
+        .is_some_and(|c| c.chars().count() > MAX_CAPTION)
+    {
+        return Err(field_error(
+            "invalid_media",
+            "media.caption",
+            format!("media.caption must be at most {MAX_CAPTION} characters"),
+        ));
+    }
+    if m.filename
+        .as_ref()
+        .is_some_and(|f| f.is_empty() || f.chars().count() > MAX_FILENAME)
+    {
+        return Err(field_error(
+            "invalid_media",
+            "media.filename",
+            format!("media.filename must be 1 to {MAX_FILENAME} characters"),
         ));
     }
     let media = Media {

@@ -6,11 +6,13 @@
 //! |---|---|
 //! | [`conversations`] | `GET|POST /v1/conversations`, `GET /v1/conversations/{id}` |
 //! | [`messages`] | `GET|POST /v1/conversations/{id}/messages` |
-//! | [`workspace`] | `capture`, `transfer`, `hold`, `resume`, `archive`, `unarchive`, `close`, `DELETE` |
+//! | [`workspace`] | `capture`, `transfer`, `hold`, `resume`, `archive`, `unarchive`, `close`, `read`, `DELETE` |
 //! | [`handoff`] | `POST /v1/conversations/{id}/handoff` |
-//! | [`queues`] | `GET /v1/queues/{queue}/conversations`, `?assigned=me` |
-//! | [`channels`] | `GET|PUT /v1/channels/{channel}/settings` |
+//! | [`lists`] | `GET /v1/queues/{queue}/conversations`, `?assigned=me` |
+//! | [`queues`] | `GET /v1/queues`, `PUT /v1/queues/{queue}`, `GET .../{queue}/stats` |
+//! | [`channels`] | `GET /v1/channels`, `GET|PUT /v1/channels/{channel}/settings` |
 //! | [`templates`] | `GET /v1/channels/{channel}/templates`, `.../{name}/preview` |
+//! | [`contacts`] | `GET|PUT /v1/contacts/{phone}?channel=` |
 //! | [`window`] | `GET /v1/channels/{channel}/contacts/{phone}/window` (`window-check`) |
 //!
 //! Shared below the resources, imported downward only: [`load`] (a conversation with lazy
@@ -20,9 +22,11 @@
 
 mod access;
 mod channels;
+mod contacts;
 mod conversations;
 mod errors;
 mod handoff;
+mod lists;
 mod load;
 mod messages;
 mod queues;
@@ -84,12 +88,7 @@ impl AgentApi {
                 self.handoff(req, &who, id).await
             }
             (Method::POST, ["v1", "conversations", id, "close"]) => self.close(req, &who, id).await,
-            (Method::GET, ["v1", "channels", channel, "settings"]) => {
-                self.settings(&who, channel).await
-            }
-            (Method::PUT, ["v1", "channels", channel, "settings"]) => {
-                self.update_settings(req, &who, channel).await
-            }
+            (Method::POST, ["v1", "conversations", id, "read"]) => self.mark_read(&who, id).await,
             (
                 Method::POST,
                 ["v1", "conversations", id, op @ ("hold" | "resume" | "archive" | "unarchive")],
@@ -102,26 +101,64 @@ impl AgentApi {
                 };
                 self.simple(&who, id, op).await
             }
-            (Method::GET, ["v1", "queues", queue, "conversations"]) => {
-                self.queue_list(req, &who, queue).await
-            }
             (Method::GET, ["v1", "conversations", id, "messages"]) => {
                 self.list_messages(req, &who, id).await
             }
             (Method::POST, ["v1", "conversations", id, "messages"]) => {
                 self.send(req, &who, id).await
             }
+            (Method::GET, ["v1", "queues"]) => self.list_queues(&who).await,
+            (Method::PUT, ["v1", "queues", queue]) => self.put_queue(req, &who, queue).await,
+            (Method::GET, ["v1", "queues", queue, "conversations"]) => {
+                self.queue_list(req, &who, queue).await
+            }
+            (Method::GET, ["v1", "queues", queue, "stats"]) => self.queue_stats(&who, queue).await,
+            (Method::GET, ["v1", "channels"]) => self.list_channels(req, &who).await,
+            (Method::GET, ["v1", "channels", channel, "settings"]) => {
+                self.settings(&who, channel).await
+            }
+            (Method::PUT, ["v1", "channels", channel, "settings"]) => {
+                self.update_settings(req, &who, channel).await
+            }
             (Method::GET, ["v1", "channels", channel, "templates"]) => {
-                self.list_templates(channel).await
+                self.list_templates(req, &who, channel).await
             }
             (Method::POST, ["v1", "channels", channel, "templates", name, "preview"]) => {
-                self.preview(req, channel, name).await
+                self.preview(req, &who, channel, name).await
             }
-            _ => Err(ApiError::new(
-                StatusCode::NOT_FOUND,
-                "route_not_found",
-                format!("no route for {} {path}", req.method()),
-            )),
+            (Method::GET, ["v1", "contacts", phone]) => self.contact(req, &who, phone).await,
+            (Method::PUT, ["v1", "contacts", phone]) => self.put_contact(req, &who, phone).await,
+            (method, segments) => Err(match allowed_methods(segments) {
+                Some(allow) => ApiError::new(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "method_not_allowed",
+                    format!("{path:.200} takes {allow}, not {method}"),
+                )
+                .with_header("allow", allow),
+                None => ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "route_not_found",
+                    format!("no route for {method} {path:.200}"),
+                ),
+            }),
         }
     }
+}
+
+/// The methods a known path takes, for the 405 answer to any other.
+fn allowed_methods(segments: &[&str]) -> Option<&'static str> {
+    Some(match segments {
+        ["v1", "conversations"] => "GET, POST",
+        ["v1", "conversations", _] => "GET, DELETE",
+        ["v1", "conversations", _, "messages"] => "GET, POST",
+        ["v1", "conversations", _, "capture" | "transfer" | "handoff" | "close" | "read" | "hold" | "resume" | "archive"
+        | "unarchive"] => "POST",
+        ["v1", "queues"] | ["v1", "channels"] => "GET",
+        ["v1", "queues", _] => "PUT",
+        ["v1", "queues", _, "conversations" | "stats"] => "GET",
+        ["v1", "channels", _, "settings"] | ["v1", "contacts", _] => "GET, PUT",
+        ["v1", "channels", _, "templates"] => "GET",
+        ["v1", "channels", _, "templates", _, "preview"] => "POST",
+        _ => return None,
+    })
 }

@@ -1,91 +1,164 @@
-//! The lists agents work from: `GET /v1/queues/{queue}/conversations` (waiting, oldest
-//! first, with wait time; or in progress) and `GET /v1/conversations?assigned=me`.
-//! Ports: queues, work lists.
+//! Queues as data (`GET /v1/queues`, `PUT /v1/queues/{queue}`, supervisors change them)
+//! and the counters a supervisor staffs by (`GET /v1/queues/{queue}/stats`, CITSmart and
+//! Voitel Lynk). Ports: queues, work lists.
 
-use super::request::{cursor_or_backend, list_filter, page_limit};
+use super::request::{parse_body, MAX_TEXT};
 use super::AgentApi;
 use crate::app::auth::{Caller, Role};
-use crate::app::http::{json, ApiError, ApiResult};
-use crate::ports::{AgentList, QueueList};
-use lambda_http::{http::StatusCode, Request, RequestExt};
+use crate::app::http::{json, valid_id, ApiError, ApiResult};
+use crate::domain::{
+    workspace::{AssignmentMode, Queue},
+    Conversation, Millis,
+};
+use crate::ports::{ListFilter, QueueList};
+use lambda_http::{http::StatusCode, Request};
+use serde::Deserialize;
 use serde_json::json;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QueueRequest {
+    name: String,
+    assignment: AssignmentMode,
+    #[serde(default)]
+    offline_message: Option<String>,
+}
+
+/// The counters read at most this many conversations per list (100 pages of 100).
+const STATS_PAGES: usize = 100;
+const HOUR: Millis = 3_600_000;
 
 impl AgentApi {
-    pub(super) async fn queue_list(&self, req: &Request, who: &Caller, queue: &str) -> ApiResult {
-        if who.role != Role::Supervisor && !who.queues.iter().any(|q| q == queue) {
-            return Err(ApiError::forbidden(format!(
-                "you are not in queue {queue:.64}"
-            )));
+    /// `GET /v1/queues`: every queue for a supervisor, the caller's own for others.
+    pub(super) async fn list_queues(&self, who: &Caller) -> ApiResult {
+        let mut queues = self.queues.queues().await?;
+        if who.role != Role::Supervisor {
+            queues.retain(|q| who.queues.contains(&q.id));
         }
-        if !crate::app::http::valid_id(queue) || self.queues.queue(queue).await?.is_none() {
-            return Err(ApiError::not_found(format!("queue {queue} does not exist")));
+        queues.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(json(StatusCode::OK, &json!({ "items": queues })))
+    }
+
+    /// `PUT /v1/queues/{queue}` (supervisors): creates or replaces a queue.
+    pub(super) async fn put_queue(&self, req: &Request, who: &Caller, id: &str) -> ApiResult {
+        if who.role != Role::Supervisor {
+            return Err(ApiError::forbidden(
+                "only supervisors create and change queues",
+            ));
         }
-        let params = req.query_string_parameters();
-        let list = match params.first("state").unwrap_or("queued") {
-            "queued" => QueueList::Waiting,
-            "in_progress" => QueueList::InProgress,
-            other => {
-                return Err(ApiError::unprocessable(
-                    "invalid_state",
-                    format!("state must be queued or in_progress, got {other:?}"),
-                ))
-            }
-        };
-        let limit = page_limit(params.first("limit"))?;
-        let page = self
-            .work_lists
-            .queue_conversations(
-                queue,
-                list,
-                &list_filter(req),
-                params.first("cursor"),
-                limit,
+        if !valid_id(id) {
+            return Err(ApiError::unprocessable(
+                "invalid_queue_id",
+                "a queue id is 1 to 64 letters, digits, '-', '_' or '.'",
+            ));
+        }
+        let body: QueueRequest = parse_body(req)?;
+        let name = body.name.trim();
+        if name.is_empty() || name.chars().count() > 100 {
+            return Err(ApiError::unprocessable(
+                "invalid_field",
+                "name must be 1 to 100 characters",
             )
-            .await
-            .map_err(cursor_or_backend)?;
+            .with_details(json!({"field": "name"})));
+        }
+        if let Some(m) = &body.offline_message {
+            if m.trim().is_empty() || m.chars().count() > MAX_TEXT {
+                return Err(ApiError::unprocessable(
+                    "invalid_field",
+                    format!("offline_message must be 1 to {MAX_TEXT} characters"),
+                )
+                .with_details(json!({"field": "offline_message"})));
+            }
+        }
+        let existed = self.queues.queue(id).await?.is_some();
+        let queue = Queue {
+            id: id.to_owned(),
+            name: name.to_owned(),
+            mode: body.assignment,
+            offline_message: body.offline_message,
+        };
+        self.queues.put_queue(&queue).await?;
+        tracing::info!(queue = %queue.id, by = %who.sub, existed, "queue saved");
+        let status = if existed {
+            StatusCode::OK
+        } else {
+            StatusCode::CREATED
+        };
+        Ok(json(status, &queue))
+    }
+
+    /// `GET /v1/queues/{queue}/stats`: waiting count and oldest wait, average wait of the
+    /// conversations captured in the last hour, in progress in all and per agent.
+    pub(super) async fn queue_stats(&self, who: &Caller, queue: &str) -> ApiResult {
+        self.queue_visible(who, queue).await?;
         let now = self.clock.now();
-        let items: Vec<serde_json::Value> = page
-            .items
+        let waiting = self.whole_list(queue, QueueList::Waiting, None).await?;
+        let in_progress = self.whole_list(queue, QueueList::InProgress, None).await?;
+        // Captured in the last hour: still in progress, or closed since.
+        let closed = self
+            .whole_list(queue, QueueList::Closed, Some(now - HOUR))
+            .await?;
+        let oldest = waiting
             .iter()
-            .map(|c| {
-                let mut v = json!(c);
-                if list == QueueList::Waiting {
-                    v["wait_seconds"] =
-                        json!((now - c.queued_at.unwrap_or(c.opened_at)).max(0) / 1000);
-                }
-                v
+            .map(|c| c.queued_at.unwrap_or(c.opened_at))
+            .min();
+        let waits: Vec<Millis> = in_progress
+            .iter()
+            .chain(closed.iter())
+            .filter_map(|c| match (c.queued_at, c.assigned_at) {
+                (Some(q), Some(a)) if a >= now - HOUR && a >= q => Some(a - q),
+                _ => None,
             })
             .collect();
+        let mut per_agent: BTreeMap<&str, u64> = BTreeMap::new();
+        for c in &in_progress {
+            if let Some(a) = &c.agent {
+                *per_agent.entry(a.as_str()).or_default() += 1;
+            }
+        }
+        let average = (!waits.is_empty())
+            .then(|| waits.iter().sum::<Millis>() / waits.len() as Millis / 1000);
         Ok(json(
             StatusCode::OK,
-            &json!({"items": items, "next_cursor": page.next_cursor}),
+            &json!({
+                "queue": queue,
+                "waiting": waiting.len(),
+                "oldest_wait_seconds": oldest.map(|t| (now - t).max(0) / 1000),
+                "average_wait_seconds_last_hour": average,
+                "captured_last_hour": waits.len(),
+                "in_progress": in_progress.len(),
+                "in_progress_by_agent": per_agent,
+                "at": now,
+            }),
         ))
     }
 
-    pub(super) async fn my_list(&self, req: &Request, who: &Caller) -> ApiResult {
-        let params = req.query_string_parameters();
-        let list = match params.first("archived") {
-            None | Some("false") => AgentList::Active,
-            Some("true") => AgentList::Archived,
-            Some(other) => {
-                return Err(ApiError::unprocessable(
-                    "invalid_parameter",
-                    format!("archived must be true or false, got {other:?}"),
-                ))
+    /// Every conversation of a queue's list (bounded); a closed list stops at `since`.
+    async fn whole_list(
+        &self,
+        queue: &str,
+        list: QueueList,
+        since: Option<Millis>,
+    ) -> Result<Vec<Conversation>, ApiError> {
+        let mut out = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..STATS_PAGES {
+            let page = self
+                .work_lists
+                .queue_conversations(queue, list, &ListFilter::default(), cursor.as_deref(), 100)
+                .await?;
+            let done = since.is_some_and(|t| {
+                page.items
+                    .last()
+                    .is_some_and(|c| c.closed_at.unwrap_or(c.updated_at) < t)
+            });
+            out.extend(page.items);
+            cursor = page.next_cursor;
+            if cursor.is_none() || done {
+                break;
             }
-        };
-        let limit = page_limit(params.first("limit"))?;
-        let page = self
-            .work_lists
-            .agent_conversations(
-                &who.sub,
-                list,
-                &list_filter(req),
-                params.first("cursor"),
-                limit,
-            )
-            .await
-            .map_err(cursor_or_backend)?;
-        Ok(json(StatusCode::OK, &page))
+        }
+        Ok(out)
     }
 }

@@ -2,6 +2,7 @@
 //! list filters, each refused with the API's error shape.
 
 use crate::app::http::ApiError;
+use crate::domain::Origin;
 use crate::ports::{ListFilter, PortError};
 use lambda_http::{Request, RequestExt};
 use serde::Deserialize;
@@ -9,6 +10,10 @@ use serde::Deserialize;
 /// Conditional writes that lose a race read again; this bounds the loop.
 pub(super) const MAX_ATTEMPTS: usize = 5;
 const DEFAULT_PAGE: u32 = 50;
+/// A WhatsApp text body, caption or automatic message: at most 4,096 characters.
+pub const MAX_TEXT: usize = 4096;
+/// Free JSON an agent or assistant attaches (contact attributes).
+pub const MAX_ATTRIBUTES_BYTES: usize = 8 * 1024;
 const MAX_PAGE: u32 = 100;
 
 pub fn parse_body<T: serde::de::DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
@@ -43,12 +48,99 @@ pub fn cursor_or_backend(e: PortError) -> ApiError {
     }
 }
 
-/// Filters a listing by channel and contact (`?channel=&contact=`).
-pub fn list_filter(req: &Request) -> ListFilter {
+/// Filters a listing by channel, contact, origin and state
+/// (`?channel=&contact=&origin=&state=`); the state is left to the caller, which may
+/// use it to pick a list.
+pub fn list_filter(req: &Request) -> Result<ListFilter, ApiError> {
     let params = req.query_string_parameters();
-    ListFilter {
+    let origin = match params.first("origin") {
+        None => None,
+        Some(raw) => Some(enum_parameter::<Origin>(
+            "origin",
+            raw,
+            "customer, agent or campaign",
+        )?),
+    };
+    Ok(ListFilter {
         channel: params.first("channel").map(str::to_owned),
         contact: params.first("contact").map(str::to_owned),
+        origin,
+        state: None,
+    })
+}
+
+/// A query parameter that names a value of a snake_case enum.
+pub fn enum_parameter<T: serde::de::DeserializeOwned>(
+    name: &str,
+    raw: &str,
+    expected: &str,
+) -> Result<T, ApiError> {
+    serde_json::from_value(serde_json::Value::String(raw.to_owned())).map_err(|_| {
+        ApiError::unprocessable(
+            "invalid_parameter",
+            format!("{name} must be {expected}, got {:?}", truncate(raw, 64)),
+        )
+    })
+}
+
+/// At most `max` characters of what a caller sent, for echoing it in an error.
+pub fn truncate(raw: &str, max: usize) -> &str {
+    match raw.char_indices().nth(max) {
+        Some((i, _)) => &raw[..i],
+        None => raw,
+    }
+}
+
+/// A refused field: 422 naming it in `details.field`.
+pub fn field_error(code: &'static str, field: &str, message: impl Into<String>) -> ApiError {
+    ApiError::unprocessable(code, message).with_details(serde_json::json!({ "field": field }))
+}
+
+/// A template parameter is at most 1,024 characters; a template takes at most 20.
+pub const MAX_PARAMETER: usize = 1024;
+pub const MAX_PARAMETERS: usize = 20;
+
+pub fn check_parameters(parameters: &[String]) -> Result<(), ApiError> {
+    if parameters.len() > MAX_PARAMETERS {
+        return Err(field_error(
+            "invalid_field",
+            "template.parameters",
+            format!("a template takes at most {MAX_PARAMETERS} parameters"),
+        ));
+    }
+    for (i, p) in parameters.iter().enumerate() {
+        if p.chars().count() > MAX_PARAMETER {
+            return Err(field_error(
+                "invalid_field",
+                &format!("template.parameters[{i}]"),
+                format!(
+                    "template parameter {} is over {MAX_PARAMETER} characters",
+                    i + 1
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl TemplateChoice {
+    /// Name and language short enough to name a template, parameters within limits.
+    pub fn check(&self) -> Result<(), ApiError> {
+        if self.name.is_empty() || self.name.chars().count() > 512 {
+            return Err(field_error(
+                "invalid_field",
+                "template.name",
+                "template.name must be 1 to 512 characters",
+            ));
+        }
+        if self.language.is_empty() || self.language.chars().count() > 16 {
+            return Err(field_error(
+                "invalid_field",
+                "template.language",
+                "template.language must be 1 to 16 characters (e.g. pt_BR)",
+            ));
+        }
+        check_parameters(&self.parameters)
     }
 }
 

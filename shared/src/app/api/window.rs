@@ -1,11 +1,14 @@
 //! `window-check`, its own function: `GET /v1/channels/{channel}/contacts/{phone}/window`
-//! tells whether free-form messages may be sent or a template is required.
-//! Ports: channels, contacts.
+//! tells whether free-form messages may be sent or a template is required. A contact
+//! in a conversation the caller may not see (another queue, another agent's) is not the
+//! caller's business: 403, nothing about the contact revealed. Ports: channels,
+//! contacts, conversations.
 
+use super::access::authorize;
 use crate::app::auth::caller;
 use crate::app::http::{json, respond, ApiError, ApiResult};
 use crate::domain::Phone;
-use crate::ports::{ChannelStore, Clock, ContactStore};
+use crate::ports::{ChannelStore, Clock, ContactStore, ConversationStore};
 use lambda_http::{http::Method, http::StatusCode, Body, Request, RequestExt, Response};
 use serde_json::json;
 use std::sync::Arc;
@@ -14,6 +17,7 @@ use std::sync::Arc;
 pub struct WindowCheck {
     pub channels: Arc<dyn ChannelStore>,
     pub contacts: Arc<dyn ContactStore>,
+    pub conversations: Arc<dyn ConversationStore>,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -23,7 +27,7 @@ impl WindowCheck {
     }
 
     async fn check(&self, req: &Request) -> ApiResult {
-        caller(req)?;
+        let who = caller(req)?;
         let path = req.raw_http_path();
         let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
         let (channel, phone) = match (req.method().clone(), segments.as_slice()) {
@@ -46,10 +50,20 @@ impl WindowCheck {
             )));
         }
         let now = self.clock.now();
-        let window = self
-            .contacts
-            .contact(channel, phone.as_str())
-            .await?
+        let record = self.contacts.contact(channel, phone.as_str()).await?;
+        if let Some(id) = record
+            .as_ref()
+            .and_then(|r| r.open_conversation_id.as_deref())
+        {
+            if let Some(c) = self.conversations.conversation(id).await? {
+                if c.state.is_open() && !c.is_expired(now) && authorize(&who, &c).is_err() {
+                    return Err(ApiError::forbidden(
+                        "this contact is in a conversation outside your queues",
+                    ));
+                }
+            }
+        }
+        let window = record
             .map(|r| r.window(now))
             .unwrap_or_else(|| crate::domain::Window::at(None, now));
         Ok(json(

@@ -3,14 +3,15 @@
 //! decides in [`crate::domain::workspace`] and writes conditionally on the version read.
 //! Ports: conversations, queues, message log (history), closer.
 
-use super::access::{authorize, owner_only};
+use super::access::{authorize, authorize_capture, owner_only};
 use super::errors::workspace_error;
-use super::request::{parse_body, MAX_ATTEMPTS};
+use super::request::{field_error, parse_body, MAX_ATTEMPTS};
 use super::AgentApi;
-use crate::app::auth::{Caller, Role};
+use crate::app::auth::{valid_subject, Caller, Role};
 use crate::app::events;
 use crate::app::history;
 use crate::app::http::{json, ApiError, ApiResult};
+use crate::app::outbound_item::ReadReceipt;
 use crate::domain::{
     conversation::CloseReason,
     workspace::{self, WorkspaceError},
@@ -30,6 +31,15 @@ struct TransferRequest {
     queue: Option<String>,
     #[serde(default)]
     external: Option<String>,
+}
+
+/// What an operation asks of the caller.
+#[derive(Clone, Copy)]
+pub(super) enum Access {
+    /// The queue is enough (capture).
+    Capture,
+    /// See the conversation, and own it once captured.
+    Work,
 }
 
 enum Target {
@@ -52,7 +62,7 @@ impl AgentApi {
         &self,
         who: &Caller,
         id: &str,
-        owner_rule: bool,
+        access: Access,
         op: F,
         events_of: E,
     ) -> Result<(Conversation, Conversation), ApiError>
@@ -63,9 +73,12 @@ impl AgentApi {
         for _ in 0..MAX_ATTEMPTS {
             let now = self.clock.now();
             let before = self.conversation(id).await?;
-            authorize(who, &before)?;
-            if owner_rule {
-                owner_only(who, &before)?;
+            match access {
+                Access::Capture => authorize_capture(who, &before)?,
+                Access::Work => {
+                    authorize(who, &before)?;
+                    owner_only(who, &before)?;
+                }
             }
             let channel = self.channel(&before.channel).await?;
             let after = op(&before, &channel, now).map_err(workspace_error)?;
@@ -91,7 +104,7 @@ impl AgentApi {
             .operate(
                 who,
                 id,
-                false,
+                Access::Capture,
                 |c, ch, now| workspace::capture(c, &agent, ch, now),
                 |_, after| vec![events::conversation_assigned(after, &who.sub, "capture")],
             )
@@ -123,9 +136,23 @@ impl AgentApi {
             nonempty(body.queue),
             nonempty(body.external),
         ) {
-            (Some(a), None, None) if a.len() <= 256 => Target::Agent(a),
+            (Some(a), None, None) if valid_subject(&a) => Target::Agent(a),
+            (Some(_), None, None) => {
+                return Err(field_error(
+                    "invalid_agent",
+                    "agent",
+                    "agent must be an agent's id (its token subject): 1 to 128 letters, digits or -_.@:+",
+                ))
+            }
             (None, Some(q), None) => Target::Queue(q),
-            (None, None, Some(x)) if x.len() <= 256 => Target::External(x),
+            (None, None, Some(x)) if x.chars().count() <= 256 => Target::External(x),
+            (None, None, Some(_)) => {
+                return Err(field_error(
+                    "invalid_field",
+                    "external",
+                    "external must be at most 256 characters",
+                ))
+            }
             _ => {
                 return Err(ApiError::unprocessable(
                     "invalid_body",
@@ -155,7 +182,7 @@ impl AgentApi {
             .operate(
                 who,
                 id,
-                true,
+                Access::Work,
                 |c, ch, now| match &target {
                     Target::Agent(a) => workspace::transfer_to_agent(c, a, ch, now),
                     Target::Queue(q) => workspace::transfer_to_queue(c, q, ch, now),
@@ -196,7 +223,7 @@ impl AgentApi {
             .operate(
                 who,
                 id,
-                true,
+                Access::Work,
                 |c, _, now| match operation {
                     "hold" => workspace::hold(c, now),
                     "resume" => workspace::resume(c, now),
@@ -235,6 +262,11 @@ impl AgentApi {
             let c = self.conversation(id).await?;
             authorize(who, &c)?;
             owner_only(who, &c)?;
+            match self.closer.hand_back(&c, reason, &who.sub, now).await? {
+                Some((back, WriteOutcome::Committed)) => return Ok(json(StatusCode::OK, &back)),
+                Some(_) => continue,
+                None => {}
+            }
             let closed = workspace::close(&c, reason, now).map_err(workspace_error)?;
             let effects = Effects::events([events::conversation_closed(&closed, &who.sub)]);
             if let WriteOutcome::Committed = self.closer.close(&c, &closed, effects, now).await? {
@@ -248,10 +280,69 @@ impl AgentApi {
         ))
     }
 
+    /// `POST /v1/conversations/{id}/read`: clears the unread marker and, inside the
+    /// window, marks the contact's last message read on WhatsApp. Already read: nothing
+    /// changes (idempotent).
+    pub(super) async fn mark_read(&self, who: &Caller, id: &str) -> ApiResult {
+        for _ in 0..MAX_ATTEMPTS {
+            let now = self.clock.now();
+            let c = self.conversation(id).await?;
+            authorize(who, &c)?;
+            owner_only(who, &c)?;
+            if c.unread_count == 0 {
+                return Ok(json(StatusCode::OK, &c));
+            }
+            let mut next = c.clone();
+            next.unread_count = 0;
+            next.updated_at = now;
+            next.version += 1;
+            let window_open = self
+                .contacts
+                .contact(&c.channel, &c.contact)
+                .await?
+                .is_some_and(|r| r.window(now).open);
+            let mut effects =
+                Effects::events([events::conversation_updated(&next, "read", &who.sub)]);
+            if let (true, true, Some(wamid)) =
+                (window_open, c.state.is_open(), c.last_inbound_id.as_deref())
+            {
+                let receipt = ReadReceipt::new(&c.channel, &c.id, wamid)
+                    .queued()
+                    .map_err(|e| ApiError::internal(e.to_string()))?;
+                effects.sends.push(receipt);
+            }
+            match self
+                .conversations
+                .update_conversation(&next, c.version, &effects)
+                .await?
+            {
+                WriteOutcome::Committed => {
+                    tracing::info!(conversation_id = %next.id, by = %who.sub, receipt = !effects.sends.is_empty(), "conversation read");
+                    return Ok(json(StatusCode::OK, &next));
+                }
+                WriteOutcome::Conflict | WriteOutcome::Duplicate(_) => continue,
+            }
+        }
+        Err(ApiError::conflict(
+            "concurrent_update",
+            "the conversation changed meanwhile; retry",
+        ))
+    }
+
+    /// `DELETE /v1/conversations/{id}`: a supervisor's act, or the owner's for their own
+    /// closed conversation (Voitel Lynk "remover"); `conversation.removed` names who.
     pub(super) async fn remove(&self, who: &Caller, id: &str) -> ApiResult {
         let c = self.conversation(id).await?;
         authorize(who, &c)?;
-        owner_only(who, &c)?;
+        let owner_of_closed = !c.state.is_open() && c.agent.as_deref() == Some(who.sub.as_str());
+        if who.role != Role::Supervisor && !(who.role == Role::Agent && owner_of_closed) {
+            return Err(ApiError::forbidden(
+                "removing is a supervisor's act; an agent removes only its own closed conversations",
+            ));
+        }
+        if workspace::awaiting_reply(&c) {
+            return Err(workspace_error(WorkspaceError::AwaitingReply));
+        }
         let effects = Effects::events([events::conversation_removed(&c, &who.sub)]);
         if self.conversations.remove_conversation(&c, &effects).await? != WriteOutcome::Committed {
             return Err(ApiError::conflict(

@@ -1,12 +1,52 @@
 //! Channels and their settings (`CHANNEL#{id}` / `CHANNEL`), and per-channel counters.
 
 use super::items::{channel_pk, from_item, n, s, to_item, Item, KindItem, BY_KIND_INDEX};
-use super::DynamoStore;
+use super::{is_conditional_failure, DynamoStore};
 use crate::domain::Channel;
 use crate::ports::{ChannelStore, PortResult};
 use async_trait::async_trait;
 
+fn channel_item(channel: &Channel) -> PortResult<Item> {
+    to_item(&KindItem {
+        pk: channel_pk(&channel.id),
+        sk: "CHANNEL".into(),
+        kind: "channel".into(),
+        kind_sort: channel.id.clone(),
+        value: channel,
+    })
+}
+
 impl DynamoStore {
+    /// Every item of a kind (channels, queues), through the `by_kind` index.
+    pub(super) async fn all_of_kind<T: serde::de::DeserializeOwned>(
+        &self,
+        kind: &str,
+    ) -> PortResult<Vec<T>> {
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(BY_KIND_INDEX)
+                .key_condition_expression("kind = :k")
+                .expression_attribute_values(":k", s(kind))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| crate::aws::sdk_error("dynamodb", e))?;
+            for item in page.items.unwrap_or_default() {
+                out.push(from_item::<T>(item)?);
+            }
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
     /// A channel without its own auto-close setting follows the stack's default.
     fn with_defaults(&self, mut c: Channel) -> Channel {
         if c.auto_close_hours == 0 {
@@ -24,47 +64,44 @@ impl ChannelStore for DynamoStore {
     }
 
     async fn channels(&self) -> PortResult<Vec<Channel>> {
-        let mut out = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(BY_KIND_INDEX)
-                .key_condition_expression("kind = :k")
-                .expression_attribute_values(":k", s("channel"))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| crate::aws::sdk_error("dynamodb", e))?;
-            for item in page.items.unwrap_or_default() {
-                out.push(self.with_defaults(from_item::<KindItem<Channel>>(item)?.value));
-            }
-            match page.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => break,
-            }
-        }
-        Ok(out)
+        let items: Vec<KindItem<Channel>> = self.all_of_kind("channel").await?;
+        Ok(items
+            .into_iter()
+            .map(|i| self.with_defaults(i.value))
+            .collect())
     }
 
     async fn put_channel(&self, channel: &Channel) -> PortResult<()> {
-        let item = to_item(&KindItem {
-            pk: channel_pk(&channel.id),
-            sk: "CHANNEL".into(),
-            kind: "channel".into(),
-            kind_sort: channel.id.clone(),
-            value: channel,
-        })?;
         self.client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(item))
+            .set_item(Some(channel_item(channel)?))
             .send()
             .await
             .map_err(|e| crate::aws::sdk_error("dynamodb", e))?;
         Ok(())
+    }
+
+    async fn update_channel(&self, channel: &Channel, expected: u64) -> PortResult<bool> {
+        // Records seeded before versions existed have none: version 0.
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(channel_item(channel)?))
+            .condition_expression(
+                "attribute_exists(pk) AND (#version = :expected OR (attribute_not_exists(#version) AND :expected = :zero))",
+            )
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_values(":expected", n(expected))
+            .expression_attribute_values(":zero", n(0))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_conditional_failure(&e) => Ok(false),
+            Err(e) => Err(crate::aws::sdk_error("dynamodb", e)),
+        }
     }
 
     async fn count_filtered(&self, channel: &str) -> PortResult<()> {

@@ -1,10 +1,11 @@
 //! Contact records: the customer-service window and the open-conversation pointer.
 
-use super::items::{contact_pk, n, s, Keyed};
+use super::items::{contact_pk, from_item, n, s, to_attribute, Keyed};
 use super::{is_conditional_failure, DynamoStore};
 use crate::domain::{Conversation, Millis};
 use crate::ports::{ContactRecord, ContactStore, PortResult};
 use async_trait::async_trait;
+use aws_sdk_dynamodb::types::ReturnValue;
 
 impl DynamoStore {
     /// A closed conversation no longer holds its contact: the next message opens a new one.
@@ -52,5 +53,48 @@ impl ContactStore for DynamoStore {
             .await
             .map_err(|e| crate::aws::sdk_error("dynamodb", e))?;
         Ok(())
+    }
+
+    async fn save_profile(
+        &self,
+        channel: &str,
+        contact: &str,
+        display_name: Option<&str>,
+        attributes: &serde_json::Map<String, serde_json::Value>,
+    ) -> PortResult<ContactRecord> {
+        let mut sets = vec!["channel = :ch", "contact = :ct"];
+        let mut removes = Vec::new();
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(contact_pk(channel, contact)))
+            .key("sk", s("CONTACT"))
+            .expression_attribute_values(":ch", s(channel))
+            .expression_attribute_values(":ct", s(contact))
+            .return_values(ReturnValue::AllNew);
+        match display_name {
+            Some(name) => {
+                sets.push("display_name = :name");
+                update = update.expression_attribute_values(":name", s(name));
+            }
+            None => removes.push("display_name"),
+        }
+        if attributes.is_empty() {
+            removes.push("attributes");
+        } else {
+            sets.push("attributes = :attrs");
+            update = update.expression_attribute_values(":attrs", to_attribute(attributes)?);
+        }
+        let mut expression = format!("SET {}", sets.join(", "));
+        if !removes.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", removes.join(", ")));
+        }
+        let out = update
+            .update_expression(expression)
+            .send()
+            .await
+            .map_err(|e| crate::aws::sdk_error("dynamodb", e))?;
+        from_item(out.attributes.unwrap_or_default())
     }
 }

@@ -63,6 +63,11 @@ pub(super) fn from_item<T: DeserializeOwned>(item: Item) -> PortResult<T> {
     serde_dynamo::from_item(item).map_err(|e| PortError::new("dynamodb", format!("decode: {e}")))
 }
 
+pub(super) fn to_attribute<T: Serialize>(value: &T) -> PortResult<AttributeValue> {
+    serde_dynamo::to_attribute_value(value)
+        .map_err(|e| PortError::new("dynamodb", format!("encode: {e}")))
+}
+
 pub(super) fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
@@ -173,13 +178,18 @@ impl ConversationItem {
             S::Assigned | S::OnHold | S::AwaitingReply if c.queue.is_some() => {
                 Some(QueueList::InProgress)
             }
+            S::Closed => Some(QueueList::Closed),
             _ => None,
         };
-        let agent_list = match (&c.agent, c.archived, c.state.is_open()) {
-            (Some(_), true, _) => Some(AgentList::Archived),
-            (Some(_), false, true) => Some(AgentList::Active),
+        // Closing moves a session to its agent's archived list (Voitel Lynk).
+        let agent_list = match (&c.agent, c.archived || !c.state.is_open()) {
+            (Some(_), true) => Some(AgentList::Archived),
+            (Some(_), false) => Some(AgentList::Active),
             _ => None,
         };
+        // Waiting and active lists read oldest first; archived and closed ones newest
+        // first, by when they were archived or closed.
+        let filed_at = c.closed_at.unwrap_or(c.updated_at).max(0);
         Self {
             pk: conversation_pk(&c.id),
             sk: "CONV".into(),
@@ -188,17 +198,22 @@ impl ConversationItem {
             queue_key: queue_list
                 .zip(c.queue.as_ref())
                 .map(|(l, q)| format!("{q}#{}", l.suffix())),
-            queue_sort: queue_list
-                .map(|_| format!("{:016}#{}", c.queued_at.unwrap_or(c.opened_at).max(0), c.id)),
+            queue_sort: queue_list.map(|l| {
+                let at = match l {
+                    QueueList::Closed => filed_at,
+                    _ => c.queued_at.unwrap_or(c.opened_at).max(0),
+                };
+                format!("{at:016}#{}", c.id)
+            }),
             agent_key: agent_list
                 .zip(c.agent.as_ref())
                 .map(|(l, a)| format!("{a}#{}", l.suffix())),
-            agent_sort: agent_list.map(|_| {
-                format!(
-                    "{:016}#{}",
-                    c.assigned_at.unwrap_or(c.opened_at).max(0),
-                    c.id
-                )
+            agent_sort: agent_list.map(|l| {
+                let at = match l {
+                    AgentList::Archived => filed_at,
+                    AgentList::Active => c.assigned_at.unwrap_or(c.opened_at).max(0),
+                };
+                format!("{at:016}#{}", c.id)
             }),
             expiry_shard: c.state.is_open().then(|| expiry_shard(&c.id)),
             ttl: None,

@@ -140,12 +140,11 @@ pub(super) fn cancellation_codes(
     }
 }
 
-pub(super) fn is_conditional_failure(
-    err: &aws_sdk_dynamodb::error::SdkError<
-        aws_sdk_dynamodb::operation::update_item::UpdateItemError,
-        aws_sdk_dynamodb::config::http::HttpResponse,
-    >,
+/// A conditional write (UpdateItem, PutItem) whose condition did not hold.
+pub(super) fn is_conditional_failure<E: aws_sdk_dynamodb::error::ProvideErrorMetadata>(
+    err: &aws_sdk_dynamodb::error::SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
 ) -> bool {
     err.as_service_error()
-        .is_some_and(|e| e.is_conditional_check_failed_exception())
+        .and_then(|e| e.code())
+        .is_some_and(|c| c == "ConditionalCheckFailedException")
 }

@@ -2,7 +2,8 @@
 
 use super::cursor::{key_cursor, key_of_cursor};
 use super::items::{
-    expired, from_item, s, to_item, ConversationItem, KindItem, BY_AGENT_INDEX, BY_QUEUE_INDEX,
+    expired, from_item, s, to_attribute, to_item, ConversationItem, KindItem, BY_AGENT_INDEX,
+    BY_QUEUE_INDEX,
 };
 use super::DynamoStore;
 use crate::domain::{workspace::Queue, Conversation};
@@ -10,15 +11,21 @@ use crate::ports::{AgentList, ListFilter, Page, PortResult, QueueList, QueueStor
 use async_trait::async_trait;
 
 impl DynamoStore {
+    /// One page of a work list: `queue_key` on `by_queue`, or `agent_key` on `by_agent`.
     pub(super) async fn list_index(
         &self,
-        index: &str,
         key_attr: &str,
         key_value: String,
         filter: &ListFilter,
+        newest_first: bool,
         cursor: Option<&str>,
         limit: u32,
     ) -> PortResult<Page<Conversation>> {
+        let (index, sort_attr) = if key_attr == "queue_key" {
+            (BY_QUEUE_INDEX, "queue_sort")
+        } else {
+            (BY_AGENT_INDEX, "agent_sort")
+        };
         let mut q = self
             .client
             .query()
@@ -26,6 +33,7 @@ impl DynamoStore {
             .index_name(index)
             .key_condition_expression(format!("{key_attr} = :k"))
             .expression_attribute_values(":k", s(&key_value))
+            .scan_index_forward(!newest_first)
             .limit(limit as i32);
         let mut filters = Vec::new();
         if let Some(ch) = &filter.channel {
@@ -36,15 +44,20 @@ impl DynamoStore {
             filters.push("contact = :ct");
             q = q.expression_attribute_values(":ct", s(ct));
         }
+        if let Some(origin) = filter.origin {
+            filters.push("origin = :origin");
+            q = q.expression_attribute_values(":origin", to_attribute(&origin)?);
+        }
+        if let Some(state) = filter.state {
+            filters.push("#state = :state");
+            q = q
+                .expression_attribute_names("#state", "state")
+                .expression_attribute_values(":state", to_attribute(&state)?);
+        }
         if !filters.is_empty() {
             q = q.filter_expression(filters.join(" AND "));
         }
         if let Some(c) = cursor {
-            let sort_attr = if key_attr == "queue_key" {
-                "queue_sort"
-            } else {
-                "agent_sort"
-            };
             q = q.set_exclusive_start_key(Some(key_of_cursor(c, key_attr, &key_value, sort_attr)?));
         }
         let out = q
@@ -71,6 +84,11 @@ impl QueueStore for DynamoStore {
     async fn queue(&self, id: &str) -> PortResult<Option<Queue>> {
         let item: Option<KindItem<Queue>> = self.get(format!("QUEUE#{id}"), "QUEUE").await?;
         Ok(item.map(|i| i.value))
+    }
+
+    async fn queues(&self) -> PortResult<Vec<Queue>> {
+        let items: Vec<KindItem<Queue>> = self.all_of_kind("queue").await?;
+        Ok(items.into_iter().map(|i| i.value).collect())
     }
 
     async fn put_queue(&self, queue: &Queue) -> PortResult<()> {
@@ -103,10 +121,10 @@ impl WorkLists for DynamoStore {
         limit: u32,
     ) -> PortResult<Page<Conversation>> {
         self.list_index(
-            BY_QUEUE_INDEX,
             "queue_key",
             format!("{queue}#{}", list.suffix()),
             filter,
+            list.newest_first(),
             cursor,
             limit,
         )
@@ -122,10 +140,10 @@ impl WorkLists for DynamoStore {
         limit: u32,
     ) -> PortResult<Page<Conversation>> {
         self.list_index(
-            BY_AGENT_INDEX,
             "agent_key",
             format!("{agent}#{}", list.suffix()),
             filter,
+            list == AgentList::Archived,
             cursor,
             limit,
         )
