@@ -541,6 +541,13 @@ async fn unread_markers_and_the_read_receipt() {
     let (_, d) = t.get_json(&format!("/v1/conversations/{id}"), &agent).await;
     assert_eq!(d["unread_count"], 2, "{d}");
     assert!(d["last_inbound_at"].is_number());
+    let supervisor = t.token("boss", "supervisor", &[]).await;
+    let (status, c) = op(&t, &supervisor, &id, "read", json!({})).await;
+    assert_eq!(
+        (status, c["unread_count"].as_u64()),
+        (200, Some(2)),
+        "the owner's marker"
+    );
     let (status, c) = op(&t, &agent, &id, "read", json!({})).await;
     assert_eq!((status, c["unread_count"].as_u64()), (200, Some(0)));
     assert_eq!(

@@ -44,9 +44,9 @@ impl WindowCheck {
         };
         let phone = Phone::parse(phone)
             .map_err(|e| ApiError::unprocessable("invalid_phone", e.to_string()))?;
-        if self.channels.channel(channel).await?.is_none() {
+        if !crate::app::http::valid_id(channel) || self.channels.channel(channel).await?.is_none() {
             return Err(ApiError::not_found(format!(
-                "channel {channel} is not configured"
+                "channel {channel:.64} is not configured"
             )));
         }
         let now = self.clock.now();

@@ -289,7 +289,9 @@ impl AgentApi {
             let c = self.conversation(id).await?;
             authorize(who, &c)?;
             owner_only(who, &c)?;
-            if c.unread_count == 0 {
+            // The marker is the owner's: someone else reading (a supervisor) keeps it.
+            let owner_elsewhere = c.agent.as_deref().is_some_and(|a| a != who.sub);
+            if c.unread_count == 0 || owner_elsewhere {
                 return Ok(json(StatusCode::OK, &c));
             }
             let mut next = c.clone();
