@@ -7,14 +7,16 @@ VENV := .venv
 PIP := $(VENV)/bin/pip --quiet --disable-pip-version-check
 CARGO ?= cargo
 
-.PHONY: run test venv fmt-check clippy unit integration lint-template build build-tools bench soak clean
+.PHONY: run test venv fmt-check clippy unit integration contract lint-template build build-tools bench soak clean
 
-## The emulator (moto server) for `make run` and the integration tests.
+## The emulator (moto server) for `make run` and the integration tests, the linters and
+## schemathesis for `make contract`.
 venv: $(VENV)/.installed
-$(VENV)/.installed: infra/emulator/requirements.txt infra/lint-requirements.txt
+$(VENV)/.installed: infra/emulator/requirements.txt infra/lint-requirements.txt infra/contract/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -r infra/emulator/requirements.txt
 	$(PIP) install -r infra/lint-requirements.txt
+	$(PIP) install -r infra/contract/requirements.txt
 	touch $@
 
 ## The whole stack locally on http://127.0.0.1:3000.
@@ -22,8 +24,8 @@ run: venv
 	$(CARGO) run -p conversa-infra --bin local-stack
 
 ## Formatting, clippy (warnings denied), template and API-contract checks, unit and
-## integration tests.
-test: fmt-check clippy lint-template unit integration
+## integration tests, and the contract run against the local stack.
+test: fmt-check clippy lint-template unit integration contract
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
@@ -50,6 +52,11 @@ integration: venv
 	$(CARGO) test -p conversa-tests $(addprefix --test ,$(FAST_TESTS)); fast=$$?; \
 	wait $$soak; slow=$$?; cat target/soak-tests.log; \
 	test $$fast -eq 0 && test $$slow -eq 0
+
+## schemathesis against the running local stack, docs/openapi.yaml as the contract: every
+## check, a fixed seed, bounded examples (infra/contract/run.sh; about 75 s once built).
+contract: venv
+	CARGO="$(CARGO)" VENV="$(VENV)" infra/contract/run.sh
 
 bench:
 	$(CARGO) bench -p conversa
