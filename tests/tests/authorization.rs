@@ -290,6 +290,10 @@ async fn a_tampered_cursor_on_any_list_is_422() {
         "/v1/conversations?assigned=me&cursor=eyJ4IjoxfQ".to_owned(),
         format!("/v1/conversations?channel={SAMPLE_CHANNEL_ID}&contact={CONTACT}&cursor=AAAA"),
         format!("/v1/conversations/{id}/messages?cursor=e30"),
+        // Well-formed hex of keys that are not this list's ("foo", "MSG" without '#').
+        format!("/v1/conversations/{id}/messages?cursor=666f6f"),
+        format!("/v1/conversations/{id}/messages?cursor=4d5347"),
+        format!("/v1/conversations?channel={SAMPLE_CHANNEL_ID}&contact={CONTACT}&cursor=666f6f"),
     ] {
         let (status, err) = t.get_json(&path, &supervisor).await;
         assert_eq!(

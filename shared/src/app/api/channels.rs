@@ -109,8 +109,18 @@ impl AgentApi {
             ));
         }
         let current = self.channel(channel).await?;
-        if let Some(expected) = expected.filter(|v| *v != current.version) {
-            return Err(stale(expected, current.version));
+        // The version may come as If-Match or inside the settings read before (a GET's
+        // body sent back); either must still be the stored one.
+        let in_body = match patch.get("version") {
+            None => None,
+            Some(v) => Some(v.as_u64().ok_or_else(|| {
+                ApiError::unprocessable("invalid_settings", "version must be a whole number")
+            })?),
+        };
+        for expected in [expected, in_body].into_iter().flatten() {
+            if expected != current.version {
+                return Err(stale(expected, current.version));
+            }
         }
         let mut merged =
             serde_json::to_value(&current).map_err(|e| ApiError::internal(e.to_string()))?;

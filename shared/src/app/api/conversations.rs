@@ -53,6 +53,12 @@ impl AgentApi {
         let channel = params.first("channel").ok_or_else(|| {
             ApiError::unprocessable("missing_parameter", "query parameter channel is required")
         })?;
+        if !crate::app::http::valid_id(channel) {
+            return Err(ApiError::unprocessable(
+                "invalid_parameter",
+                "channel must be a channel id (1 to 64 letters, digits, '-', '_' or '.')",
+            ));
+        }
         let contact = params.first("contact").ok_or_else(|| {
             ApiError::unprocessable("missing_parameter", "query parameter contact is required")
         })?;

@@ -100,6 +100,13 @@ impl AgentApi {
             ("extra_info", &body.extra_info),
             ("contact_info", &body.contact_info),
         ] {
+            if !(v.is_object() || v.is_null()) {
+                return Err(field_error(
+                    "invalid_field",
+                    field,
+                    format!("{field} must be an object"),
+                ));
+            }
             if depth(v) > MAX_INFO_DEPTH {
                 return Err(field_error(
                     "invalid_field",
@@ -110,7 +117,7 @@ impl AgentApi {
         }
         if integration_id
             .as_ref()
-            .is_some_and(|i| i.is_empty() || i.len() > 256)
+            .is_some_and(|i| i.is_empty() || i.chars().count() > 256)
         {
             return Err(field_error(
                 "invalid_field",

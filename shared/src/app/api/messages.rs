@@ -196,7 +196,7 @@ impl AgentApi {
 }
 
 fn media_content(m: MediaChoice) -> Result<MessageContent, ApiError> {
-    if !m.link.starts_with("https://") || m.link.len() > MAX_LINK {
+    if !m.link.starts_with("https://") || m.link.chars().count() > MAX_LINK {
         return Err(field_error(
             "invalid_media",
             "media.link",

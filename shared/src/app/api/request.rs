@@ -61,9 +61,25 @@ pub fn list_filter(req: &Request) -> Result<ListFilter, ApiError> {
             "customer, agent or campaign",
         )?),
     };
+    let channel = params.first("channel");
+    if channel.is_some_and(|c| !crate::app::http::valid_id(c)) {
+        return Err(ApiError::unprocessable(
+            "invalid_parameter",
+            "channel must be a channel id (1 to 64 letters, digits, '-', '_' or '.')",
+        ));
+    }
+    let contact = match params.first("contact") {
+        Some(raw) => Some(
+            crate::domain::Phone::parse(raw)
+                .map_err(|e| ApiError::unprocessable("invalid_phone", e.to_string()))?
+                .as_str()
+                .to_owned(),
+        ),
+        None => None,
+    };
     Ok(ListFilter {
-        channel: params.first("channel").map(str::to_owned),
-        contact: params.first("contact").map(str::to_owned),
+        channel: channel.map(str::to_owned),
+        contact,
         origin,
         state: None,
     })

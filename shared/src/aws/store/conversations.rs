@@ -1,6 +1,6 @@
 //! Conversation records: start, conditional updates, removal with every message.
 
-use super::cursor::{decode_cursor, encode_cursor};
+use super::cursor::{decode_cursor, encode_cursor, is_opened_key};
 use super::items::{
     contact_pk, conversation_pk, expired, from_item, n, s, to_item, ConversationItem, Item,
     BY_CONTACT_INDEX,
@@ -93,7 +93,7 @@ impl ConversationStore for DynamoStore {
             .scan_index_forward(false)
             .limit(limit as i32);
         if let Some(cursor) = cursor {
-            let opened_key = decode_cursor(cursor)?;
+            let opened_key = decode_cursor(cursor, is_opened_key)?;
             let id = opened_key.rsplit('#').next().unwrap_or_default();
             q = q
                 .exclusive_start_key("contact_key", s(&contact_key))

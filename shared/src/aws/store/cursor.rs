@@ -47,9 +47,27 @@ pub(super) fn encode_cursor(key: &Item, field: &str) -> Option<String> {
         .map(|v| hex::encode(v.as_bytes()))
 }
 
-pub(super) fn decode_cursor(cursor: &str) -> PortResult<String> {
+/// Reads a one-key cursor back, if it is a key of the list being read (`valid`): a
+/// forged one never reaches DynamoDB (which would refuse it as a bad request).
+pub(super) fn decode_cursor(cursor: &str, valid: impl Fn(&str) -> bool) -> PortResult<String> {
     hex::decode(cursor)
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
+        .filter(|k| !k.is_empty() && k.len() <= 1024 && valid(k))
         .ok_or_else(|| PortError::new("cursor", "invalid cursor"))
+}
+
+/// `{16 digits}#{id}`: how conversations sort by when they opened.
+pub(super) fn is_opened_key(k: &str) -> bool {
+    match k.split_once('#') {
+        Some((at, id)) => {
+            at.len() == 16
+                && at.bytes().all(|b| b.is_ascii_digit())
+                && (1..=64).contains(&id.len())
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        }
+        None => false,
+    }
 }

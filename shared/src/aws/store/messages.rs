@@ -109,7 +109,7 @@ impl MessageLog for DynamoStore {
         if let Some(cursor) = cursor {
             q = q
                 .exclusive_start_key("pk", s(&pk))
-                .exclusive_start_key("sk", s(decode_cursor(cursor)?));
+                .exclusive_start_key("sk", s(decode_cursor(cursor, |k| k.starts_with("MSG#"))?));
         }
         let out = q
             .send()

@@ -1,6 +1,6 @@
 //! The conversation rules' tests: inbound, expiry, start and send.
 
-mod tests {
+mod inbound_tests {
     use super::super::*;
     use crate::domain::Channel;
 
