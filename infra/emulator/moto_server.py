@@ -17,8 +17,9 @@
    -> {"id": n}; GET /_test/faults lists rules with how often each fired; DELETE /_test/faults
    (?resource=... only those) clears. A matching call is answered with the error instead of
    running; `resource` (e.g. a stack name) keeps a rule to one test's tables and queues.
-6) SQS receives check retention from the one attribute (stock moto counts the whole queue
-   per received message); werkzeug's per-request log lines are off.
+6) SQS sends and receives read the queue's settings without counting its messages (stock
+   moto counts the whole queue per sent and per received message; GetQueueAttributes still
+   counts); werkzeug's per-request log lines are off.
 5) Transactions undo item by item: stock moto deep-copies every table a TransactWriteItems
    touches (with its stream) to roll back, so each transaction costs the size of the table
    and tests slow down as the shared emulator fills. Here only the touched items (and the
@@ -199,6 +200,47 @@ def _cheap_sqs_reads():
     sqm.SQSBackend.is_message_valid_based_on_retention_period = is_message_valid_based_on_retention_period
 
 _cheap_sqs_reads()
+
+def _cheap_sqs_attributes():
+    # Every send reads the queue's attributes for its deduplication setting, and stock
+    # moto builds them all, counting every message of the queue: a send costs the queue's
+    # size. Only GetQueueAttributes needs the counts; everything else gets the settings.
+    from moto.sqs import models as sqm
+    from moto.core.utils import camelcase_to_underscores
+    full = sqm.Queue.attributes.fget
+    counts = {"ApproximateNumberOfMessages", "ApproximateNumberOfMessagesDelayed",
+              "ApproximateNumberOfMessagesNotVisible"}
+    wanted = threading.local()
+    def attributes(self):
+        if getattr(wanted, "counts", False):
+            return full(self)
+        result = {}
+        names = [a for a in self.BASE_ATTRIBUTES if a not in counts]
+        if self.fifo_queue:
+            names += self.FIFO_ATTRIBUTES
+        if self.kms_master_key_id:
+            names += self.KMS_ATTRIBUTES
+        for name in names:
+            result[name] = getattr(self, camelcase_to_underscores(name))
+        if self.policy:
+            result["Policy"] = self.policy
+        if self.redrive_policy:
+            result["RedrivePolicy"] = json.dumps(self.redrive_policy)
+        for key in result:
+            if isinstance(result[key], bool):
+                result[key] = str(result[key]).lower()
+        return result
+    sqm.Queue.attributes = property(attributes)
+    get_queue_attributes = sqm.SQSBackend.get_queue_attributes
+    def get_queue_attributes_with_counts(self, *args, **kwargs):
+        wanted.counts = True
+        try:
+            return get_queue_attributes(self, *args, **kwargs)
+        finally:
+            wanted.counts = False
+    sqm.SQSBackend.get_queue_attributes = get_queue_attributes_with_counts
+
+_cheap_sqs_attributes()
 
 class Middleware:
     def __init__(self, app):
