@@ -294,7 +294,7 @@ async fn a_grouping_window_joins_3_rapid_messages_and_separates_a_late_4th() {
     let c = t.open_conversation_of(CONTACT).await.unwrap();
     let due_at = c.turn_deadline.unwrap();
     let timer = Timer {
-        conversation_id: c.id.clone(),
+        subject: c.id.clone(),
         kind: TimerKind::Grouping,
         due_at,
     };
@@ -319,7 +319,7 @@ async fn a_grouping_window_joins_3_rapid_messages_and_separates_a_late_4th() {
     let c = t.open_conversation_of(CONTACT).await.unwrap();
     t.advance_clock(11).await;
     t.fire_timer(&Timer {
-        conversation_id: c.id.clone(),
+        subject: c.id.clone(),
         kind: TimerKind::Grouping,
         due_at: c.turn_deadline.unwrap(),
     })
@@ -459,7 +459,7 @@ async fn nobody_taking_it_in_the_wait_time_is_timeout() {
     let c = hand_off(&t, &bot, &id, false).await;
     let due_at = c["handoff"]["wait_deadline"].as_i64().unwrap();
     let timer = Timer {
-        conversation_id: id.clone(),
+        subject: id.clone(),
         kind: TimerKind::HandoffWait,
         due_at,
     };
@@ -491,7 +491,7 @@ async fn the_contact_silent_for_the_inactivity_time_is_user_inactivity_timeout()
     let due_at = c.inactivity_deadline().unwrap();
     t.advance_clock(601).await;
     t.fire_timer(&Timer {
-        conversation_id: id.clone(),
+        subject: id.clone(),
         kind: TimerKind::Inactivity,
         due_at,
     })
@@ -515,7 +515,7 @@ async fn a_capture_in_the_same_second_the_wait_timeout_fires_has_exactly_one_out
         let (id, bot) = with_assistant(&t, json!({"wait_timeout_seconds": 60})).await;
         let c = hand_off(&t, &bot, &id, false).await;
         let timer = Timer {
-            conversation_id: id.clone(),
+            subject: id.clone(),
             kind: TimerKind::HandoffWait,
             due_at: c["handoff"]["wait_deadline"].as_i64().unwrap(),
         };
@@ -555,7 +555,7 @@ async fn a_contact_message_arriving_as_the_inactivity_timer_fires_keeps_the_conv
     t.advance_clock(2).await;
     // The timer armed for the old deadline fires just after the contact wrote.
     t.fire_timer(&Timer {
-        conversation_id: id.clone(),
+        subject: id.clone(),
         kind: TimerKind::Inactivity,
         due_at: first_deadline,
     })
@@ -574,7 +574,7 @@ async fn a_timer_delivered_twice_changes_nothing() {
     let (id, bot) = with_assistant(&t, json!({"wait_timeout_seconds": 60})).await;
     let c = hand_off(&t, &bot, &id, false).await;
     let timer = Timer {
-        conversation_id: id.clone(),
+        subject: id.clone(),
         kind: TimerKind::HandoffWait,
         due_at: c["handoff"]["wait_deadline"].as_i64().unwrap(),
     };
@@ -810,7 +810,7 @@ async fn a_grouped_turn_whose_commit_fails_is_not_published_and_goes_out_once_un
     t.contact_sends(CONTACT, text("tudo bem?")).await;
     let c = t.open_conversation_of(CONTACT).await.unwrap();
     let timer = Timer {
-        conversation_id: c.id.clone(),
+        subject: c.id.clone(),
         kind: TimerKind::Grouping,
         due_at: c.turn_deadline.unwrap(),
     };

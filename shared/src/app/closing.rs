@@ -153,6 +153,7 @@ impl Closer {
             to: closed.contact.clone(),
             free_form: true,
             payload: serde_json::json!({"type": "text", "text": {"body": text, "preview_url": false}}),
+            pace: None,
         };
         let queued = item.queued().map_err(|e| PortError::new("closing", e))?;
         Ok(Some((message, queued)))

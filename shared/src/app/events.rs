@@ -6,7 +6,7 @@
 //! (history, an assistant's turn) keep the most recent that fit and say so, with the
 //! route that lists them all; nothing is carried twice.
 
-use crate::domain::{conversation::CloseReason, Conversation, Message};
+use crate::domain::{campaign::Campaign, conversation::CloseReason, Conversation, Message};
 use crate::ports::DomainEvent;
 use serde_json::{json, Value};
 
@@ -228,6 +228,9 @@ pub fn conversation_removed(c: &Conversation, by: &str) -> DomainEvent {
 pub const ASSISTANT_TURN: &str = "assistant.turn";
 pub const HANDOFF_REQUESTED: &str = "handoff.requested";
 pub const HANDOFF_ENDED: &str = "handoff.ended";
+pub const CAMPAIGN_STARTED: &str = "campaign.started";
+pub const CAMPAIGN_PROGRESS: &str = "campaign.progress";
+pub const CAMPAIGN_COMPLETED: &str = "campaign.completed";
 
 /// Messages for the AI assistant: it answers with `POST /v1/conversations/{id}/messages`.
 /// A turn larger than an event keeps its most recent messages (`messages_truncated`).
@@ -290,6 +293,36 @@ pub fn handoff_ended(c: &Conversation, status: CloseReason, by: &str) -> DomainE
             "by": by,
         }),
     }
+}
+
+fn campaign_event(detail_type: &str, c: &Campaign, what: &str) -> DomainEvent {
+    DomainEvent {
+        detail_type: detail_type.into(),
+        detail: json!({
+            "event_id": format!("campaign/{}/{what}", c.id),
+            "campaign": {
+                "id": c.id, "name": c.name, "channel": c.channel, "status": c.status,
+                "template": c.template, "target": c.target,
+                "started_at": c.started_at, "completed_at": c.completed_at,
+            },
+            "counters": c.counters,
+        }),
+    }
+}
+
+/// A campaign began sending.
+pub fn campaign_started(c: &Campaign) -> DomainEvent {
+    campaign_event(CAMPAIGN_STARTED, c, "started")
+}
+
+/// A campaign ended: completed, cancelled or failed (`campaign.status`).
+pub fn campaign_completed(c: &Campaign) -> DomainEvent {
+    campaign_event(CAMPAIGN_COMPLETED, c, "ended")
+}
+
+/// Where a sending campaign is, at most once per progress interval (`at` names it).
+pub fn campaign_progress(c: &Campaign, at: crate::domain::Millis) -> DomainEvent {
+    campaign_event(CAMPAIGN_PROGRESS, c, &format!("progress/{at}"))
 }
 
 #[cfg(test)]

@@ -164,6 +164,7 @@ pub fn hsm_send(
         channels: store.clone(),
         contacts: store.clone(),
         messages: store.clone(),
+        pacer: store.clone(),
         sends: store,
         provider: Arc::new(graph_api(&settings)?),
         secrets: Arc::new(SsmSecrets::new(clients.ssm.clone())),
@@ -182,12 +183,21 @@ pub fn handoff_timeout(
 ) -> Result<TimerHandler, ConfigError> {
     let settings = Settings::from_lookup(env)?;
     let store = store(clients, &settings);
-    let _outbound = Arc::new(clients.queue(&settings.outbound_queue_url));
+    let timers: Arc<dyn crate::ports::TimerService> = Arc::new(clients.timers(&settings));
     Ok(TimerHandler {
+        campaigns: super::campaigns::CampaignDispatcher {
+            campaigns: store.clone(),
+            channels: store.clone(),
+            contacts: store.clone(),
+            conversations: store.clone(),
+            templates: store.clone(),
+            timers: timers.clone(),
+            clock: clock.clone(),
+        },
         closer: closer(&store),
         conversations: store.clone(),
         messages: store,
-        timers: Arc::new(clients.timers(&settings)),
+        timers,
         clock,
     })
 }
@@ -276,7 +286,8 @@ pub fn agent_api(
         conversations: store.clone(),
         messages: store.clone(),
         queues: store.clone(),
-        work_lists: store,
+        work_lists: store.clone(),
+        campaigns: store,
         clock,
     })
 }

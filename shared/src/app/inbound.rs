@@ -198,6 +198,7 @@ impl Inbound {
                     to: contact.to_owned(),
                     free_form: true,
                     payload: send.payload.clone(),
+                    pace: None,
                 })
                 .map(|item| item.queued())
                 .collect::<Result<Vec<_>, _>>()

@@ -17,6 +17,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod campaigns;
 pub mod closing;
 pub mod config;
 pub mod events;

@@ -10,7 +10,7 @@ use super::outbound_item::{callback_data, OutboundItem, ReadReceipt, READ_RECEIP
 use crate::domain::{channel::AmbiguousSend, phone::mask_phone, DeliveryStatus};
 use crate::ports::{
     ChannelStore, Clock, ContactStore, MessageLog, OutboundRequest, PortError, Provider,
-    ProviderError, Secrets, SendLedger, WorkQueue,
+    ProviderError, Secrets, SendLedger, SendPacer, WorkQueue,
 };
 use crate::provider::graph::REENGAGEMENT_REQUIRED;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
@@ -24,6 +24,8 @@ pub struct Sender {
     pub sends: Arc<dyn SendLedger>,
     pub provider: Arc<dyn Provider>,
     pub secrets: Arc<dyn Secrets>,
+    /// The channels' campaign pacing.
+    pub pacer: Arc<dyn SendPacer>,
     pub queue: Arc<dyn WorkQueue>,
     pub dead_letters: Arc<dyn WorkQueue>,
     pub clock: Arc<dyn Clock>,
@@ -41,7 +43,12 @@ pub enum SendRetry {
     Provider { error: ProviderError, delay: i32 },
     #[error("send outcome unknown: reconciling (look again in {delay} s)")]
     Reconciling { delay: i32 },
+    #[error("the channel's campaign rate is taken for now (look again in {delay} s)")]
+    Paced { delay: i32 },
 }
+
+/// A campaign send waits in the function for a slot at most this far ahead.
+const PACE_HORIZON_MS: i64 = 1000;
 
 /// Exponential backoff with jitter, in seconds, for the n-th receive (1-based).
 pub fn backoff_seconds(receive_count: u32, jitter: f64) -> i32 {
@@ -58,8 +65,9 @@ impl Sender {
         // The later sends of a conversation that must wait wait as long as its failed
         // one, instead of coming back at once to find their group still blocked.
         for failure in failures {
-            let (SendRetry::Provider { delay, .. } | SendRetry::Reconciling { delay }) =
-                failure.error
+            let (SendRetry::Provider { delay, .. }
+            | SendRetry::Reconciling { delay }
+            | SendRetry::Paced { delay }) = failure.error
             else {
                 continue;
             };
@@ -156,7 +164,10 @@ impl Sender {
             .and_then(|c| c.token_parameter.clone())
             .unwrap_or_else(|| self.default_token_parameter.clone());
         let token = self.secrets.secret(&token_parameter).await?;
-        if !reclaimed && !self.sends.claim_send(&item.key, now).await? {
+        if let Some(rate) = item.pace {
+            self.pace(record, &item.channel, rate).await?;
+        }
+        if !reclaimed && !self.sends.claim_send(&item.key, self.clock.now()).await? {
             // Claimed by an earlier delivery that never recorded an outcome (it crashed or
             // timed out mid-call): the provider may have accepted it, so it is reconciled
             // like any unknown outcome instead of being sent again now.
@@ -227,6 +238,24 @@ impl Sender {
                 Err(SendRetry::Provider { error: e, delay })
             }
         }
+    }
+
+    /// A campaign send waits for its slot on the channel: here when it is within the
+    /// second, else in the queue (a slot is only taken when it is near, so a backlog never
+    /// books the channel far ahead).
+    async fn pace(&self, record: &SqsMessage, channel: &str, rate: u32) -> Result<(), SendRetry> {
+        let now = self.clock.now();
+        let next = self.pacer.next_slot(channel).await?;
+        if next > now + PACE_HORIZON_MS {
+            let delay = ((next - now) / 1000 + 1) as i32;
+            self.wait(record, delay).await;
+            return Err(SendRetry::Paced { delay });
+        }
+        let slot = self.pacer.take_slot(channel, rate, now).await?;
+        if slot > now {
+            tokio::time::sleep(std::time::Duration::from_millis((slot - now) as u64)).await;
+        }
+        Ok(())
     }
 
     /// A read receipt: sent once or, on a retryable failure, again later (harmless).

@@ -19,6 +19,9 @@ pub struct OutboundItem {
     pub free_form: bool,
     /// The Graph API message object (`type` and its part).
     pub payload: serde_json::Value,
+    /// A campaign send: at most this many per second on the channel (`hsm-send` paces).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pace: Option<u32>,
 }
 
 /// What a send carries in `biz_opaque_callback_data` (Meta returns it in the send's

@@ -1,7 +1,8 @@
 //! `handoff-timeout`: wakes on timers (SQS delay or Scheduler) and closes what nobody
-//! answered, closes what the contact abandoned, and hands grouped messages to the
-//! assistant. The record holds the deadlines; a timer that no longer matches is stale.
+//! answered, closes what the contact abandoned, hands grouped messages to the
+//! assistant, and runs the campaigns' dispatch ([`super::campaigns`]). The record holds the deadlines; a timer that no longer matches is stale.
 
+use super::campaigns::{CampaignDispatcher, DispatchOutcome};
 use super::closing::Closer;
 use super::events;
 use crate::domain::{
@@ -18,6 +19,8 @@ use std::sync::Arc;
 const MAX_ATTEMPTS: usize = 5;
 
 pub struct TimerHandler {
+    /// Campaign timers: the dispatcher's pages and scheduled starts.
+    pub campaigns: CampaignDispatcher,
     pub conversations: Arc<dyn ConversationStore>,
     pub messages: Arc<dyn MessageLog>,
     pub closer: Closer,
@@ -43,6 +46,7 @@ pub enum Outcome {
     Closed(CloseReason),
     /// The human part ended and the assistant has the conversation again.
     HandedBack(CloseReason),
+    Campaign(DispatchOutcome),
     TurnPublished(usize),
 }
 
@@ -66,13 +70,12 @@ impl TimerHandler {
     }
 
     pub async fn fire(&self, timer: &Timer) -> Result<Outcome, TimerError> {
+        if timer.kind == TimerKind::CampaignDispatch {
+            return Ok(Outcome::Campaign(self.campaigns.fire(timer).await?));
+        }
         for _ in 0..MAX_ATTEMPTS {
             let now = self.clock.now();
-            let Some(c) = self
-                .conversations
-                .conversation(&timer.conversation_id)
-                .await?
-            else {
+            let Some(c) = self.conversations.conversation(&timer.subject).await? else {
                 return Ok(Outcome::Stale);
             };
             // Past its auto-close: it expires, whatever timer woke us.
@@ -101,6 +104,7 @@ impl TimerHandler {
                 TimerKind::Grouping => c
                     .turn_deadline
                     .filter(|_| c.state == ConversationState::Bot),
+                TimerKind::CampaignDispatch => None,
             };
             let Some(deadline) = deadline else {
                 tracing::info!(conversation_id = %c.id, kind = ?timer.kind, "stale timer ignored");
@@ -129,6 +133,7 @@ impl TimerHandler {
                     self.close(&c, CloseReason::UserInactivityTimeout, now)
                         .await?
                 }
+                TimerKind::CampaignDispatch => Some(Outcome::Stale),
             };
             if let Some(outcome) = outcome {
                 return Ok(outcome);

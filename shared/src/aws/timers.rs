@@ -59,7 +59,7 @@ impl TimerService for AwsTimers {
         let result = self
             .scheduler
             .create_schedule()
-            .name(format!("{}-{kind}-{}", timer.conversation_id, timer.due_at))
+            .name(format!("{}-{kind}-{}", timer.subject, timer.due_at))
             .group_name(&self.group)
             .schedule_expression(format!("at({at})"))
             .schedule_expression_timezone("UTC")

@@ -51,6 +51,17 @@ pub struct Channel {
     /// reconcile delay): send it again, or fail it.
     #[serde(default)]
     pub ambiguous_send: AmbiguousSend,
+    /// Business-started sends per second this number may make (Meta's default 80, up to
+    /// 1,000): campaigns of the channel share it.
+    #[serde(default = "default_throughput")]
+    pub throughput_per_second: u32,
+    /// Unique contacts reached with business-started conversations in any rolling 24
+    /// hours (Meta's messaging limit tier); none means unlimited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub messaging_limit: Option<u32>,
+    /// Answers that opt a contact out of campaigns.
+    #[serde(default = "super::campaign::default_opt_out_keywords")]
+    pub opt_out_keywords: Vec<String>,
     /// Settings version: every change is conditional on it (`If-Match`).
     #[serde(default)]
     pub version: u64,
@@ -84,6 +95,13 @@ impl Channel {
     }
 }
 
+fn default_throughput() -> u32 {
+    super::campaign::DEFAULT_RATE
+}
+
+/// The messaging-limit tiers Meta assigns a number (unique contacts per rolling 24 h).
+pub const MESSAGING_LIMITS: [u32; 4] = [250, 2_000, 10_000, 100_000];
+
 fn default_queue() -> String {
     "support".to_owned()
 }
@@ -110,6 +128,9 @@ impl Channel {
             grouping_seconds: 0,
             handoff: Default::default(),
             ambiguous_send: AmbiguousSend::Retry,
+            throughput_per_second: default_throughput(),
+            messaging_limit: None,
+            opt_out_keywords: super::campaign::default_opt_out_keywords(),
             version: 0,
         }
     }

@@ -96,6 +96,9 @@ pub struct Conversation {
     /// Messages after this went to no assistant turn yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_turn_at: Option<Millis>,
+    /// The campaign that started it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub campaign: Option<String>,
     /// Optimistic-concurrency counter: every update is conditional on it.
     pub version: u64,
 }
@@ -220,6 +223,7 @@ pub fn decide_inbound(
             handoff: None,
             turn_deadline: None,
             last_turn_at: None,
+            campaign: None,
             version: 1,
         }),
     }
@@ -286,6 +290,7 @@ pub fn decide_start(
         handoff: None,
         turn_deadline: None,
         last_turn_at: None,
+        campaign: None,
         version: 1,
     })
 }

@@ -21,12 +21,14 @@ pub enum TimerKind {
     Inactivity,
     /// The grouping window of rapid messages closed.
     Grouping,
+    /// A campaign's next page of recipients is due (or its scheduled start).
+    CampaignDispatch,
 }
 
 /// A deadline to look at again. The record holds the truth; the timer only wakes a handler.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Timer {
-    pub conversation_id: String,
+    pub subject: String,
     pub kind: TimerKind,
     pub due_at: Millis,
 }
@@ -115,7 +117,7 @@ fn turn(c: &mut Conversation, channel: &Channel, plan: &mut Plan, now: Millis) {
     // One timer per burst: a timer that fires early re-arms itself for the new deadline.
     if c.turn_deadline.is_none() {
         plan.timers.push(Timer {
-            conversation_id: c.id.clone(),
+            subject: c.id.clone(),
             kind: TimerKind::Grouping,
             due_at: deadline,
         });

@@ -1,5 +1,6 @@
 //! Pure domain rules. Time is always passed in.
 
+pub mod campaign;
 pub mod channel;
 pub mod conversation;
 pub mod inbound;

@@ -25,6 +25,9 @@ pub struct ContactRecord {
     pub last_inbound_at: Option<Millis>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub open_conversation_id: Option<String>,
+    /// Opted out of campaigns (an opt-out keyword, provider error 131050, or an agent).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub opted_out: bool,
     /// When the provider said the window is closed (error 131047).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window_closed_at: Option<Millis>,
@@ -43,6 +46,9 @@ pub struct StartWrite {
     /// The open-conversation pointer as read (a closed conversation's id, or none).
     pub expected_open: Option<String>,
     pub message: Option<Message>,
+    /// A campaign's recipient this start sends to, as it becomes (`sent`): it moves from
+    /// `pending` in the same transaction, so a recipient is never sent twice.
+    pub recipient: Option<crate::domain::campaign::Recipient>,
     /// Committed with it: `conversation.opened` and the first message's send.
     pub effects: Effects,
 }

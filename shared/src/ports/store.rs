@@ -10,6 +10,7 @@ use super::records::{
     StatusUpdate, WriteOutcome,
 };
 use super::{Page, PortResult};
+use crate::domain::campaign::{Campaign, CampaignStatus, Recipient, RecipientStatus};
 use crate::domain::{template::Template, workspace::Queue, Channel, Conversation, Message, Millis};
 use async_trait::async_trait;
 
@@ -52,7 +53,10 @@ pub trait ContactStore: Send + Sync {
         contact: &str,
         display_name: Option<&str>,
         attributes: &serde_json::Map<String, serde_json::Value>,
+        opted_out: Option<bool>,
     ) -> PortResult<ContactRecord>;
+    /// The contact opted out of campaigns (a keyword, provider error 131050).
+    async fn opt_out(&self, channel: &str, contact: &str) -> PortResult<()>;
 }
 
 /// Conversation records: read, start, change conditionally, remove.
@@ -216,4 +220,56 @@ pub trait ExpiryIndex: Send + Sync {
         cursor: Option<&str>,
         limit: u32,
     ) -> PortResult<(Page<Conversation>, u64)>;
+}
+
+/// Campaigns and their recipients (`CAMPAIGN#{id}`): the campaign's counters are exact,
+/// moved in the same transaction as each recipient.
+#[async_trait]
+pub trait CampaignStore: Send + Sync {
+    /// A new campaign (draft).
+    async fn create_campaign(&self, c: &Campaign) -> PortResult<()>;
+    async fn campaign(&self, id: &str) -> PortResult<Option<Campaign>>;
+    /// Every campaign, newest first.
+    async fn campaigns(&self, cursor: Option<&str>, limit: u32) -> PortResult<Page<Campaign>>;
+    /// Moves the campaign's status (and its reason and times) if it is still `from`, with
+    /// what that sets in motion. `Conflict`: it moved meanwhile.
+    async fn move_campaign(
+        &self,
+        next: &Campaign,
+        from: CampaignStatus,
+        effects: &Effects,
+    ) -> PortResult<WriteOutcome>;
+    /// Adds the recipients the campaign does not have yet (by phone) while it is a draft;
+    /// returns how many were new.
+    async fn add_recipients(&self, campaign_id: &str, recipients: &[Recipient]) -> PortResult<u64>;
+    /// A page of recipients by phone, of one status or all.
+    async fn recipients(
+        &self,
+        campaign_id: &str,
+        status: Option<RecipientStatus>,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> PortResult<Page<Recipient>>;
+    /// A pending recipient is skipped or failed (false: it was not pending any more).
+    async fn settle_recipient(&self, next: &Recipient) -> PortResult<bool>;
+    /// The dispatcher moves on: from the page after `cursor`, woken at `next_due`, if the
+    /// live timer is still the one due at `expected_due` (false: another one moved it).
+    async fn advance_dispatch(
+        &self,
+        campaign_id: &str,
+        expected_due: Millis,
+        cursor: Option<&str>,
+        next_due: Millis,
+    ) -> PortResult<bool>;
+}
+
+/// A channel's send pacing, shared by every `hsm-send` instance: each campaign send takes
+/// the next slot, slots at least `1/rate` apart, so no one-second window ever holds more
+/// than the rate (a GCRA, kept in the channel's `PACE` item).
+#[async_trait]
+pub trait SendPacer: Send + Sync {
+    /// When the channel's next slot is free (ms).
+    async fn next_slot(&self, channel: &str) -> PortResult<Millis>;
+    /// Takes the next slot at `per_second`, no earlier than `now`: when this send may go.
+    async fn take_slot(&self, channel: &str, per_second: u32, now: Millis) -> PortResult<Millis>;
 }

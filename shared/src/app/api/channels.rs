@@ -10,7 +10,8 @@ use super::AgentApi;
 use crate::app::auth::{Caller, Role};
 use crate::app::http::{json, ApiError, ApiResult};
 use crate::domain::{
-    channel::{MAX_AUTO_CLOSE_HOURS, MIN_AUTO_CLOSE_HOURS},
+    campaign::MAX_RATE,
+    channel::{MAX_AUTO_CLOSE_HOURS, MESSAGING_LIMITS, MIN_AUTO_CLOSE_HOURS},
     routing, Channel,
 };
 use lambda_http::{
@@ -20,7 +21,7 @@ use lambda_http::{
 use serde_json::{json, Value};
 
 /// The settings a supervisor may change; any other key is refused.
-const SETTINGS_KEYS: [&str; 13] = [
+const SETTINGS_KEYS: [&str; 16] = [
     "name",
     "color",
     "outbound_enabled",
@@ -33,6 +34,9 @@ const SETTINGS_KEYS: [&str; 13] = [
     "auto_close_hours",
     "token_parameter",
     "ambiguous_send",
+    "throughput_per_second",
+    "messaging_limit",
+    "opt_out_keywords",
     "version",
 ];
 
@@ -137,6 +141,28 @@ impl AgentApi {
                 "auto_close_hours must be {MIN_AUTO_CLOSE_HOURS} to {MAX_AUTO_CLOSE_HOURS}, got {}",
                 next.auto_close_hours
             ));
+        }
+        if !(1..=MAX_RATE).contains(&next.throughput_per_second) {
+            errors.push(format!(
+                "throughput_per_second must be 1 to {MAX_RATE}, got {}",
+                next.throughput_per_second
+            ));
+        }
+        if let Some(limit) = next
+            .messaging_limit
+            .filter(|l| !MESSAGING_LIMITS.contains(l))
+        {
+            errors.push(format!(
+                "messaging_limit must be one of {MESSAGING_LIMITS:?} or null (unlimited), got {limit}"
+            ));
+        }
+        if next.opt_out_keywords.len() > 20
+            || next
+                .opt_out_keywords
+                .iter()
+                .any(|k| k.trim().is_empty() || k.chars().count() > 32)
+        {
+            errors.push("opt_out_keywords: at most 20 words of 1 to 32 characters".into());
         }
         // The queues the settings name must exist.
         let mut named = vec![next.default_queue.clone()];

@@ -22,6 +22,9 @@ struct ContactRequest {
     display_name: Option<String>,
     #[serde(default)]
     attributes: Map<String, Value>,
+    /// Set or clear the campaign opt-out; absent leaves it as it is.
+    #[serde(default)]
+    opted_out: Option<bool>,
 }
 
 const MAX_NAME: usize = 100;
@@ -49,7 +52,13 @@ impl AgentApi {
         check_attributes(&body.attributes)?;
         let record = self
             .contacts
-            .save_profile(&channel, phone.as_str(), name, &body.attributes)
+            .save_profile(
+                &channel,
+                phone.as_str(),
+                name,
+                &body.attributes,
+                body.opted_out,
+            )
             .await?;
         tracing::info!(channel = %channel, contact = %phone, by = %who.sub, "contact saved");
         self.contact_view(who, &channel, phone.as_str(), Some(record))
@@ -112,6 +121,7 @@ impl AgentApi {
             attributes: Map::new(),
             last_inbound_at: None,
             open_conversation_id: None,
+            opted_out: false,
             window_closed_at: None,
         });
         Ok(json(
@@ -122,6 +132,7 @@ impl AgentApi {
                 "profile_name": record.name,
                 "display_name": record.display_name,
                 "attributes": record.attributes,
+                "opted_out": record.opted_out,
                 "window": window,
                 "open_conversation": open,
             }),

@@ -262,6 +262,7 @@ impl AgentApi {
                 conversation: conversation.clone(),
                 expected_open,
                 message: message.clone(),
+                recipient: None,
                 effects: Effects {
                     events: vec![events::conversation_opened(&conversation, &conversation.id)],
                     sends,

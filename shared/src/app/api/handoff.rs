@@ -173,14 +173,14 @@ impl AgentApi {
             let mut timers = Vec::new();
             if let Some(due_at) = next.handoff.as_ref().and_then(|h| h.wait_deadline) {
                 timers.push(Timer {
-                    conversation_id: next.id.clone(),
+                    subject: next.id.clone(),
                     kind: TimerKind::HandoffWait,
                     due_at,
                 });
             }
             if let Some(due_at) = next.inactivity_deadline() {
                 timers.push(Timer {
-                    conversation_id: next.id.clone(),
+                    subject: next.id.clone(),
                     kind: TimerKind::Inactivity,
                     due_at,
                 });

@@ -13,6 +13,7 @@
 //! | [`channels`] | `GET /v1/channels`, `GET|PUT /v1/channels/{channel}/settings` |
 //! | [`templates`] | `GET /v1/channels/{channel}/templates`, `.../{name}/preview` |
 //! | [`contacts`] | `GET|PUT /v1/contacts/{phone}?channel=` |
+//! | [`campaigns`] | `GET|POST /v1/campaigns`, `.../{id}`, `.../{id}/recipients`, `.../{id}/start|pause|resume|cancel` |
 //! | [`window`] | `GET /v1/channels/{channel}/contacts/{phone}/window` (`window-check`) |
 //!
 //! Shared below the resources, imported downward only: [`load`] (a conversation with lazy
@@ -21,6 +22,7 @@
 //! [`access`] (who may act).
 
 mod access;
+mod campaigns;
 mod channels;
 mod contacts;
 mod conversations;
@@ -43,7 +45,7 @@ use super::auth::caller;
 use super::closing::Closer;
 use super::http::{respond, ApiError, ApiResult};
 use crate::ports::{
-    ChannelStore, Clock, ContactStore, ConversationStore, MessageLog, QueueStore,
+    CampaignStore, ChannelStore, Clock, ContactStore, ConversationStore, MessageLog, QueueStore,
     TemplateCatalogue, WorkLists,
 };
 use lambda_http::{http::Method, http::StatusCode, Body, Request, RequestExt, Response};
@@ -60,6 +62,7 @@ pub struct AgentApi {
     pub messages: Arc<dyn MessageLog>,
     pub queues: Arc<dyn QueueStore>,
     pub work_lists: Arc<dyn WorkLists>,
+    pub campaigns: Arc<dyn CampaignStore>,
     /// Lazy expiry and closing messages.
     pub closer: Closer,
     pub clock: Arc<dyn Clock>,
@@ -126,6 +129,19 @@ impl AgentApi {
             (Method::POST, ["v1", "channels", channel, "templates", name, "preview"]) => {
                 self.preview(req, &who, channel, name).await
             }
+            (Method::POST, ["v1", "campaigns"]) => self.create_campaign(req, &who).await,
+            (Method::GET, ["v1", "campaigns"]) => self.list_campaigns(req, &who).await,
+            (Method::GET, ["v1", "campaigns", id]) => self.get_campaign(&who, id).await,
+            (Method::POST, ["v1", "campaigns", id, "recipients"]) => {
+                self.add_recipients(req, &who, id).await
+            }
+            (Method::GET, ["v1", "campaigns", id, "recipients"]) => {
+                self.list_recipients(req, &who, id).await
+            }
+            (
+                Method::POST,
+                ["v1", "campaigns", id, action @ ("start" | "pause" | "resume" | "cancel")],
+            ) => self.campaign_action(&who, id, action).await,
             (Method::GET, ["v1", "contacts", phone]) => self.contact(req, &who, phone).await,
             (Method::PUT, ["v1", "contacts", phone]) => self.put_contact(req, &who, phone).await,
             (method, segments) => Err(match allowed_methods(segments) {
@@ -154,6 +170,9 @@ fn allowed_methods(segments: &[&str]) -> Option<&'static str> {
         ["v1", "conversations", _, "capture" | "transfer" | "handoff" | "close" | "read" | "hold" | "resume" | "archive"
         | "unarchive"] => "POST",
         ["v1", "queues"] | ["v1", "channels"] => "GET",
+        ["v1", "campaigns"] | ["v1", "campaigns", _, "recipients"] => "GET, POST",
+        ["v1", "campaigns", _] => "GET",
+        ["v1", "campaigns", _, "start" | "pause" | "resume" | "cancel"] => "POST",
         ["v1", "queues", _] => "PUT",
         ["v1", "queues", _, "conversations" | "stats"] => "GET",
         ["v1", "channels", _, "settings"] | ["v1", "contacts", _] => "GET, PUT",

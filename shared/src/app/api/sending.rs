@@ -51,6 +51,7 @@ impl AgentApi {
             to: c.contact.clone(),
             free_form: m.is_free_form(),
             payload: payload_of(&m.content, template),
+            pace: None,
         }
         .queued()
         .map_err(|e| ApiError::internal(e.to_string()))

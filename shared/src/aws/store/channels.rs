@@ -118,3 +118,73 @@ impl ChannelStore for DynamoStore {
         Ok(())
     }
 }
+
+/// Slots a little wider than 1/rate: sends leave a few milliseconds apart from their slot,
+/// and the margin keeps any one-second window at or under the rate as the provider sees it.
+const SLOT_MARGIN_PERCENT: u64 = 3;
+
+impl DynamoStore {
+    /// The channel's next free slot in microseconds, as stored (0: never used).
+    async fn pace(&self, channel: &str) -> PortResult<i64> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(channel_pk(channel)))
+            .key("sk", s("PACE"))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| crate::aws::sdk_error("dynamodb", e))?;
+        Ok(out
+            .item
+            .and_then(|i| {
+                i.get("next_us")
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|v| v.parse().ok())
+            })
+            .unwrap_or(0))
+    }
+}
+
+#[async_trait]
+impl crate::ports::SendPacer for DynamoStore {
+    async fn next_slot(&self, channel: &str) -> PortResult<crate::domain::Millis> {
+        Ok(self.pace(channel).await? / 1000)
+    }
+
+    async fn take_slot(
+        &self,
+        channel: &str,
+        per_second: u32,
+        now: crate::domain::Millis,
+    ) -> PortResult<crate::domain::Millis> {
+        let spacing_us =
+            (1_000_000 * (100 + SLOT_MARGIN_PERCENT) / 100 / u64::from(per_second.max(1))) as i64;
+        loop {
+            let current = self.pace(channel).await?;
+            let slot = current.max(now * 1000);
+            let mut update = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key("pk", s(channel_pk(channel)))
+                .key("sk", s("PACE"))
+                .update_expression("SET next_us = :next")
+                .expression_attribute_values(":next", n(slot + spacing_us));
+            update = if current == 0 {
+                update.condition_expression("attribute_not_exists(next_us)")
+            } else {
+                update
+                    .condition_expression("next_us = :current")
+                    .expression_attribute_values(":current", n(current))
+            };
+            match update.send().await {
+                Ok(_) => return Ok((slot + 999) / 1000),
+                // Another sender took it: the next one.
+                Err(e) if is_conditional_failure(&e) => continue,
+                Err(e) => return Err(crate::aws::sdk_error("dynamodb", e)),
+            }
+        }
+    }
+}

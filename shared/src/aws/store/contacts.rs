@@ -5,7 +5,7 @@ use super::{is_conditional_failure, DynamoStore};
 use crate::domain::{Conversation, Millis};
 use crate::ports::{ContactRecord, ContactStore, PortResult};
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::ReturnValue;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
 impl DynamoStore {
     /// A closed conversation no longer holds its contact: the next message opens a new one.
@@ -61,6 +61,7 @@ impl ContactStore for DynamoStore {
         contact: &str,
         display_name: Option<&str>,
         attributes: &serde_json::Map<String, serde_json::Value>,
+        opted_out: Option<bool>,
     ) -> PortResult<ContactRecord> {
         let mut sets = vec!["channel = :ch", "contact = :ct"];
         let mut removes = Vec::new();
@@ -80,6 +81,14 @@ impl ContactStore for DynamoStore {
             }
             None => removes.push("display_name"),
         }
+        match opted_out {
+            Some(true) => {
+                sets.push("opted_out = :out");
+                update = update.expression_attribute_values(":out", AttributeValue::Bool(true));
+            }
+            Some(false) => removes.push("opted_out"),
+            None => {}
+        }
         if attributes.is_empty() {
             removes.push("attributes");
         } else {
@@ -96,5 +105,21 @@ impl ContactStore for DynamoStore {
             .await
             .map_err(|e| crate::aws::sdk_error("dynamodb", e))?;
         from_item(out.attributes.unwrap_or_default())
+    }
+
+    async fn opt_out(&self, channel: &str, contact: &str) -> PortResult<()> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(contact_pk(channel, contact)))
+            .key("sk", s("CONTACT"))
+            .update_expression("SET opted_out = :out, channel = :ch, contact = :ct")
+            .expression_attribute_values(":out", AttributeValue::Bool(true))
+            .expression_attribute_values(":ch", s(channel))
+            .expression_attribute_values(":ct", s(contact))
+            .send()
+            .await
+            .map_err(|e| crate::aws::sdk_error("dynamodb", e))?;
+        Ok(())
     }
 }

@@ -153,6 +153,11 @@ impl ConversationStore for DynamoStore {
         if let Some(m) = &write.message {
             ops.push(self.new_message_put(m)?);
         }
+        if let Some(r) = &write.recipient {
+            use crate::domain::campaign::RecipientStatus::Pending;
+            ops.push(self.recipient_put(r, Pending)?);
+            ops.push(self.counter_move(&r.campaign_id, Pending, r.status)?);
+        }
         ops.extend(self.outbox_puts(&write.effects)?);
         self.transact(ops).await
     }

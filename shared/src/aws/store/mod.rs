@@ -19,6 +19,7 @@
 //! queues). Item shapes and keys live in [`items`], cursors in [`cursor`]. `ttl` is the
 //! retention attribute; it never decides anything.
 
+mod campaigns;
 mod channels;
 mod contacts;
 mod conversations;
