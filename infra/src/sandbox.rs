@@ -197,7 +197,7 @@ pub async fn send(
         }
         s.outbox.lock().await.push(json!({
             "phone_number_id": phone_number_id,
-            "at": chrono::Utc::now().to_rfc3339(),
+            "at": chrono::Utc::now().timestamp_millis(),
             "request": request,
         }));
         return Json(json!({"success": true})).into_response();
@@ -230,7 +230,7 @@ pub async fn send(
     s.outbox.lock().await.push(json!({
         "phone_number_id": phone_number_id,
         "id": wamid,
-        "at": chrono::Utc::now().to_rfc3339(),
+        "at": chrono::Utc::now().timestamp_millis(),
         "request": request,
     }));
     s.post_statuses(phone_number_id, wamid.clone(), request);

@@ -335,3 +335,242 @@ async fn campaigns_are_validated_and_bad_ones_write_nothing() {
         "nothing written"
     );
 }
+
+/// Sends of the sandbox's outbox as (epoch ms, recipient), template sends only.
+async fn template_sends(t: &TestStack) -> Vec<(i64, String)> {
+    outbox(t)
+        .await
+        .iter()
+        .filter(|m| m["request"]["type"] == "template")
+        .map(|m| {
+            (
+                m["at"].as_i64().unwrap(),
+                m["request"]["to"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn pacing_holds_two_concurrent_campaigns_of_one_channel_to_the_rate() {
+    let t = stack().await;
+    let (status, _) = t.set_settings(json!({"throughput_per_second": 4})).await;
+    assert_eq!(status, 200);
+    let boss = supervisor(&t).await;
+    let mut ids = Vec::new();
+    for (k, name) in ["A", "B"].iter().enumerate() {
+        let id = create(&t, &boss, json!({"name": name})).await;
+        let recipients: Vec<Value> = (0..8)
+            .map(|i| json!({"phone": format!("55483281{k}{i:03}"), "parameters": ["Ana"]}))
+            .collect();
+        t.post_json(
+            &format!("/v1/campaigns/{id}/recipients"),
+            &boss,
+            json!({ "recipients": recipients }),
+        )
+        .await;
+        ids.push(id);
+    }
+    for id in &ids {
+        t.post_json(&format!("/v1/campaigns/{id}/start"), &boss, json!({}))
+            .await;
+    }
+    for id in &ids {
+        assert_eq!(run(&t, &boss, id).await["status"], "completed");
+    }
+    let mut sends = template_sends(&t).await;
+    assert_eq!(sends.len(), 16, "every recipient once");
+    sends.sort();
+    // No one-second window holds more than the rate.
+    for (i, (at, _)) in sends.iter().enumerate() {
+        let in_window = sends[i..]
+            .iter()
+            .take_while(|(t2, _)| t2 - at < 1000)
+            .count();
+        assert!(
+            in_window <= 4,
+            "{in_window} sends within a second from {at}: {sends:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn statuses_and_replies_move_the_recipients_counters() {
+    let t = stack().await;
+    let boss = supervisor(&t).await;
+    let id = create(&t, &boss, json!({})).await;
+    t.post_json(
+        &format!("/v1/campaigns/{id}/recipients"),
+        &boss,
+        json!({"recipients": [
+            {"phone": "554832817001", "parameters": ["Ana"]},
+            {"phone": "554832817002", "parameters": ["Bia"]}
+        ]}),
+    )
+    .await;
+    t.post_json(&format!("/v1/campaigns/{id}/start"), &boss, json!({}))
+        .await;
+    run(&t, &boss, &id).await;
+    // The sandbox's delivered/read webhooks (status_webhooks) are off in tests: send them.
+    let sends = outbox(&t).await;
+    for m in sends.iter().filter(|m| m["request"]["type"] == "template") {
+        let wamid = m["id"].as_str().unwrap();
+        let to = m["request"]["to"].as_str().unwrap();
+        for status in ["sent", "delivered", "read"] {
+            let body = webhook_body(
+                SAMPLE_CHANNEL_ID,
+                json!([]),
+                json!([{"id": wamid, "status": status, "timestamp": t.now_secs().to_string(), "recipient_id": to}]),
+            );
+            assert_eq!(t.post_webhook(&body).await.status(), 200);
+        }
+    }
+    t.drain_inbound().await;
+    t.contact_writes("554832817002", "wamid.reply.2", t.now_secs())
+        .await;
+    let (_, c) = t.get_json(&format!("/v1/campaigns/{id}"), &boss).await;
+    assert_eq!(
+        (
+            c["sent"].as_u64(),
+            c["read"].as_u64(),
+            c["replied"].as_u64()
+        ),
+        (Some(0), Some(1), Some(1)),
+        "each recipient counted once, in its latest status: {c}"
+    );
+    let (_, replied) = t
+        .get_json(
+            &format!("/v1/campaigns/{id}/recipients?status=replied"),
+            &boss,
+        )
+        .await;
+    assert_eq!(replied["items"][0]["phone"], "554832817002");
+}
+
+#[tokio::test]
+async fn opt_out_by_keyword_and_by_the_providers_131050() {
+    let t = stack().await;
+    t.contact_writes("554832817001", "wamid.x.1", t.now_secs())
+        .await;
+    let mut m = text_message("554832817009", "wamid.stop.1", " Parar ");
+    m["timestamp"] = json!(t.now_secs().to_string());
+    t.post_webhook(&webhook_body(SAMPLE_CHANNEL_ID, json!([m]), json!([])))
+        .await;
+    t.drain_inbound().await;
+    let agent = t.agent_token().await;
+    let (_, contact) = t
+        .get_json(
+            &format!("/v1/contacts/554832817009?channel={SAMPLE_CHANNEL_ID}"),
+            &agent,
+        )
+        .await;
+    assert_eq!(contact["opted_out"], true, "{contact}");
+    // The provider says a recipient stopped marketing messages.
+    let r = t
+        .http
+        .post(t.url("/_dev/provider/faults"))
+        .json(&json!({"phone": "554832817003", "status": 400, "error_code": 131050}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let boss = supervisor(&t).await;
+    let id = create(&t, &boss, json!({})).await;
+    t.post_json(
+        &format!("/v1/campaigns/{id}/recipients"),
+        &boss,
+        json!({"recipients": [{"phone": "554832817003", "parameters": ["Caio"]}]}),
+    )
+    .await;
+    t.post_json(&format!("/v1/campaigns/{id}/start"), &boss, json!({}))
+        .await;
+    let done = run(&t, &boss, &id).await;
+    assert_eq!(done["failed"], 1, "{done}");
+    let (_, failed) = t
+        .get_json(
+            &format!("/v1/campaigns/{id}/recipients?status=failed"),
+            &boss,
+        )
+        .await;
+    assert_eq!(failed["items"][0]["error_code"], 131050);
+    let (_, contact) = t
+        .get_json(
+            &format!("/v1/contacts/554832817003?channel={SAMPLE_CHANNEL_ID}"),
+            &agent,
+        )
+        .await;
+    assert_eq!(contact["opted_out"], true);
+}
+
+#[tokio::test]
+async fn the_spam_rate_limit_pauses_the_campaign_with_its_reason() {
+    let t = stack().await;
+    t.http
+        .post(t.url("/_dev/provider/faults"))
+        .json(&json!({"phone": "554832817001", "status": 400, "error_code": 131048}))
+        .send()
+        .await
+        .unwrap();
+    let boss = supervisor(&t).await;
+    let id = create(&t, &boss, json!({})).await;
+    t.post_json(
+        &format!("/v1/campaigns/{id}/recipients"),
+        &boss,
+        json!({"recipients": [
+            {"phone": "554832817001", "parameters": ["Ana"]},
+            {"phone": "554832817002", "parameters": ["Bia"]}
+        ]}),
+    )
+    .await;
+    t.post_json(&format!("/v1/campaigns/{id}/start"), &boss, json!({}))
+        .await;
+    let c = run(&t, &boss, &id).await;
+    assert_eq!(
+        (c["status"].as_str(), c["paused_reason"].as_str()),
+        (Some("paused"), Some("spam_rate_limit")),
+        "{c}"
+    );
+}
+
+#[tokio::test]
+async fn a_scheduled_campaign_starts_by_itself_when_the_clock_reaches_it() {
+    let t = stack().await;
+    let boss = supervisor(&t).await;
+    let at = chrono::DateTime::from_timestamp_millis(t.now_secs() * 1000 + 120_000)
+        .unwrap()
+        .to_rfc3339();
+    let id = create(&t, &boss, json!({ "schedule_at": at })).await;
+    t.post_json(
+        &format!("/v1/campaigns/{id}/recipients"),
+        &boss,
+        json!({"recipients": [{"phone": "554832817001", "parameters": ["Ana"]}]}),
+    )
+    .await;
+    let (_, c) = t
+        .post_json(&format!("/v1/campaigns/{id}/start"), &boss, json!({}))
+        .await;
+    assert_eq!(c["status"], "scheduled");
+    let timers = t.local.runtime.poller("HandoffTimeoutFunction").unwrap();
+    t.relay().await;
+    let _ = t.local.runtime.poll_once(timers, 0).await;
+    let (_, c) = t.get_json(&format!("/v1/campaigns/{id}"), &boss).await;
+    assert_eq!(c["status"], "scheduled", "not before its time");
+    // Its timer, early: it looks again later and changes nothing.
+    let due = c["schedule_at"].as_i64().unwrap();
+    let timer = conversa::domain::inbound::Timer {
+        subject: id.clone(),
+        kind: conversa::domain::inbound::TimerKind::CampaignDispatch,
+        due_at: due,
+    };
+    t.fire_timer(&timer).await;
+    let (_, c) = t.get_json(&format!("/v1/campaigns/{id}"), &boss).await;
+    assert_eq!(c["status"], "scheduled");
+    // The development clock reaches it (in AWS, the Scheduler's one-time schedule).
+    t.advance_clock(121).await;
+    t.fire_timer(&timer).await;
+    let done = run(&t, &boss, &id).await;
+    assert_eq!(
+        (done["status"].as_str(), done["sent"].as_u64()),
+        (Some("completed"), Some(1))
+    );
+}

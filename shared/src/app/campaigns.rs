@@ -141,10 +141,15 @@ impl CampaignDispatcher {
             Some(cursor) => Some(cursor.clone()),
             None => {
                 let fresh = self.campaigns.campaign(&c.id).await?;
-                if fresh.as_ref().is_some_and(|f| f.counters.pending == 0) {
+                // Completed once every recipient left pending and the provider answered
+                // every send (a late 131048 must still find it sending).
+                if fresh
+                    .as_ref()
+                    .is_some_and(|f| f.counters.pending == 0 && f.counters.queued == 0)
+                {
                     return self.complete(c, timer).await;
                 }
-                // Someone still pending (a conflict): go round again from the start.
+                // Someone still pending (a conflict), or sends in flight: round again.
                 None
             }
         };
@@ -210,7 +215,7 @@ impl CampaignDispatcher {
             status: Some(DeliveryStatus::Accepted),
             error_code: None,
             context_id: None,
-            sender: Some(format!("campaign:{}", c.id)),
+            sender: Some(campaign::sender(&c.id, &r.phone)),
             provider_id: None,
             failure: None,
             outcome_unknown_since: None,
@@ -227,7 +232,7 @@ impl CampaignDispatcher {
         .queued()
         .map_err(|e| PortError::new("campaign", e))?;
         let mut recipient = r.clone();
-        recipient.status = RecipientStatus::Sent;
+        recipient.status = RecipientStatus::Queued;
         recipient.conversation_id = Some(conversation.id.clone());
         recipient.message_id = Some(message.id.clone());
         recipient.updated_at = now;

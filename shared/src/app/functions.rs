@@ -165,6 +165,7 @@ pub fn hsm_send(
         contacts: store.clone(),
         messages: store.clone(),
         pacer: store.clone(),
+        campaigns: store.clone(),
         sends: store,
         provider: Arc::new(graph_api(&settings)?),
         secrets: Arc::new(SsmSecrets::new(clients.ssm.clone())),

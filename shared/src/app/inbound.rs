@@ -9,7 +9,7 @@ use super::ids::new_id;
 use super::outbound_item::{key_of_callback, OutboundItem};
 use crate::domain::{
     conversation::InboundDecision, inbound::plan_inbound, phone::mask_phone, Channel,
-    DeliveryStatus, Direction, Message,
+    DeliveryStatus, Direction, Message, MessageContent,
 };
 use crate::ports::{
     ChannelStore, Clock, ContactStore, ConversationStore, Effects, EventPublisher, InboundLog,
@@ -128,6 +128,14 @@ impl Inbound {
             self.channels.count_filtered(&channel.id).await?;
             tracing::info!(channel = %channel.id, contact = %mask_phone(contact), "message from a number outside the allowlist ignored");
             return Ok(());
+        }
+        // An opt-out keyword ("PARAR") takes the contact out of campaigns; the message is
+        // still a message. Before the record: a redelivery repeats it harmlessly.
+        if let MessageContent::Text { body } = &inbound.content {
+            if crate::domain::campaign::is_opt_out(body, &channel.opt_out_keywords) {
+                self.contacts.opt_out(&channel.id, contact).await?;
+                tracing::info!(channel = %channel.id, contact = %mask_phone(contact), "contact opted out of campaigns");
+            }
         }
         for _ in 0..MAX_ATTEMPTS {
             let now = self.clock.now();

@@ -7,10 +7,11 @@
 
 use super::events;
 use super::outbound_item::{callback_data, OutboundItem, ReadReceipt, READ_RECEIPT};
+use crate::domain::campaign::{self, PauseReason};
 use crate::domain::{channel::AmbiguousSend, phone::mask_phone, DeliveryStatus};
 use crate::ports::{
-    ChannelStore, Clock, ContactStore, MessageLog, OutboundRequest, PortError, Provider,
-    ProviderError, Secrets, SendLedger, SendPacer, WorkQueue,
+    CampaignStore, ChannelStore, Clock, ContactStore, Effects, MessageLog, OutboundRequest,
+    PortError, Provider, ProviderError, Secrets, SendLedger, SendPacer, WorkQueue,
 };
 use crate::provider::graph::REENGAGEMENT_REQUIRED;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
@@ -26,6 +27,8 @@ pub struct Sender {
     pub secrets: Arc<dyn Secrets>,
     /// The channels' campaign pacing.
     pub pacer: Arc<dyn SendPacer>,
+    /// Campaigns a provider answer pauses.
+    pub campaigns: Arc<dyn CampaignStore>,
     pub queue: Arc<dyn WorkQueue>,
     pub dead_letters: Arc<dyn WorkQueue>,
     pub clock: Arc<dyn Clock>,
@@ -49,6 +52,15 @@ pub enum SendRetry {
 
 /// A campaign send waits in the function for a slot at most this far ahead.
 const PACE_HORIZON_MS: i64 = 1000;
+/// Cloud API codes a campaign reacts to: throughput reached (and HTTP 429), pair rate
+/// limit, spam rate limit, marketing opt-out.
+const THROUGHPUT_REACHED: i64 = 130429;
+const PAIR_RATE_LIMIT: i64 = 131056;
+const PAIR_RATE_SECONDS: i32 = 6;
+const SPAM_RATE_LIMIT: i64 = 131048;
+const MARKETING_OPT_OUT: i64 = 131050;
+/// How long the channel's campaign sends hold after the provider said "too fast".
+const THROUGHPUT_HOLD_MS: i64 = 2000;
 
 /// Exponential backoff with jitter, in seconds, for the n-th receive (1-based).
 pub fn backoff_seconds(receive_count: u32, jitter: f64) -> i32 {
@@ -97,6 +109,8 @@ impl Sender {
             tracing::warn!(conversation_id = %item.key.conversation_id, "outbound message not found; nothing to send");
             return Ok(());
         };
+        let campaign_id =
+            campaign::of_sender(message.sender.as_deref()).map(|(id, _)| id.to_owned());
         if message.status != Some(DeliveryStatus::Accepted) || message.provider_id.is_some() {
             tracing::info!(conversation_id = %item.key.conversation_id, "already sent or failed; redelivery ignored");
             return Ok(());
@@ -209,6 +223,17 @@ impl Sender {
                         .close_window(&item.channel, &item.to, now)
                         .await?;
                 }
+                // The contact stopped marketing messages from this business: opted out.
+                if code == Some(MARKETING_OPT_OUT) {
+                    self.contacts.opt_out(&item.channel, &item.to).await?;
+                }
+                // The number is flagged for spam: its campaign stops until a person looks.
+                if code == Some(SPAM_RATE_LIMIT) {
+                    if let Some(campaign_id) = &campaign_id {
+                        self.pause_campaign(campaign_id, PauseReason::SpamRateLimit)
+                            .await?;
+                    }
+                }
                 tracing::warn!(conversation_id = %item.key.conversation_id, error_code = ?code, "message failed");
                 Ok(())
             }
@@ -228,7 +253,22 @@ impl Sender {
                     .get("ApproximateReceiveCount")
                     .and_then(|n| n.parse().ok())
                     .unwrap_or(1);
-                let delay = backoff_seconds(receives, rand::rng().random::<f64>());
+                let mut delay = backoff_seconds(receives, rand::rng().random::<f64>());
+                let code = match &e {
+                    ProviderError::Retryable { code, .. } => *code,
+                    _ => None,
+                };
+                // Too many messages to this one contact: no sooner than 6 s (Meta's
+                // pair rate).
+                if code == Some(PAIR_RATE_LIMIT) {
+                    delay = delay.max(PAIR_RATE_SECONDS);
+                }
+                // Over the number's throughput: every campaign send of the channel waits.
+                if item.pace.is_some() && matches!(code, Some(THROUGHPUT_REACHED) | None) {
+                    self.pacer
+                        .hold(&item.channel, self.clock.now() + THROUGHPUT_HOLD_MS)
+                        .await?;
+                }
                 if let Some(receipt) = record.receipt_handle.as_deref() {
                     if let Err(err) = self.queue.retry_later(receipt, delay).await {
                         tracing::warn!(error = %err, "could not set the retry delay");
@@ -254,6 +294,20 @@ impl Sender {
         let slot = self.pacer.take_slot(channel, rate, now).await?;
         if slot > now {
             tokio::time::sleep(std::time::Duration::from_millis((slot - now) as u64)).await;
+        }
+        Ok(())
+    }
+
+    /// Pauses a sending campaign (the spam limit): it waits for a supervisor to resume it.
+    async fn pause_campaign(&self, id: &str, reason: PauseReason) -> Result<(), SendRetry> {
+        let Some(c) = self.campaigns.campaign(id).await? else {
+            return Ok(());
+        };
+        if let Ok(paused) = campaign::pause(&c, reason) {
+            self.campaigns
+                .move_campaign(&paused, c.status, &Effects::default())
+                .await?;
+            tracing::warn!(campaign_id = %id, reason = ?reason, "campaign paused by the provider's answer");
         }
         Ok(())
     }

@@ -49,6 +49,9 @@ pub struct TemplateRef {
 pub struct Counters {
     #[serde(default)]
     pub pending: u64,
+    /// Handed to the send path, the provider's answer not in yet.
+    #[serde(default)]
+    pub queued: u64,
     #[serde(default)]
     pub skipped: u64,
     #[serde(default)]
@@ -96,6 +99,8 @@ pub struct Campaign {
 #[serde(rename_all = "snake_case")]
 pub enum RecipientStatus {
     Pending,
+    /// Its conversation started and its send is queued; the provider has not answered.
+    Queued,
     Skipped,
     Sent,
     Delivered,
@@ -109,11 +114,12 @@ impl RecipientStatus {
     pub fn rank(self) -> u8 {
         match self {
             RecipientStatus::Pending => 0,
+            RecipientStatus::Queued => 1,
             RecipientStatus::Skipped | RecipientStatus::Failed => 9,
-            RecipientStatus::Sent => 1,
-            RecipientStatus::Delivered => 2,
-            RecipientStatus::Read => 3,
-            RecipientStatus::Replied => 4,
+            RecipientStatus::Sent => 2,
+            RecipientStatus::Delivered => 3,
+            RecipientStatus::Read => 4,
+            RecipientStatus::Replied => 5,
         }
     }
 }
@@ -292,6 +298,16 @@ pub fn recipient_conversation(
         campaign: Some(campaign.id.clone()),
         version: 1,
     }
+}
+
+/// Who sent a campaign's message (`Message::sender`): the campaign and the recipient.
+pub fn sender(campaign_id: &str, phone: &str) -> String {
+    format!("campaign:{campaign_id}:{phone}")
+}
+
+/// The campaign and phone a message was sent for, if a campaign sent it.
+pub fn of_sender(sender: Option<&str>) -> Option<(&str, &str)> {
+    sender?.strip_prefix("campaign:")?.split_once(':')
 }
 
 /// One recipient line, checked: the phone rule of the Dígitro manual and the template's

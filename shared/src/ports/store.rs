@@ -272,4 +272,6 @@ pub trait SendPacer: Send + Sync {
     async fn next_slot(&self, channel: &str) -> PortResult<Millis>;
     /// Takes the next slot at `per_second`, no earlier than `now`: when this send may go.
     async fn take_slot(&self, channel: &str, per_second: u32, now: Millis) -> PortResult<Millis>;
+    /// The provider said the number is over its throughput: no slot before `until`.
+    async fn hold(&self, channel: &str, until: Millis) -> PortResult<()>;
 }

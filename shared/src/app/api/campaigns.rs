@@ -323,7 +323,7 @@ impl AgentApi {
             Some(raw) => Some(super::request::enum_parameter::<RecipientStatus>(
                 "status",
                 raw,
-                "pending, skipped, sent, delivered, read, replied or failed",
+                "pending, queued, skipped, sent, delivered, read, replied or failed",
             )?),
             None => None,
         };

@@ -6,7 +6,7 @@
 use super::cursor::{decode_cursor, encode_cursor, key_cursor, key_of_cursor};
 use super::items::{from_item, n, s, to_item, Item, KindItem, BY_KIND_INDEX};
 use super::DynamoStore;
-use crate::domain::campaign::{Campaign, CampaignStatus, Recipient, RecipientStatus};
+use crate::domain::campaign::{self, Campaign, CampaignStatus, Recipient, RecipientStatus};
 use crate::domain::Millis;
 use crate::ports::{CampaignStore, Effects, Page, PortError, PortResult, WriteOutcome};
 use async_trait::async_trait;
@@ -38,6 +38,7 @@ struct RecipientItem<'a> {
 pub(super) fn counter(status: RecipientStatus) -> &'static str {
     match status {
         RecipientStatus::Pending => "pending",
+        RecipientStatus::Queued => "queued",
         RecipientStatus::Skipped => "skipped",
         RecipientStatus::Sent => "sent",
         RecipientStatus::Delivered => "delivered",
@@ -185,6 +186,72 @@ impl DynamoStore {
         )?;
         ops.push(TransactWriteItem::builder().update(update).build());
         self.transact(ops).await
+    }
+}
+
+impl DynamoStore {
+    /// A campaign recipient moves forward to `to` with its counters, in the transaction of
+    /// the change that moves it (a status, a reply); nothing when it is already there or
+    /// beyond, or skipped. The read makes the counter move exact: the write is
+    /// conditional on the status read.
+    pub(super) async fn recipient_advance(
+        &self,
+        campaign_id: &str,
+        phone: &str,
+        to: RecipientStatus,
+        at: Millis,
+    ) -> PortResult<Vec<TransactWriteItem>> {
+        let current: Option<RecipientItem> = self
+            .get(campaign_pk(campaign_id), &recipient_sk(phone))
+            .await?;
+        let Some(current) = current.map(|c| c.recipient.into_owned()) else {
+            return Ok(Vec::new());
+        };
+        let from = current.status;
+        if matches!(from, RecipientStatus::Pending | RecipientStatus::Skipped)
+            || from.rank() >= to.rank()
+        {
+            return Ok(Vec::new());
+        }
+        let mut next = current;
+        next.status = to;
+        next.updated_at = at;
+        Ok(vec![
+            self.recipient_put(&next, from)?,
+            self.counter_move(campaign_id, from, to)?,
+        ])
+    }
+
+    /// A status of a campaign's message, for its recipient.
+    pub(super) async fn recipient_status_moves(
+        &self,
+        m: &crate::domain::Message,
+        at: Millis,
+    ) -> PortResult<Vec<TransactWriteItem>> {
+        use crate::domain::DeliveryStatus as D;
+        let Some((campaign_id, phone)) = campaign::of_sender(m.sender.as_deref()) else {
+            return Ok(Vec::new());
+        };
+        let to = match m.status {
+            Some(D::Sent) => RecipientStatus::Sent,
+            Some(D::Delivered) => RecipientStatus::Delivered,
+            Some(D::Read) => RecipientStatus::Read,
+            Some(D::Failed) => RecipientStatus::Failed,
+            _ => return Ok(Vec::new()),
+        };
+        let mut ops = self.recipient_advance(campaign_id, phone, to, at).await?;
+        // The failure's code stays with the recipient.
+        if to == RecipientStatus::Failed {
+            if let Some(TransactWriteItem { put: Some(put), .. }) = ops.first_mut() {
+                if let Some(code) = m.error_code {
+                    put.item.insert("error_code".into(), n(code));
+                }
+                if let Some(provider_id) = &m.provider_id {
+                    put.item.insert("wamid".into(), s(provider_id));
+                }
+            }
+        }
+        Ok(ops)
     }
 }
 

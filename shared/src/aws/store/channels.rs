@@ -187,4 +187,23 @@ impl crate::ports::SendPacer for DynamoStore {
             }
         }
     }
+
+    async fn hold(&self, channel: &str, until: crate::domain::Millis) -> PortResult<()> {
+        let until_us = until * 1000;
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(channel_pk(channel)))
+            .key("sk", s("PACE"))
+            .update_expression("SET next_us = :until")
+            .condition_expression("attribute_not_exists(next_us) OR next_us < :until")
+            .expression_attribute_values(":until", n(until_us))
+            .send()
+            .await;
+        match result {
+            Err(e) if !is_conditional_failure(&e) => Err(crate::aws::sdk_error("dynamodb", e)),
+            _ => Ok(()),
+        }
+    }
 }

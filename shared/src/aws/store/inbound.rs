@@ -65,6 +65,7 @@ impl DynamoStore {
         let mut ops = vec![TransactWriteItem::builder()
             .update(builder.build().map_err(|e| PortError::new("dynamodb", e))?)
             .build()];
+        ops.extend(self.recipient_status_moves(&after, update.at).await?);
         ops.extend(self.outbox_puts(&effects_of(&after))?);
         match self
             .client
@@ -192,6 +193,18 @@ impl InboundLog for DynamoStore {
                 )
                 .build(),
         );
+        // A campaign's contact answered: its recipient has replied.
+        if let Some(campaign_id) = &conversation.campaign {
+            ops.extend(
+                self.recipient_advance(
+                    campaign_id,
+                    &conversation.contact,
+                    crate::domain::campaign::RecipientStatus::Replied,
+                    write.message.at,
+                )
+                .await?,
+            );
+        }
         ops.extend(self.outbox_puts(&write.effects)?);
 
         match self

@@ -178,6 +178,7 @@ impl SendLedger for DynamoStore {
         let mut ops = vec![TransactWriteItem::builder()
             .update(update.build().map_err(|e| PortError::new("dynamodb", e))?)
             .build()];
+        ops.extend(self.recipient_status_moves(&after, now).await?);
         ops.extend(self.outbox_puts(&effects_of(&after))?);
         self.client
             .transact_write_items()
