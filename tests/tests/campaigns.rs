@@ -574,3 +574,71 @@ async fn a_scheduled_campaign_starts_by_itself_when_the_clock_reaches_it() {
         (Some("completed"), Some(1))
     );
 }
+
+#[tokio::test]
+async fn the_messaging_limit_makes_a_campaign_wait_and_resume_by_itself() {
+    use conversa::domain::inbound::{Timer, TimerKind};
+    let t = stack().await;
+    let (status, _) = t.set_settings(json!({"messaging_limit": 250})).await;
+    assert_eq!(status, 200);
+    // The channel already reached 248 contacts earlier today.
+    let hour = t.now_secs() / 3600;
+    let table = t.local.stack.reference("ConversationsTable").unwrap();
+    aws_sdk_dynamodb::Client::new(&t.config)
+        .put_item()
+        .table_name(table)
+        .item(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("CHANNEL#{SAMPLE_CHANNEL_ID}")),
+        )
+        .item(
+            "sk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("REACH#{:010}", hour - 3)),
+        )
+        .item(
+            "reached",
+            aws_sdk_dynamodb::types::AttributeValue::N("248".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    let boss = supervisor(&t).await;
+    let id = create(&t, &boss, json!({})).await;
+    let recipients: Vec<Value> = (0..5)
+        .map(|i| json!({"phone": format!("55483281700{i}"), "parameters": ["Ana"]}))
+        .collect();
+    t.post_json(
+        &format!("/v1/campaigns/{id}/recipients"),
+        &boss,
+        json!({ "recipients": recipients }),
+    )
+    .await;
+    t.post_json(&format!("/v1/campaigns/{id}/start"), &boss, json!({}))
+        .await;
+    let c = run(&t, &boss, &id).await;
+    assert_eq!(
+        (
+            c["status"].as_str(),
+            c["paused_reason"].as_str(),
+            c["pending"].as_u64()
+        ),
+        (Some("paused"), Some("messaging_limit"), Some(3)),
+        "two more contacts fit under the limit: {c}"
+    );
+    assert_eq!(template_sends(&t).await.len(), 2);
+    // A day later the window moved: its timer resumes it.
+    t.advance_clock(86_400).await;
+    t.fire_timer(&Timer {
+        subject: id.clone(),
+        kind: TimerKind::CampaignDispatch,
+        due_at: (hour + 1) * 3_600_000,
+    })
+    .await;
+    let done = run(&t, &boss, &id).await;
+    assert_eq!(
+        (done["status"].as_str(), done["pending"].as_u64()),
+        (Some("completed"), Some(0)),
+        "{done}"
+    );
+    assert_eq!(template_sends(&t).await.len(), 5, "each recipient once");
+}

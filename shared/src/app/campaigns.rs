@@ -10,7 +10,7 @@ use super::events;
 use super::ids::new_id;
 use super::outbound_item::{payload_of, OutboundItem};
 use crate::domain::campaign::{
-    self, Campaign, CampaignStatus, Dispatch, Recipient, RecipientStatus,
+    self, Campaign, CampaignStatus, Dispatch, PauseReason, Recipient, RecipientStatus,
 };
 use crate::domain::inbound::{Timer, TimerKind};
 use crate::domain::{
@@ -18,13 +18,14 @@ use crate::domain::{
 };
 use crate::ports::{
     CampaignStore, ChannelStore, Clock, ContactStore, ConversationStore, Effects, MessageKey,
-    PortError, StartWrite, TemplateCatalogue, TimerService, WriteOutcome,
+    PortError, Reach, StartWrite, TemplateCatalogue, TimerService, WriteOutcome,
 };
 use futures::StreamExt;
 use std::sync::Arc;
 
 /// Recipients of one page worked at once.
 const CONCURRENCY: usize = 16;
+const HOUR_MS: Millis = 3_600_000;
 
 pub struct CampaignDispatcher {
     pub campaigns: Arc<dyn CampaignStore>,
@@ -41,7 +42,12 @@ pub struct CampaignDispatcher {
 pub enum DispatchOutcome {
     Stale,
     Started,
-    Page { sent: u64, skipped: u64 },
+    Page {
+        sent: u64,
+        skipped: u64,
+    },
+    /// The channel's messaging limit: paused until the window moves.
+    LimitReached,
     Completed,
 }
 
@@ -87,6 +93,22 @@ impl CampaignDispatcher {
                 Ok(DispatchOutcome::Started)
             }
             CampaignStatus::Sending => self.page(&c, timer, now).await,
+            // The messaging limit's window moved on: it resumes by itself.
+            CampaignStatus::Paused if c.paused_reason == Some(PauseReason::MessagingLimit) => {
+                let Ok(mut next) = campaign::resume(&c, now) else {
+                    return Ok(DispatchOutcome::Stale);
+                };
+                next.dispatch_due = c.dispatch_due;
+                if self
+                    .campaigns
+                    .move_campaign(&next, CampaignStatus::Paused, &Effects::default())
+                    .await?
+                    != WriteOutcome::Committed
+                {
+                    return Ok(DispatchOutcome::Stale);
+                }
+                self.page(&next, timer, now).await
+            }
             _ => Ok(DispatchOutcome::Stale),
         }
     }
@@ -119,20 +141,41 @@ impl CampaignDispatcher {
             .iter()
             .filter(|r| r.status == RecipientStatus::Pending)
             .collect();
+        // The messaging limit: earlier hours of the day are final, so the hour's count
+        // may grow to the limit less them, checked by every start's own write.
+        let hour = now / HOUR_MS;
+        let reach = match channel.messaging_limit {
+            Some(limit) if !pending.is_empty() => {
+                let earlier = self
+                    .channels
+                    .reached(&c.channel, hour - 24, hour - 1)
+                    .await?;
+                Some(Reach {
+                    hour,
+                    cap: u64::from(limit).saturating_sub(earlier),
+                })
+            }
+            _ => None,
+        };
         let work: Vec<_> = pending
-            .into_iter()
-            .map(|r| self.one(c, &channel, &template, r, now))
+            .iter()
+            .map(|r| self.one(c, &channel, &template, r, reach, now))
             .collect();
         let results: Vec<Result<Option<bool>, PortError>> = futures::stream::iter(work)
             .buffer_unordered(CONCURRENCY)
             .collect()
             .await;
-        let (mut sent, mut skipped) = (0, 0);
+        let (mut sent, mut skipped, mut missed) = (0, 0, 0);
         for r in results {
             match r? {
                 Some(true) => sent += 1,
                 Some(false) => skipped += 1,
-                None => {}
+                None => missed += 1,
+            }
+        }
+        if let Some(reach) = reach.filter(|_| missed > 0) {
+            if self.channels.reached(&c.channel, hour, hour).await? >= reach.cap {
+                return self.wait_for_the_limit(c, hour).await;
             }
         }
         // The next page a second after this one began: at most `rate` a second.
@@ -175,6 +218,7 @@ impl CampaignDispatcher {
         channel: &Channel,
         template: &Template,
         r: &Recipient,
+        reach: Option<Reach>,
         now: Millis,
     ) -> Result<Option<bool>, PortError> {
         let record = self.contacts.contact(&c.channel, &r.phone).await?;
@@ -247,12 +291,36 @@ impl CampaignDispatcher {
             expected_open,
             message: Some(message),
             recipient: Some(recipient),
+            reach,
         };
         match self.conversations.start_conversation(&write, now).await? {
             WriteOutcome::Committed => Ok(Some(true)),
             // The recipient moved, or the contact wrote meanwhile: the next round sees it.
             _ => Ok(None),
         }
+    }
+
+    /// The channel reached its messaging limit: the campaign waits, and its timer wakes it
+    /// when the next hour leaves the 24-hour window.
+    async fn wait_for_the_limit(
+        &self,
+        c: &Campaign,
+        hour: i64,
+    ) -> Result<DispatchOutcome, PortError> {
+        let Ok(mut next) = campaign::pause(c, PauseReason::MessagingLimit) else {
+            return Ok(DispatchOutcome::Stale);
+        };
+        let due = (hour + 1) * HOUR_MS;
+        next.dispatch_due = Some(due);
+        let effects = Effects {
+            timers: vec![dispatch_timer(&c.id, due)],
+            ..Effects::default()
+        };
+        self.campaigns
+            .move_campaign(&next, CampaignStatus::Sending, &effects)
+            .await?;
+        tracing::info!(campaign_id = %c.id, resumes_at = due, "campaign waits for the channel's messaging limit");
+        Ok(DispatchOutcome::LimitReached)
     }
 
     async fn complete(&self, c: &Campaign, timer: &Timer) -> Result<DispatchOutcome, PortError> {

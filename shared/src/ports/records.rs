@@ -49,8 +49,19 @@ pub struct StartWrite {
     /// A campaign's recipient this start sends to, as it becomes (`sent`): it moves from
     /// `pending` in the same transaction, so a recipient is never sent twice.
     pub recipient: Option<crate::domain::campaign::Recipient>,
+    /// The channel's messaging limit: this start counts in the hour's reach, if the hour
+    /// holds fewer than `cap` (the limit less the day's earlier hours), else it fails.
+    pub reach: Option<Reach>,
     /// Committed with it: `conversation.opened` and the first message's send.
     pub effects: Effects,
+}
+
+/// A business-started conversation counted against the channel's messaging limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reach {
+    /// Hours since the epoch.
+    pub hour: i64,
+    pub cap: u64,
 }
 
 /// An outbound message appended to a conversation.

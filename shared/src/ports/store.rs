@@ -22,6 +22,9 @@ pub trait ChannelStore: Send + Sync {
     async fn put_channel(&self, channel: &Channel) -> PortResult<()>;
     /// Writes changed settings if the stored version is still `expected` (false if not).
     async fn update_channel(&self, channel: &Channel, expected: u64) -> PortResult<bool>;
+    /// Business-started conversations the channel opened in these hours (since the
+    /// epoch), each hour's count as stored: `from..=to`.
+    async fn reached(&self, channel: &str, from_hour: i64, to_hour: i64) -> PortResult<u64>;
     /// Counts a message from a number the channel's allowlist does not serve.
     async fn count_filtered(&self, channel: &str) -> PortResult<()>;
 }

@@ -263,6 +263,7 @@ impl AgentApi {
                 expected_open,
                 message: message.clone(),
                 recipient: None,
+                reach: None,
                 effects: Effects {
                     events: vec![events::conversation_opened(&conversation, &conversation.id)],
                     sends,

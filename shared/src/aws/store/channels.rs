@@ -6,6 +6,11 @@ use crate::domain::Channel;
 use crate::ports::{ChannelStore, PortResult};
 use async_trait::async_trait;
 
+/// The hour's reach count of a channel (`REACH#{hour:010}`, sorts by time).
+pub(super) fn reach_sk(hour: i64) -> String {
+    format!("REACH#{:010}", hour.max(0))
+}
+
 fn channel_item(channel: &Channel) -> PortResult<Item> {
     to_item(&KindItem {
         pk: channel_pk(&channel.id),
@@ -102,6 +107,31 @@ impl ChannelStore for DynamoStore {
             Err(e) if is_conditional_failure(&e) => Ok(false),
             Err(e) => Err(crate::aws::sdk_error("dynamodb", e)),
         }
+    }
+
+    async fn reached(&self, channel: &str, from_hour: i64, to_hour: i64) -> PortResult<u64> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
+            .expression_attribute_values(":pk", s(channel_pk(channel)))
+            .expression_attribute_values(":from", s(reach_sk(from_hour)))
+            .expression_attribute_values(":to", s(reach_sk(to_hour)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| crate::aws::sdk_error("dynamodb", e))?;
+        Ok(out
+            .items
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|i| {
+                i.get("reached")
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|v| v.parse::<u64>().ok())
+            })
+            .sum())
     }
 
     async fn count_filtered(&self, channel: &str) -> PortResult<()> {

@@ -153,6 +153,22 @@ impl ConversationStore for DynamoStore {
         if let Some(m) = &write.message {
             ops.push(self.new_message_put(m)?);
         }
+        if let Some(reach) = write.reach {
+            let update = Update::builder()
+                .table_name(&self.table)
+                .key("pk", s(super::items::channel_pk(&c.channel)))
+                .key("sk", s(super::channels::reach_sk(reach.hour)))
+                .update_expression("ADD reached :one SET #ttl = if_not_exists(#ttl, :ttl)")
+                .condition_expression("attribute_not_exists(reached) OR reached < :cap")
+                .expression_attribute_names("#ttl", "ttl")
+                .expression_attribute_values(":one", n(1))
+                .expression_attribute_values(":cap", n(reach.cap))
+                // Kept a little past the day it counts in.
+                .expression_attribute_values(":ttl", n((reach.hour + 26) * 3600))
+                .build()
+                .map_err(|e| PortError::new("dynamodb", e))?;
+            ops.push(TransactWriteItem::builder().update(update).build());
+        }
         if let Some(r) = &write.recipient {
             use crate::domain::campaign::RecipientStatus::Pending;
             ops.push(self.recipient_put(r, Pending)?);
