@@ -140,6 +140,20 @@ async fn a_campaign_sends_each_recipient_once_and_the_reply_goes_to_its_target()
     t.relay().await;
     assert_eq!(t.events_of("campaign.started").await.len(), 1);
     assert_eq!(t.events_of("campaign.completed").await.len(), 1);
+    let progress = t.events_of("campaign.progress").await;
+    assert!(!progress.is_empty(), "progress while sending");
+    let (status, group) = t
+        .get_json(
+            &format!("/v1/conversations?origin=campaign&campaign={id}"),
+            &boss,
+        )
+        .await;
+    assert_eq!(status, 200, "{group}");
+    assert_eq!(
+        group["items"].as_array().unwrap().len(),
+        3,
+        "the campaign's group"
+    );
 }
 
 #[tokio::test]

@@ -26,6 +26,8 @@ use std::sync::Arc;
 /// Recipients of one page worked at once.
 const CONCURRENCY: usize = 16;
 const HOUR_MS: Millis = 3_600_000;
+/// `campaign.progress` is published at most once per this many seconds.
+pub const PROGRESS_SECONDS: i64 = 10;
 
 pub struct CampaignDispatcher {
     pub campaigns: Arc<dyn CampaignStore>,
@@ -199,9 +201,24 @@ impl CampaignDispatcher {
         self.timers
             .schedule(&dispatch_timer(&c.id, next_due), now)
             .await?;
+        // `campaign.progress` at most once per interval.
+        let slot = now / (PROGRESS_SECONDS * 1000);
+        let progress = (c.progress_slot != Some(slot)).then(|| {
+            let mut latest = c.clone();
+            latest.counters.queued += sent;
+            latest.counters.skipped += skipped;
+            latest.counters.pending = latest.counters.pending.saturating_sub(sent + skipped);
+            (slot, events::campaign_progress(&latest, slot))
+        });
         if !self
             .campaigns
-            .advance_dispatch(&c.id, timer.due_at, next_cursor.as_deref(), next_due)
+            .advance_dispatch(
+                &c.id,
+                timer.due_at,
+                next_cursor.as_deref(),
+                next_due,
+                progress,
+            )
             .await?
         {
             // Another dispatcher moved on meanwhile: the timer just armed is stale.

@@ -93,6 +93,9 @@ pub struct Campaign {
     /// When the one live dispatch timer is due: any other timer is stale.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dispatch_due: Option<Millis>,
+    /// The progress interval `campaign.progress` was last published in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress_slot: Option<i64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -372,6 +375,7 @@ mod tests {
             completed_at: None,
             dispatch_cursor: None,
             dispatch_due: None,
+            progress_slot: None,
         }
     }
 

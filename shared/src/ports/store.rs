@@ -257,12 +257,14 @@ pub trait CampaignStore: Send + Sync {
     async fn settle_recipient(&self, next: &Recipient) -> PortResult<bool>;
     /// The dispatcher moves on: from the page after `cursor`, woken at `next_due`, if the
     /// live timer is still the one due at `expected_due` (false: another one moved it).
+    /// With it, `campaign.progress` when `progress_slot` is a new interval.
     async fn advance_dispatch(
         &self,
         campaign_id: &str,
         expected_due: Millis,
         cursor: Option<&str>,
         next_due: Millis,
+        progress: Option<(i64, crate::ports::DomainEvent)>,
     ) -> PortResult<bool>;
 }
 

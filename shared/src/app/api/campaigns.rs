@@ -76,6 +76,7 @@ fn view(c: &Campaign, now: i64) -> Value {
     if let Some(o) = v.as_object_mut() {
         o.remove("dispatch_cursor");
         o.remove("dispatch_due");
+        o.remove("progress_slot");
     }
     let eta = (c.status == CampaignStatus::Sending && c.rate_per_second > 0)
         .then(|| now + (c.counters.pending as i64 * 1000) / i64::from(c.rate_per_second));
@@ -190,6 +191,7 @@ impl AgentApi {
             completed_at: None,
             dispatch_cursor: None,
             dispatch_due: None,
+            progress_slot: None,
         };
         self.campaigns.create_campaign(&c).await?;
         tracing::info!(campaign_id = %c.id, channel = %c.channel, by = %who.sub, "campaign created");
@@ -334,6 +336,45 @@ impl AgentApi {
             .await
             .map_err(cursor_or_backend)?;
         Ok(json(StatusCode::OK, &page))
+    }
+
+    /// `GET /v1/conversations?origin=campaign&campaign={id}`: the campaign's sessions (the
+    /// manual's "grupo de campanhas"), in recipient order, those the caller may see.
+    pub(super) async fn campaign_conversations(
+        &self,
+        req: &Request,
+        who: &Caller,
+        id: &str,
+    ) -> ApiResult {
+        let params = req.query_string_parameters();
+        if params.first("origin").is_some_and(|o| o != "campaign") {
+            return Err(ApiError::unprocessable(
+                "invalid_parameter",
+                "a campaign's conversations have origin campaign",
+            ));
+        }
+        let c = self.load_campaign(id).await?;
+        let limit = page_limit(params.first("limit"))?;
+        let page = self
+            .campaigns
+            .recipients(&c.id, None, params.first("cursor"), limit)
+            .await
+            .map_err(cursor_or_backend)?;
+        let mut items = Vec::new();
+        for r in &page.items {
+            let Some(conversation_id) = &r.conversation_id else {
+                continue;
+            };
+            if let Some(conversation) = self.conversations.conversation(conversation_id).await? {
+                if super::access::authorize(who, &conversation).is_ok() {
+                    items.push(conversation);
+                }
+            }
+        }
+        Ok(json(
+            StatusCode::OK,
+            &json!({"items": items, "next_cursor": page.next_cursor}),
+        ))
     }
 
     /// `start`, `pause`, `resume`, `cancel`.

@@ -40,6 +40,9 @@ struct StartRequest {
 impl AgentApi {
     pub(super) async fn list_conversations(&self, req: &Request, who: &Caller) -> ApiResult {
         let params = req.query_string_parameters();
+        if let Some(campaign) = params.first("campaign") {
+            return self.campaign_conversations(req, who, campaign).await;
+        }
         match params.first("assigned") {
             Some("me") => return self.my_list(req, who).await,
             Some(other) => {

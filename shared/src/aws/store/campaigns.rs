@@ -455,26 +455,33 @@ impl CampaignStore for DynamoStore {
         expected_due: Millis,
         cursor: Option<&str>,
         next_due: Millis,
+        progress: Option<(i64, crate::ports::DomainEvent)>,
     ) -> PortResult<bool> {
-        let mut update = self
-            .client
-            .update_item()
+        let mut sets = vec!["dispatch_due = :next"];
+        let mut update = Update::builder()
             .table_name(&self.table)
             .key("pk", s(campaign_pk(campaign_id)))
             .key("sk", s("CAMPAIGN"))
             .condition_expression("dispatch_due = :expected")
             .expression_attribute_values(":expected", n(expected_due))
             .expression_attribute_values(":next", n(next_due));
-        update = match cursor {
-            Some(c) => update
-                .update_expression("SET dispatch_due = :next, dispatch_cursor = :c")
-                .expression_attribute_values(":c", s(c)),
-            None => update.update_expression("SET dispatch_due = :next REMOVE dispatch_cursor"),
-        };
-        match update.send().await {
-            Ok(_) => Ok(true),
-            Err(e) if super::is_conditional_failure(&e) => Ok(false),
-            Err(e) => Err(crate::aws::sdk_error("dynamodb", e)),
+        if let Some(c) = cursor {
+            sets.push("dispatch_cursor = :c");
+            update = update.expression_attribute_values(":c", s(c));
         }
+        let mut effects = Effects::default();
+        if let Some((slot, event)) = progress {
+            sets.push("progress_slot = :slot");
+            update = update.expression_attribute_values(":slot", n(slot));
+            effects.events.push(event);
+        }
+        let mut expression = format!("SET {}", sets.join(", "));
+        if cursor.is_none() {
+            expression.push_str(" REMOVE dispatch_cursor");
+        }
+        let update = build(update.update_expression(expression).build())?;
+        let mut ops = vec![TransactWriteItem::builder().update(update).build()];
+        ops.extend(self.outbox_puts(&effects)?);
+        Ok(self.transact(ops).await? == WriteOutcome::Committed)
     }
 }
