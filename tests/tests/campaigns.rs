@@ -365,7 +365,8 @@ async fn template_sends(t: &TestStack) -> Vec<(i64, String)> {
         .collect()
 }
 
-#[tokio::test]
+// Several threads: like Lambda instances, one starved thread does not hold a send back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn pacing_holds_two_concurrent_campaigns_of_one_channel_to_the_rate() {
     let t = stack().await;
     let (status, _) = t.set_settings(json!({"throughput_per_second": 4})).await;

@@ -11,7 +11,7 @@ use crate::domain::campaign::{self, PauseReason};
 use crate::domain::{channel::AmbiguousSend, phone::mask_phone, DeliveryStatus};
 use crate::ports::{
     CampaignStore, ChannelStore, Clock, ContactStore, Effects, MessageLog, OutboundRequest,
-    PortError, Provider, ProviderError, Secrets, SendLedger, SendPacer, WorkQueue,
+    PortError, Provider, ProviderError, Secrets, SendLedger, SendPacer, Slot, WorkQueue,
 };
 use crate::provider::graph::REENGAGEMENT_REQUIRED;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
@@ -50,8 +50,10 @@ pub enum SendRetry {
     Paced { delay: i32 },
 }
 
-/// A campaign send waits in the function for a slot at most this far ahead.
+/// A campaign send waits in the function for a slot at most this long.
 const PACE_HORIZON_MS: i64 = 1000;
+/// A slot this close is taken and waited for.
+const SLOT_TOLERANCE_MS: i64 = 5;
 /// Cloud API codes a campaign reacts to: throughput reached (and HTTP 429), pair rate
 /// limit, spam rate limit, marketing opt-out.
 const THROUGHPUT_REACHED: i64 = 130429;
@@ -178,9 +180,6 @@ impl Sender {
             .and_then(|c| c.token_parameter.clone())
             .unwrap_or_else(|| self.default_token_parameter.clone());
         let token = self.secrets.secret(&token_parameter).await?;
-        if let Some(rate) = item.pace {
-            self.pace(record, &item.channel, rate).await?;
-        }
         if !reclaimed && !self.sends.claim_send(&item.key, self.clock.now()).await? {
             // Claimed by an earlier delivery that never recorded an outcome (it crashed or
             // timed out mid-call): the provider may have accepted it, so it is reconciled
@@ -191,6 +190,14 @@ impl Sender {
                 return Err(SendRetry::Reconciling { delay });
             }
             return Ok(());
+        }
+        // The slot is taken last, so only the POST stands between it and the provider.
+        if let Some(rate) = item.pace {
+            if let Err(e) = self.pace(record, &item.channel, rate).await {
+                // Not sent: the claim goes, the send waits for a slot in the queue.
+                self.sends.release_send(&item.key).await?;
+                return Err(e);
+            }
         }
         let mut payload = item.payload.clone();
         // Status webhooks carry it back, so an ambiguous send can be matched to its status.
@@ -284,18 +291,34 @@ impl Sender {
     /// second, else in the queue (a slot is only taken when it is near, so a backlog never
     /// books the channel far ahead).
     async fn pace(&self, record: &SqsMessage, channel: &str, rate: u32) -> Result<(), SendRetry> {
-        let now = self.clock.now();
-        let next = self.pacer.next_slot(channel).await?;
-        if next > now + PACE_HORIZON_MS {
-            let delay = ((next - now) / 1000 + 1) as i32;
-            self.wait(record, delay).await;
-            return Err(SendRetry::Paced { delay });
+        let give_up = self.clock.now() + PACE_HORIZON_MS;
+        loop {
+            // The slot is taken when it is due, not ahead: what stands between it and the
+            // provider is the POST alone, never a late wake-up.
+            let now = self.clock.now();
+            match self
+                .pacer
+                .take_slot(channel, rate, now, now + SLOT_TOLERANCE_MS)
+                .await?
+            {
+                Slot::Taken(slot) => {
+                    if slot > now {
+                        tokio::time::sleep(std::time::Duration::from_millis((slot - now) as u64))
+                            .await;
+                    }
+                    return Ok(());
+                }
+                Slot::Wait(at) if at <= give_up => {
+                    tokio::time::sleep(std::time::Duration::from_millis((at - now).max(1) as u64))
+                        .await;
+                }
+                Slot::Wait(_) => {
+                    let delay = (PACE_HORIZON_MS / 1000) as i32;
+                    self.wait(record, delay).await;
+                    return Err(SendRetry::Paced { delay });
+                }
+            }
         }
-        let slot = self.pacer.take_slot(channel, rate, now).await?;
-        if slot > now {
-            tokio::time::sleep(std::time::Duration::from_millis((slot - now) as u64)).await;
-        }
-        Ok(())
     }
 
     /// Pauses a sending campaign (the spam limit): it waits for a supervisor to resume it.

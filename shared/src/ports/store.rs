@@ -273,10 +273,22 @@ pub trait CampaignStore: Send + Sync {
 /// than the rate (a GCRA, kept in the channel's `PACE` item).
 #[async_trait]
 pub trait SendPacer: Send + Sync {
-    /// When the channel's next slot is free (ms).
-    async fn next_slot(&self, channel: &str) -> PortResult<Millis>;
-    /// Takes the next slot at `per_second`, no earlier than `now`: when this send may go.
-    async fn take_slot(&self, channel: &str, per_second: u32, now: Millis) -> PortResult<Millis>;
+    /// Takes the channel's next slot at `per_second` if it is due by `until`: `Taken`
+    /// (send at that time), else `Wait` (the next slot's time; nothing was taken).
+    async fn take_slot(
+        &self,
+        channel: &str,
+        per_second: u32,
+        now: Millis,
+        until: Millis,
+    ) -> PortResult<Slot>;
     /// The provider said the number is over its throughput: no slot before `until`.
     async fn hold(&self, channel: &str, until: Millis) -> PortResult<()>;
+}
+
+/// A pacing answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Slot {
+    Taken(Millis),
+    Wait(Millis),
 }

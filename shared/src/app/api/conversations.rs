@@ -266,7 +266,12 @@ impl AgentApi {
                 expected_open,
                 message: message.clone(),
                 recipient: None,
-                reach: None,
+                // A business-started conversation counts toward the channel's messaging
+                // limit (campaigns wait on it; an agent is never held back by it).
+                reach: (message.is_some() && !window.open).then_some(crate::ports::Reach {
+                    hour: now / 3_600_000,
+                    cap: u64::MAX,
+                }),
                 effects: Effects {
                     events: vec![events::conversation_opened(&conversation, &conversation.id)],
                     sends,

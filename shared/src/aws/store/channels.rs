@@ -149,13 +149,9 @@ impl ChannelStore for DynamoStore {
     }
 }
 
-/// Slots a little wider than 1/rate: sends leave a few milliseconds apart from their slot,
-/// and the margin keeps any one-second window at or under the rate as the provider sees it.
-const SLOT_MARGIN_PERCENT: u64 = 3;
-
 impl DynamoStore {
     /// The channel's next free slot in microseconds, as stored (0: never used).
-    async fn pace(&self, channel: &str) -> PortResult<i64> {
+    async fn pace_us(&self, channel: &str) -> PortResult<i64> {
         let out = self
             .client
             .get_item()
@@ -168,53 +164,80 @@ impl DynamoStore {
             .map_err(|e| crate::aws::sdk_error("dynamodb", e))?;
         Ok(out
             .item
-            .and_then(|i| {
-                i.get("next_us")
-                    .and_then(|v| v.as_n().ok())
-                    .and_then(|v| v.parse().ok())
-            })
+            .and_then(|i| i.get("next_us").and_then(|v| v.as_n().ok()?.parse().ok()))
             .unwrap_or(0))
     }
 }
 
+/// Slots 10 % wider than 1/rate. Sends reach the provider a little after their slot, each
+/// late by its own amount; sends `rate` slots apart are 1.1 s apart, so a one-second
+/// window at the provider holds more than the rate only if one send is 100 ms later than
+/// the other, far beyond what the network varies.
+const SLOT_MARGIN_PERCENT: u64 = 10;
+
 #[async_trait]
 impl crate::ports::SendPacer for DynamoStore {
-    async fn next_slot(&self, channel: &str) -> PortResult<crate::domain::Millis> {
-        Ok(self.pace(channel).await? / 1000)
-    }
-
+    /// Two atomic updates, no read: a channel already booked gives the slot after its
+    /// last (`next_us + spacing`, the old value returned); an idle one the slot `now`.
+    /// Only a flip between the two (rare) goes round again.
     async fn take_slot(
         &self,
         channel: &str,
         per_second: u32,
         now: crate::domain::Millis,
-    ) -> PortResult<crate::domain::Millis> {
+        until: crate::domain::Millis,
+    ) -> PortResult<crate::ports::Slot> {
+        use crate::ports::Slot;
         let spacing_us =
             (1_000_000 * (100 + SLOT_MARGIN_PERCENT) / 100 / u64::from(per_second.max(1))) as i64;
-        loop {
-            let current = self.pace(channel).await?;
-            let slot = current.max(now * 1000);
-            let mut update = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .key("pk", s(channel_pk(channel)))
-                .key("sk", s("PACE"))
-                .update_expression("SET next_us = :next")
-                .expression_attribute_values(":next", n(slot + spacing_us));
-            update = if current == 0 {
-                update.condition_expression("attribute_not_exists(next_us)")
-            } else {
-                update
-                    .condition_expression("next_us = :current")
-                    .expression_attribute_values(":current", n(current))
-            };
-            match update.send().await {
-                Ok(_) => return Ok((slot + 999) / 1000),
-                // Another sender took it: the next one.
-                Err(e) if is_conditional_failure(&e) => continue,
-                Err(e) => return Err(crate::aws::sdk_error("dynamodb", e)),
+        let (now_us, until_us) = (now * 1000, until * 1000);
+        let booked = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(channel_pk(channel)))
+            .key("sk", s("PACE"))
+            .update_expression("SET next_us = next_us + :spacing")
+            .condition_expression("next_us > :now AND next_us <= :until")
+            .expression_attribute_values(":spacing", n(spacing_us))
+            .expression_attribute_values(":now", n(now_us))
+            .expression_attribute_values(":until", n(until_us))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedOld)
+            .send()
+            .await;
+        match booked {
+            Ok(out) => {
+                let slot = out
+                    .attributes
+                    .and_then(|a| {
+                        a.get("next_us")
+                            .and_then(|v| v.as_n().ok()?.parse::<i64>().ok())
+                    })
+                    .unwrap_or(now_us);
+                return Ok(Slot::Taken((slot + 999) / 1000));
             }
+            Err(e) if !is_conditional_failure(&e) => {
+                return Err(crate::aws::sdk_error("dynamodb", e))
+            }
+            Err(_) => {}
+        }
+        let idle = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(channel_pk(channel)))
+            .key("sk", s("PACE"))
+            .update_expression("SET next_us = :next")
+            .condition_expression("attribute_not_exists(next_us) OR next_us <= :now")
+            .expression_attribute_values(":next", n(now_us + spacing_us))
+            .expression_attribute_values(":now", n(now_us))
+            .send()
+            .await;
+        match idle {
+            Ok(_) => Ok(Slot::Taken(now)),
+            Err(e) if !is_conditional_failure(&e) => Err(crate::aws::sdk_error("dynamodb", e)),
+            // Booked further out (or taken meanwhile): when the next one is.
+            Err(_) => Ok(Slot::Wait((self.pace_us(channel).await? + 999) / 1000)),
         }
     }
 
