@@ -657,3 +657,60 @@ async fn the_messaging_limit_makes_a_campaign_wait_and_resume_by_itself() {
     );
     assert_eq!(template_sends(&t).await.len(), 5, "each recipient once");
 }
+
+#[tokio::test]
+async fn rate_answers_retry_later_and_send_each_recipient_once() {
+    let t = stack().await;
+    // The pair rate limit for one recipient (no sooner than 6 s), the number's throughput
+    // for another (the channel's sends hold), then both accept.
+    for (phone, code) in [("554832817001", 131056), ("554832817002", 130429)] {
+        let r = t
+            .http
+            .post(t.url("/_dev/provider/faults"))
+            .json(&json!({"phone": phone, "status": 400, "error_code": code, "times": 1}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+    }
+    let boss = supervisor(&t).await;
+    let id = create(&t, &boss, json!({})).await;
+    t.post_json(
+        &format!("/v1/campaigns/{id}/recipients"),
+        &boss,
+        json!({"recipients": [
+            {"phone": "554832817001", "parameters": ["Ana"]},
+            {"phone": "554832817002", "parameters": ["Bia"]},
+            {"phone": "554832817003", "parameters": ["Caio"]}
+        ]}),
+    )
+    .await;
+    let started = Instant::now();
+    t.post_json(&format!("/v1/campaigns/{id}/start"), &boss, json!({}))
+        .await;
+    let done = run(&t, &boss, &id).await;
+    assert_eq!(
+        (
+            done["status"].as_str(),
+            done["sent"].as_u64(),
+            done["failed"].as_u64()
+        ),
+        (Some("completed"), Some(3), Some(0)),
+        "{done}"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(6),
+        "131056 waits 6 s before the recipient is tried again"
+    );
+    let mut sent: Vec<String> = template_sends(&t)
+        .await
+        .into_iter()
+        .map(|(_, p)| p)
+        .collect();
+    sent.sort();
+    assert_eq!(
+        sent,
+        vec!["554832817001", "554832817002", "554832817003"],
+        "each once"
+    );
+}
