@@ -7,7 +7,7 @@ VENV := .venv
 PIP := $(VENV)/bin/pip --quiet --disable-pip-version-check
 CARGO ?= cargo
 
-.PHONY: run test venv fmt-check clippy unit integration contract lint-template build build-tools bench soak campaign-soak clean
+.PHONY: run test venv fmt-check clippy unit integration contract lint-template build build-tools bench bench-campaign soak campaign-soak clean
 
 ## The emulator (moto server) for `make run` and the integration tests, the linters and
 ## schemathesis for `make contract`.
@@ -59,7 +59,12 @@ contract: venv
 	CARGO="$(CARGO)" VENV="$(VENV)" infra/contract/run.sh
 
 bench:
-	$(CARGO) bench -p conversa
+	$(CARGO) bench -p conversa --bench inbound
+
+## The campaign dispatcher alone (the table in memory) at 10,000 and 100,000 recipients:
+## wall time and peak memory (docs/performance.md).
+bench-campaign:
+	$(CARGO) bench -p conversa --bench campaign_dispatch
 
 ## The long soaks under faults (docs/reliability.md): 10,000 inbound messages over 200
 ## contacts, every webhook twice, 5 % of AWS calls failing; 1,000 agent sends with the

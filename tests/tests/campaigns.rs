@@ -343,6 +343,18 @@ async fn campaigns_are_validated_and_bad_ones_write_nothing() {
         (status, err["code"].as_str()),
         (422, Some("template_not_found"))
     );
+    let (status, err) = t
+        .post_json(
+            "/v1/campaigns",
+            &boss,
+            json!({"name": "x", "channel": SAMPLE_CHANNEL_ID, "template": {"name": "promo_black_friday", "language": "pt_BR"}, "target": {"queue": "sales"}}),
+        )
+        .await;
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (422, Some("template_not_approved")),
+        "{err}"
+    );
     let (_, list) = t.get_json("/v1/campaigns", &boss).await;
     assert!(
         list["items"].as_array().unwrap().is_empty(),

@@ -26,6 +26,8 @@ use std::sync::Arc;
 /// Recipients of one page worked at once.
 const CONCURRENCY: usize = 16;
 const HOUR_MS: Millis = 3_600_000;
+/// How long the dispatcher waits for the provider's last answers before looking again.
+const ANSWERS_WAIT_MS: Millis = 5000;
 /// `campaign.progress` is published at most once per this many seconds.
 pub const PROGRESS_SECONDS: i64 = 10;
 
@@ -181,21 +183,26 @@ impl CampaignDispatcher {
             }
         }
         // The next page a second after this one began: at most `rate` a second.
-        let next_due = now + 1000;
+        let mut next_due = now + 1000;
         let next_cursor = match &page.next_cursor {
             Some(cursor) => Some(cursor.clone()),
             None => {
                 let fresh = self.campaigns.campaign(&c.id).await?;
                 // Completed once every recipient left pending and the provider answered
                 // every send (a late 131048 must still find it sending).
-                if fresh
-                    .as_ref()
-                    .is_some_and(|f| f.counters.pending == 0 && f.counters.queued == 0)
-                {
+                let counters = fresh.as_ref().map(|f| f.counters).unwrap_or_default();
+                if counters.pending == 0 && counters.queued == 0 {
                     return self.complete(c, timer).await;
                 }
-                // Someone still pending (a conflict), or sends in flight: round again.
-                None
+                if counters.pending == 0 {
+                    // Only the provider's answers are missing: look at the last page
+                    // again a little later, not the whole list.
+                    next_due = now + ANSWERS_WAIT_MS;
+                    c.dispatch_cursor.clone()
+                } else {
+                    // Someone still pending (a conflict): round again from the top.
+                    None
+                }
             }
         };
         self.timers

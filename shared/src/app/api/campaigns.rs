@@ -85,6 +85,27 @@ fn view(c: &Campaign, now: i64) -> Value {
 }
 
 impl AgentApi {
+    /// The campaign's template, refused unless Meta approved it (422
+    /// `template_not_approved`), as an agent's start would be.
+    async fn sendable_template(
+        &self,
+        channel: &str,
+        choice: &super::request::TemplateChoice,
+    ) -> Result<crate::domain::template::Template, ApiError> {
+        let t = self.approved_template(channel, choice).await?;
+        if !t.is_approved() {
+            return Err(field_error(
+                "template_not_approved",
+                "template",
+                format!(
+                    "template {} ({}) is {}; only APPROVED templates can be sent",
+                    t.name, t.language, t.status
+                ),
+            ));
+        }
+        Ok(t)
+    }
+
     fn supervisor(who: &Caller) -> Result<(), ApiError> {
         if who.role == Role::Supervisor {
             Ok(())
@@ -132,7 +153,7 @@ impl AgentApi {
             parameters: Vec::new(),
         };
         choice.check()?;
-        self.approved_template(&channel.id, &choice).await?;
+        self.sendable_template(&channel.id, &choice).await?;
         let target = match (body.target.queue, body.target.agent) {
             (Some(q), None) => {
                 if !valid_id(&q) || self.queues.queue(&q).await?.is_none() {
@@ -252,7 +273,7 @@ impl AgentApi {
             .get("content-type")
             .and_then(|v| v.to_str().ok())
             .is_some_and(|t| t.starts_with("text/csv"));
-        let lines: Vec<(usize, String, Vec<String>)> = if is_csv {
+        let lines: Vec<Line> = if is_csv {
             csv_lines(req.body().as_ref())?
         } else {
             let body: RecipientsRequest = super::request::parse_body(req)?;
@@ -268,14 +289,25 @@ impl AgentApi {
             body.recipients
                 .into_iter()
                 .enumerate()
-                .map(|(i, r)| (i + 1, r.phone, r.parameters))
+                .map(|(i, r)| (i + 1, Ok((r.phone, r.parameters))))
                 .collect()
         };
         let now = self.clock.now();
         let mut seen = std::collections::HashSet::new();
         let (mut rejected, mut rejected_count, mut repeated) = (Vec::new(), 0usize, 0usize);
         let mut good = Vec::new();
-        for (line, phone, parameters) in lines {
+        for (line, read) in lines {
+            // An unreadable CSV line says so, not that its phone is wrong.
+            let (phone, parameters) = match read {
+                Ok(fields) => fields,
+                Err(error) => {
+                    rejected_count += 1;
+                    if rejected.len() < MAX_REPORTED {
+                        rejected.push(json!({"line": line, "error": error}));
+                    }
+                    continue;
+                }
+            };
             match campaign::check_recipient(&phone, &parameters, expected) {
                 Ok(p) if !seen.insert(p.as_str().to_owned()) => repeated += 1,
                 Ok(p) => good.push(Recipient {
@@ -303,6 +335,20 @@ impl AgentApi {
         let mut added = 0;
         for page in good.chunks(CSV_PAGE) {
             added += self.campaigns.add_recipients(&c.id, page).await?;
+        }
+        if added < good.len() as u64
+            && self
+                .campaigns
+                .campaign(&c.id)
+                .await?
+                .is_some_and(|now| now.status != CampaignStatus::Draft)
+        {
+            // Started meanwhile: the rest were not added, and the caller must know.
+            return Err(ApiError::conflict(
+                "campaign_status",
+                format!("the campaign left draft while recipients were added: {added} were added, the rest were not"),
+            )
+            .with_details(json!({ "added": added })));
         }
         let already = good.len() as u64 - added;
         tracing::info!(campaign_id = %c.id, added, rejected = rejected_count, "campaign recipients added");
@@ -382,6 +428,18 @@ impl AgentApi {
         Self::supervisor(who)?;
         let c = self.load_campaign(id).await?;
         let now = self.clock.now();
+        if matches!(action, "start" | "resume") {
+            // Templates can be disapproved after the campaign was created.
+            self.sendable_template(
+                &c.channel,
+                &super::request::TemplateChoice {
+                    name: c.template.name.clone(),
+                    language: c.template.language.clone(),
+                    parameters: Vec::new(),
+                },
+            )
+            .await?;
+        }
         let mut next = match action {
             "start" => campaign::start(&c, now),
             "pause" => campaign::pause(&c, PauseReason::Operator),
@@ -431,8 +489,12 @@ impl AgentApi {
     }
 }
 
-/// A CSV body, `phone,param1,param2,...` with a header line: (line, phone, parameters).
-fn csv_lines(body: &[u8]) -> Result<Vec<(usize, String, Vec<String>)>, ApiError> {
+/// A recipient line as read: its number (1-based, the CSV header is line 1) and its
+/// phone and parameters, or why it could not be read.
+type Line = (usize, Result<(String, Vec<String>), String>);
+
+/// A CSV body, `phone,param1,param2,...` with a header line.
+fn csv_lines(body: &[u8]) -> Result<Vec<Line>, ApiError> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)
@@ -462,9 +524,9 @@ fn csv_lines(body: &[u8]) -> Result<Vec<(usize, String, Vec<String>)>, ApiError>
                 if phone.is_empty() && parameters.is_empty() {
                     continue;
                 }
-                out.push((line, phone, parameters));
+                out.push((line, Ok((phone, parameters))));
             }
-            Err(e) => out.push((line, String::new(), vec![format!("unreadable: {e}")])),
+            Err(e) => out.push((line, Err(format!("unreadable line: {e}")))),
         }
     }
     Ok(out)

@@ -121,11 +121,6 @@ impl AgentApi {
                 ApiError::unprocessable("invalid_settings", "version must be a whole number")
             })?),
         };
-        for expected in [expected, in_body].into_iter().flatten() {
-            if expected != current.version {
-                return Err(stale(expected, current.version));
-            }
-        }
         let mut merged =
             serde_json::to_value(&current).map_err(|e| ApiError::internal(e.to_string()))?;
         for (k, v) in patch {
@@ -196,6 +191,12 @@ impl AgentApi {
                 ApiError::unprocessable("invalid_settings", errors.join("; "))
                     .with_details(json!({ "errors": errors })),
             );
+        }
+        // Valid settings, then whether they are still the version the caller read.
+        for expected in [expected, in_body].into_iter().flatten() {
+            if expected != current.version {
+                return Err(stale(expected, current.version));
+            }
         }
         // Nothing changed: nothing written, the version stays.
         let unchanged = Channel {
