@@ -726,3 +726,69 @@ async fn rate_answers_retry_later_and_send_each_recipient_once() {
         "each once"
     );
 }
+
+#[tokio::test]
+async fn permanent_provider_errors_fail_the_recipient_with_the_code_and_no_retry() {
+    let t = stack().await;
+    for (phone, code) in [("554832817001", 131049), ("554832817002", 131026)] {
+        t.http
+            .post(t.url("/_dev/provider/faults"))
+            .json(&json!({"phone": phone, "status": 400, "error_code": code}))
+            .send()
+            .await
+            .unwrap();
+    }
+    let boss = supervisor(&t).await;
+    let id = create(&t, &boss, json!({})).await;
+    t.post_json(
+        &format!("/v1/campaigns/{id}/recipients"),
+        &boss,
+        json!({"recipients": [
+            {"phone": "554832817001", "parameters": ["Ana"]},
+            {"phone": "554832817002", "parameters": ["Bia"]},
+            {"phone": "554832817003", "parameters": ["Caio"]}
+        ]}),
+    )
+    .await;
+    t.post_json(&format!("/v1/campaigns/{id}/start"), &boss, json!({}))
+        .await;
+    let done = run(&t, &boss, &id).await;
+    assert_eq!(
+        (
+            done["status"].as_str(),
+            done["sent"].as_u64(),
+            done["failed"].as_u64()
+        ),
+        (Some("completed"), Some(1), Some(2)),
+        "{done}"
+    );
+    let (_, failed) = t
+        .get_json(
+            &format!("/v1/campaigns/{id}/recipients?status=failed"),
+            &boss,
+        )
+        .await;
+    let codes: Vec<i64> = failed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["error_code"].as_i64().unwrap())
+        .collect();
+    assert_eq!(codes, vec![131049, 131026]);
+    let faults: Value = t
+        .http
+        .get(t.url("/_dev/provider/faults"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let fired: Vec<u64> = faults["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["fired"].as_u64().unwrap())
+        .collect();
+    assert_eq!(fired, vec![1, 1], "tried once each, never again: {faults}");
+}
