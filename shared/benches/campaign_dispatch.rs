@@ -285,6 +285,7 @@ async fn run(recipients: usize) {
         rate_per_second: 80,
         status: CampaignStatus::Sending,
         paused_reason: None,
+        failure_reason: None,
         counters: Counters::default(),
         created_at: start,
         created_by: "bench".into(),

@@ -792,3 +792,41 @@ async fn permanent_provider_errors_fail_the_recipient_with_the_code_and_no_retry
         .collect();
     assert_eq!(fired, vec![1, 1], "tried once each, never again: {faults}");
 }
+
+#[tokio::test]
+async fn a_template_disapproved_mid_way_fails_the_campaign_with_its_reason() {
+    use conversa::ports::TemplateCatalogue;
+    let t = stack().await;
+    let boss = supervisor(&t).await;
+    let id = create(&t, &boss, json!({})).await;
+    t.post_json(
+        &format!("/v1/campaigns/{id}/recipients"),
+        &boss,
+        json!({"recipients": [{"phone": "554832817001", "parameters": ["Ana"]}]}),
+    )
+    .await;
+    t.post_json(&format!("/v1/campaigns/{id}/start"), &boss, json!({}))
+        .await;
+    // Meta pauses the template before the first page goes out.
+    let store = t.store();
+    let mut template = store
+        .template(SAMPLE_CHANNEL_ID, "welcome", "pt_BR")
+        .await
+        .unwrap()
+        .unwrap();
+    template.status = "PAUSED".into();
+    store
+        .put_template(SAMPLE_CHANNEL_ID, &template)
+        .await
+        .unwrap();
+    let done = run(&t, &boss, &id).await;
+    assert_eq!(
+        (
+            done["status"].as_str(),
+            done["failure_reason"].as_str(),
+            done["sent"].as_u64()
+        ),
+        (Some("failed"), Some("template_not_approved"), Some(0)),
+        "{done}"
+    );
+}

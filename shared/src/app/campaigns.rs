@@ -369,6 +369,7 @@ impl CampaignDispatcher {
     async fn fail(&self, c: &Campaign, reason: &str) -> Result<DispatchOutcome, PortError> {
         let mut next = c.clone();
         next.status = CampaignStatus::Failed;
+        next.failure_reason = Some(reason.to_owned());
         next.completed_at = Some(self.clock.now());
         let effects = Effects::events([events::campaign_completed(&next)]);
         self.campaigns

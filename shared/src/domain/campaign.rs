@@ -79,6 +79,9 @@ pub struct Campaign {
     pub status: CampaignStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub paused_reason: Option<PauseReason>,
+    /// Why a `failed` campaign stopped (`template_not_approved`, `channel_removed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_reason: Option<String>,
     #[serde(flatten)]
     pub counters: Counters,
     pub created_at: Millis,
@@ -365,6 +368,7 @@ mod tests {
             rate_per_second: DEFAULT_RATE,
             status: CampaignStatus::Draft,
             paused_reason: None,
+            failure_reason: None,
             counters: Counters {
                 pending,
                 ..Counters::default()

@@ -205,6 +205,7 @@ impl AgentApi {
             rate_per_second: rate,
             status: CampaignStatus::Draft,
             paused_reason: None,
+            failure_reason: None,
             counters: Counters::default(),
             created_at: now,
             created_by: who.sub.clone(),

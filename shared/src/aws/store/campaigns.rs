@@ -347,6 +347,10 @@ impl CampaignStore for DynamoStore {
             }
             None => removes.push("paused_reason"),
         }
+        if let Some(reason) = &next.failure_reason {
+            sets.push("failure_reason = :failure");
+            update = update.expression_attribute_values(":failure", s(reason));
+        }
         if let Some(at) = next.started_at {
             sets.push("started_at = :started");
             update = update.expression_attribute_values(":started", n(at));
