@@ -830,3 +830,56 @@ async fn a_template_disapproved_mid_way_fails_the_campaign_with_its_reason() {
         "{done}"
     );
 }
+
+#[tokio::test]
+async fn pause_mid_way_keeps_the_rest_and_resume_sends_them_once() {
+    let t = stack().await;
+    let boss = supervisor(&t).await;
+    // One recipient a second: a page each.
+    let id = create(&t, &boss, json!({"rate_per_second": 1})).await;
+    let recipients: Vec<Value> = (1..=4)
+        .map(|i| json!({"phone": format!("55483281700{i}"), "parameters": ["Ana"]}))
+        .collect();
+    t.post_json(
+        &format!("/v1/campaigns/{id}/recipients"),
+        &boss,
+        json!({ "recipients": recipients }),
+    )
+    .await;
+    t.post_json(&format!("/v1/campaigns/{id}/start"), &boss, json!({}))
+        .await;
+    let timers = t.local.runtime.poller("HandoffTimeoutFunction").unwrap();
+    t.relay().await;
+    let _ = t.local.runtime.poll_once(timers, 0).await;
+    t.drain_outbound().await;
+    let (_, c) = t
+        .post_json(&format!("/v1/campaigns/{id}/pause"), &boss, json!({}))
+        .await;
+    assert_eq!(c["status"], "paused");
+    // The next page's timer comes and finds it paused.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    t.relay().await;
+    let _ = t.local.runtime.poll_once(timers, 0).await;
+    t.drain_outbound().await;
+    let (_, c) = t.get_json(&format!("/v1/campaigns/{id}"), &boss).await;
+    assert_eq!(
+        (c["sent"].as_u64(), c["pending"].as_u64()),
+        (Some(1), Some(3)),
+        "{c}"
+    );
+    t.post_json(&format!("/v1/campaigns/{id}/resume"), &boss, json!({}))
+        .await;
+    let done = run(&t, &boss, &id).await;
+    assert_eq!(
+        (done["status"].as_str(), done["sent"].as_u64()),
+        (Some("completed"), Some(4))
+    );
+    let mut sent: Vec<String> = template_sends(&t)
+        .await
+        .into_iter()
+        .map(|(_, p)| p)
+        .collect();
+    sent.sort();
+    sent.dedup();
+    assert_eq!(sent.len(), 4, "each recipient once");
+}
