@@ -137,6 +137,12 @@ async fn a_campaign_sends_each_recipient_once_and_the_reply_goes_to_its_target()
         .get_json(&format!("/v1/campaigns/{id}/recipients?status=sent"), &boss)
         .await;
     assert!(recipients["items"][0]["conversation_id"].is_string());
+    assert!(
+        recipients["items"][0]["wamid"]
+            .as_str()
+            .is_some_and(|w| w.starts_with("wamid.")),
+        "{recipients}"
+    );
     t.relay().await;
     assert_eq!(t.events_of("campaign.started").await.len(), 1);
     assert_eq!(t.events_of("campaign.completed").await.len(), 1);

@@ -240,15 +240,13 @@ impl DynamoStore {
             _ => return Ok(Vec::new()),
         };
         let mut ops = self.recipient_advance(campaign_id, phone, to, at).await?;
-        // The failure's code stays with the recipient.
-        if to == RecipientStatus::Failed {
-            if let Some(TransactWriteItem { put: Some(put), .. }) = ops.first_mut() {
-                if let Some(code) = m.error_code {
-                    put.item.insert("error_code".into(), n(code));
-                }
-                if let Some(provider_id) = &m.provider_id {
-                    put.item.insert("wamid".into(), s(provider_id));
-                }
+        // The provider's id, and a failure's code, stay with the recipient.
+        if let Some(TransactWriteItem { put: Some(put), .. }) = ops.first_mut() {
+            if let Some(provider_id) = &m.provider_id {
+                put.item.insert("wamid".into(), s(provider_id));
+            }
+            if let (RecipientStatus::Failed, Some(code)) = (to, m.error_code) {
+                put.item.insert("error_code".into(), n(code));
             }
         }
         Ok(ops)
