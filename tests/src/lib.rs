@@ -1,6 +1,8 @@
 //! Test harness: one emulator per test binary, one stack (its own table, queues and bus,
 //! created from `template.yaml`) per test, the local stack's server on a free port.
 
+pub mod campaign;
+
 use aws_config::SdkConfig;
 use aws_lambda_events::sqs::SqsEvent;
 use conversa::aws::DynamoStore;
