@@ -25,6 +25,24 @@ pub async fn create(t: &TestStack, token: &str, extra: Value) -> String {
     c["id"].as_str().unwrap().to_owned()
 }
 
+/// Adds recipients (`{"recipients": [...]}`) to a draft campaign.
+pub async fn add_recipients(t: &TestStack, token: &str, id: &str, body: Value) -> Value {
+    let (status, added) = t
+        .post_json(&format!("/v1/campaigns/{id}/recipients"), token, body)
+        .await;
+    assert_eq!(status, 200, "{added}");
+    added
+}
+
+/// Starts a campaign (now, or at its schedule).
+pub async fn start(t: &TestStack, token: &str, id: &str) -> Value {
+    let (status, c) = t
+        .post_json(&format!("/v1/campaigns/{id}/start"), token, json!({}))
+        .await;
+    assert_eq!(status, 200, "{c}");
+    c
+}
+
 /// Runs the stack until the campaign leaves `sending` (the timers function dispatches a
 /// page a second; `hsm-send` sends), or the deadline.
 pub async fn run(t: &TestStack, token: &str, id: &str) -> Value {

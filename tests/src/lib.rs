@@ -525,3 +525,29 @@ impl TestStack {
             .expect("conversation")
     }
 }
+
+impl TestStack {
+    /// A contact writes in: its conversation waits in `support` (manual capture); its id.
+    pub async fn waiting(&self, contact: &str) -> String {
+        use conversa::ports::ContactStore;
+        self.contact_writes(
+            contact,
+            &format!("wamid.{contact}.{}", ulid::Ulid::new()),
+            self.now_secs(),
+        )
+        .await;
+        self.store()
+            .contact(SAMPLE_CHANNEL_ID, contact)
+            .await
+            .expect("contact")
+            .expect("contact record")
+            .open_conversation_id
+            .expect("an open conversation")
+    }
+
+    /// `POST /v1/conversations/{id}/{what}` (capture, transfer, hold, close...).
+    pub async fn op(&self, token: &str, id: &str, what: &str, body: Value) -> (u16, Value) {
+        self.post_json(&format!("/v1/conversations/{id}/{what}"), token, body)
+            .await
+    }
+}

@@ -6,27 +6,6 @@ use serde_json::{json, Value};
 
 const CONTACT: &str = "5548999990000";
 
-async fn waiting(t: &TestStack, contact: &str) -> String {
-    t.contact_writes(
-        contact,
-        &format!("wamid.{contact}.{}", ulid::Ulid::new()),
-        t.now_secs(),
-    )
-    .await;
-    t.store()
-        .contact(SAMPLE_CHANNEL_ID, contact)
-        .await
-        .unwrap()
-        .unwrap()
-        .open_conversation_id
-        .unwrap()
-}
-
-async fn op(t: &TestStack, token: &str, id: &str, what: &str, body: Value) -> (u16, Value) {
-    t.post_json(&format!("/v1/conversations/{id}/{what}"), token, body)
-        .await
-}
-
 async fn request(
     t: &TestStack,
     method: reqwest::Method,
@@ -60,7 +39,7 @@ async fn an_assistant_acts_only_on_the_conversations_routed_to_it() {
     let t = stack().await;
     t.set_settings(json!({"routing": {"mode": "assistant", "to": "assistant", "assistant": "ana-bot", "backup_queue": "support"}}))
         .await;
-    let id = waiting(&t, CONTACT).await;
+    let id = t.waiting(CONTACT).await;
     let before = t.store_conversation(&id).await;
     let other = t.token("other-bot", "assistant", &[]).await;
     assert_eq!(
@@ -70,20 +49,18 @@ async fn an_assistant_acts_only_on_the_conversations_routed_to_it() {
         403
     );
     assert_eq!(
-        op(&t, &other, &id, "handoff", json!({"queue": "support"}))
+        t.op(&other, &id, "handoff", json!({"queue": "support"}))
             .await
             .0,
         403
     );
     assert_eq!(
-        op(&t, &other, &id, "messages", json!({"text": "oi"}))
-            .await
-            .0,
+        t.op(&other, &id, "messages", json!({"text": "oi"})).await.0,
         403
     );
     let bot = t.token("ana-bot", "assistant", &[]).await;
     assert_eq!(
-        op(&t, &bot, &id, "capture", json!({})).await.0,
+        t.op(&bot, &id, "capture", json!({})).await.0,
         403,
         "assistants do not capture"
     );
@@ -107,9 +84,9 @@ async fn an_assistant_acts_only_on_the_conversations_routed_to_it() {
 #[tokio::test]
 async fn removing_is_a_supervisors_act_or_the_owners_for_its_closed_conversation() {
     let t = stack().await;
-    let id = waiting(&t, CONTACT).await;
+    let id = t.waiting(CONTACT).await;
     let agent = t.agent_token().await;
-    assert_eq!(op(&t, &agent, &id, "capture", json!({})).await.0, 200);
+    assert_eq!(t.op(&agent, &id, "capture", json!({})).await.0, 200);
     let path = format!("/v1/conversations/{id}");
     let (status, _, _) = request(&t, reqwest::Method::DELETE, &path, &agent, None, None).await;
     assert_eq!(status, 403, "not while open");
@@ -117,7 +94,7 @@ async fn removing_is_a_supervisors_act_or_the_owners_for_its_closed_conversation
         t.store().conversation(&id).await.unwrap().is_some(),
         "nothing changed"
     );
-    assert_eq!(op(&t, &agent, &id, "close", json!({})).await.0, 200);
+    assert_eq!(t.op(&agent, &id, "close", json!({})).await.0, 200);
     let (status, _, _) = request(&t, reqwest::Method::DELETE, &path, &agent, None, None).await;
     assert_eq!(status, 200, "its own closed conversation");
     t.relay().await;
@@ -129,7 +106,7 @@ async fn removing_is_a_supervisors_act_or_the_owners_for_its_closed_conversation
 #[tokio::test]
 async fn no_reading_across_queues() {
     let t = stack().await;
-    let id = waiting(&t, CONTACT).await;
+    let id = t.waiting(CONTACT).await;
     let outsider = t.token("agent-9", "agent", &["sales"]).await;
     let (status, _) = t
         .get_json(
@@ -190,12 +167,12 @@ async fn no_reading_across_queues() {
 #[tokio::test]
 async fn transfer_to_an_agent_names_an_agent_id() {
     let t = stack().await;
-    let id = waiting(&t, CONTACT).await;
+    let id = t.waiting(CONTACT).await;
     let agent = t.agent_token().await;
-    assert_eq!(op(&t, &agent, &id, "capture", json!({})).await.0, 200);
+    assert_eq!(t.op(&agent, &id, "capture", json!({})).await.0, 200);
     let before = t.store_conversation(&id).await;
     for bad in ["has space", "-dash-first", &"x".repeat(129), "emoji😀"] {
-        let (status, err) = op(&t, &agent, &id, "transfer", json!({"agent": bad})).await;
+        let (status, err) = t.op(&agent, &id, "transfer", json!({"agent": bad})).await;
         assert_eq!(
             (
                 status,
@@ -208,8 +185,7 @@ async fn transfer_to_an_agent_names_an_agent_id() {
     }
     assert_eq!(t.store_conversation(&id).await, before, "nothing changed");
     assert_eq!(
-        op(
-            &t,
+        t.op(
             &agent,
             &id,
             "transfer",
@@ -224,9 +200,9 @@ async fn transfer_to_an_agent_names_an_agent_id() {
 #[tokio::test]
 async fn input_limits_name_the_field_and_change_nothing() {
     let t = stack().await;
-    let id = waiting(&t, CONTACT).await;
+    let id = t.waiting(CONTACT).await;
     let agent = t.agent_token().await;
-    assert_eq!(op(&t, &agent, &id, "capture", json!({})).await.0, 200);
+    assert_eq!(t.op(&agent, &id, "capture", json!({})).await.0, 200);
     let before = t.store_conversation(&id).await;
     let long = "x".repeat(2000);
     let cases = [
@@ -244,7 +220,7 @@ async fn input_limits_name_the_field_and_change_nothing() {
         ),
     ];
     for (body, field) in cases {
-        let (status, err) = op(&t, &agent, &id, "messages", body).await;
+        let (status, err) = t.op(&agent, &id, "messages", body).await;
         assert_eq!(
             (status, err["details"]["field"].as_str()),
             (422, Some(field)),
@@ -255,20 +231,20 @@ async fn input_limits_name_the_field_and_change_nothing() {
     // extra_info nested too deep.
     t.set_settings(json!({"routing": {"mode": "assistant", "to": "assistant", "assistant": "ana-bot", "backup_queue": "support"}}))
         .await;
-    let bot_conversation = waiting(&t, "5548999990003").await;
+    let bot_conversation = t.waiting("5548999990003").await;
     let bot = t.token("ana-bot", "assistant", &[]).await;
     let mut deep = json!(1);
     for _ in 0..20 {
         deep = json!({ "a": deep });
     }
-    let (status, err) = op(
-        &t,
-        &bot,
-        &bot_conversation,
-        "handoff",
-        json!({"queue": "support", "extra_info": deep}),
-    )
-    .await;
+    let (status, err) = t
+        .op(
+            &bot,
+            &bot_conversation,
+            "handoff",
+            json!({"queue": "support", "extra_info": deep}),
+        )
+        .await;
     assert_eq!(
         (status, err["details"]["field"].as_str()),
         (422, Some("extra_info"))
@@ -282,7 +258,7 @@ async fn input_limits_name_the_field_and_change_nothing() {
 #[tokio::test]
 async fn a_tampered_cursor_on_any_list_is_422() {
     let t = stack().await;
-    let id = waiting(&t, CONTACT).await;
+    let id = t.waiting(CONTACT).await;
     let supervisor = t.token("boss", "supervisor", &["support"]).await;
     for path in [
         "/v1/queues/support/conversations?cursor=Zm9v".to_owned(),

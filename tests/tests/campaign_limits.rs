@@ -18,17 +18,17 @@ async fn the_spam_rate_limit_pauses_the_campaign_with_its_reason() {
         .unwrap();
     let boss = supervisor(&t).await;
     let id = create(&t, &boss, json!({})).await;
-    t.post_json(
-        &format!("/v1/campaigns/{id}/recipients"),
+    add_recipients(
+        &t,
         &boss,
+        &id,
         json!({"recipients": [
             {"phone": "554832817001", "parameters": ["Ana"]},
             {"phone": "554832817002", "parameters": ["Bia"]}
         ]}),
     )
     .await;
-    t.post_json(&format!("/v1/campaigns/{id}/start"), &boss, json!({}))
-        .await;
+    start(&t, &boss, &id).await;
     let c = run(&t, &boss, &id).await;
     assert_eq!(
         (c["status"].as_str(), c["paused_reason"].as_str()),
@@ -54,9 +54,10 @@ async fn rate_answers_retry_later_and_send_each_recipient_once() {
     }
     let boss = supervisor(&t).await;
     let id = create(&t, &boss, json!({})).await;
-    t.post_json(
-        &format!("/v1/campaigns/{id}/recipients"),
+    add_recipients(
+        &t,
         &boss,
+        &id,
         json!({"recipients": [
             {"phone": "554832817001", "parameters": ["Ana"]},
             {"phone": "554832817002", "parameters": ["Bia"]},
@@ -65,8 +66,7 @@ async fn rate_answers_retry_later_and_send_each_recipient_once() {
     )
     .await;
     let started = Instant::now();
-    t.post_json(&format!("/v1/campaigns/{id}/start"), &boss, json!({}))
-        .await;
+    start(&t, &boss, &id).await;
     let done = run(&t, &boss, &id).await;
     assert_eq!(
         (
@@ -107,9 +107,10 @@ async fn permanent_provider_errors_fail_the_recipient_with_the_code_and_no_retry
     }
     let boss = supervisor(&t).await;
     let id = create(&t, &boss, json!({})).await;
-    t.post_json(
-        &format!("/v1/campaigns/{id}/recipients"),
+    add_recipients(
+        &t,
         &boss,
+        &id,
         json!({"recipients": [
             {"phone": "554832817001", "parameters": ["Ana"]},
             {"phone": "554832817002", "parameters": ["Bia"]},
@@ -117,8 +118,7 @@ async fn permanent_provider_errors_fail_the_recipient_with_the_code_and_no_retry
         ]}),
     )
     .await;
-    t.post_json(&format!("/v1/campaigns/{id}/start"), &boss, json!({}))
-        .await;
+    start(&t, &boss, &id).await;
     let done = run(&t, &boss, &id).await;
     assert_eq!(
         (
@@ -166,14 +166,14 @@ async fn a_template_disapproved_mid_way_fails_the_campaign_with_its_reason() {
     let t = stack().await;
     let boss = supervisor(&t).await;
     let id = create(&t, &boss, json!({})).await;
-    t.post_json(
-        &format!("/v1/campaigns/{id}/recipients"),
+    add_recipients(
+        &t,
         &boss,
+        &id,
         json!({"recipients": [{"phone": "554832817001", "parameters": ["Ana"]}]}),
     )
     .await;
-    t.post_json(&format!("/v1/campaigns/{id}/start"), &boss, json!({}))
-        .await;
+    start(&t, &boss, &id).await;
     // Meta pauses the template before the first page goes out.
     let store = t.store();
     let mut template = store
@@ -227,14 +227,14 @@ async fn opt_out_by_keyword_and_by_the_providers_131050() {
     assert_eq!(r.status(), 201);
     let boss = supervisor(&t).await;
     let id = create(&t, &boss, json!({})).await;
-    t.post_json(
-        &format!("/v1/campaigns/{id}/recipients"),
+    add_recipients(
+        &t,
         &boss,
+        &id,
         json!({"recipients": [{"phone": "554832817003", "parameters": ["Caio"]}]}),
     )
     .await;
-    t.post_json(&format!("/v1/campaigns/{id}/start"), &boss, json!({}))
-        .await;
+    start(&t, &boss, &id).await;
     let done = run(&t, &boss, &id).await;
     assert_eq!(done["failed"], 1, "{done}");
     let (_, failed) = t
@@ -285,14 +285,8 @@ async fn the_messaging_limit_makes_a_campaign_wait_and_resume_by_itself() {
     let recipients: Vec<Value> = (0..5)
         .map(|i| json!({"phone": format!("55483281700{i}"), "parameters": ["Ana"]}))
         .collect();
-    t.post_json(
-        &format!("/v1/campaigns/{id}/recipients"),
-        &boss,
-        json!({ "recipients": recipients }),
-    )
-    .await;
-    t.post_json(&format!("/v1/campaigns/{id}/start"), &boss, json!({}))
-        .await;
+    add_recipients(&t, &boss, &id, json!({ "recipients": recipients })).await;
+    start(&t, &boss, &id).await;
     let c = run(&t, &boss, &id).await;
     assert_eq!(
         (

@@ -131,9 +131,10 @@ async fn skip_dont_spam_an_open_conversation_or_an_opted_out_contact() {
         .unwrap();
     assert_eq!(r.status(), 200);
     let id = create(&t, &boss, json!({})).await;
-    t.post_json(
-        &format!("/v1/campaigns/{id}/recipients"),
+    add_recipients(
+        &t,
         &boss,
+        &id,
         json!({"recipients": [
             {"phone": "554832817001", "parameters": ["Ana"]},
             {"phone": "554832817002", "parameters": ["Bia"]},
@@ -141,8 +142,7 @@ async fn skip_dont_spam_an_open_conversation_or_an_opted_out_contact() {
         ]}),
     )
     .await;
-    t.post_json(&format!("/v1/campaigns/{id}/start"), &boss, json!({}))
-        .await;
+    start(&t, &boss, &id).await;
     let done = run(&t, &boss, &id).await;
     assert_eq!(
         (done["sent"].as_u64(), done["skipped"].as_u64()),
@@ -218,14 +218,14 @@ async fn pause_resume_and_cancel_and_only_supervisors_run_campaigns() {
         .post_json(&format!("/v1/campaigns/{id}/start"), &boss, json!({}))
         .await;
     assert_eq!((status, err["code"].as_str()), (409, Some("no_recipients")));
-    t.post_json(
-        &format!("/v1/campaigns/{id}/recipients"),
+    add_recipients(
+        &t,
         &boss,
+        &id,
         json!({"recipients": [{"phone": "554832817001", "parameters": ["Ana"]}]}),
     )
     .await;
-    t.post_json(&format!("/v1/campaigns/{id}/start"), &boss, json!({}))
-        .await;
+    start(&t, &boss, &id).await;
     let (status, c) = t
         .post_json(&format!("/v1/campaigns/{id}/pause"), &boss, json!({}))
         .await;
@@ -322,17 +322,17 @@ async fn statuses_and_replies_move_the_recipients_counters() {
     let t = stack().await;
     let boss = supervisor(&t).await;
     let id = create(&t, &boss, json!({})).await;
-    t.post_json(
-        &format!("/v1/campaigns/{id}/recipients"),
+    add_recipients(
+        &t,
         &boss,
+        &id,
         json!({"recipients": [
             {"phone": "554832817001", "parameters": ["Ana"]},
             {"phone": "554832817002", "parameters": ["Bia"]}
         ]}),
     )
     .await;
-    t.post_json(&format!("/v1/campaigns/{id}/start"), &boss, json!({}))
-        .await;
+    start(&t, &boss, &id).await;
     run(&t, &boss, &id).await;
     // The sandbox's delivered/read webhooks (status_webhooks) are off in tests: send them.
     let sends = outbox(&t).await;
@@ -378,9 +378,10 @@ async fn a_scheduled_campaign_starts_by_itself_when_the_clock_reaches_it() {
         .unwrap()
         .to_rfc3339();
     let id = create(&t, &boss, json!({ "schedule_at": at })).await;
-    t.post_json(
-        &format!("/v1/campaigns/{id}/recipients"),
+    add_recipients(
+        &t,
         &boss,
+        &id,
         json!({"recipients": [{"phone": "554832817001", "parameters": ["Ana"]}]}),
     )
     .await;
@@ -422,14 +423,8 @@ async fn pause_mid_way_keeps_the_rest_and_resume_sends_them_once() {
     let recipients: Vec<Value> = (1..=4)
         .map(|i| json!({"phone": format!("55483281700{i}"), "parameters": ["Ana"]}))
         .collect();
-    t.post_json(
-        &format!("/v1/campaigns/{id}/recipients"),
-        &boss,
-        json!({ "recipients": recipients }),
-    )
-    .await;
-    t.post_json(&format!("/v1/campaigns/{id}/start"), &boss, json!({}))
-        .await;
+    add_recipients(&t, &boss, &id, json!({ "recipients": recipients })).await;
+    start(&t, &boss, &id).await;
     let timers = t.local.runtime.poller("HandoffTimeoutFunction").unwrap();
     t.relay().await;
     let _ = t.local.runtime.poll_once(timers, 0).await;

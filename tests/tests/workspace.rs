@@ -10,32 +10,10 @@ use std::collections::HashSet;
 
 const CONTACT: &str = "5548999990000";
 
-/// A contact writes in: a conversation waits in `support` (manual capture).
-async fn waiting(t: &TestStack, contact: &str) -> String {
-    t.contact_writes(
-        contact,
-        &format!("wamid.{contact}.{}", ulid::Ulid::new()),
-        t.now_secs(),
-    )
-    .await;
-    t.store()
-        .contact(SAMPLE_CHANNEL_ID, contact)
-        .await
-        .unwrap()
-        .unwrap()
-        .open_conversation_id
-        .unwrap()
-}
-
-async fn op(t: &TestStack, token: &str, id: &str, what: &str, body: Value) -> (u16, Value) {
-    t.post_json(&format!("/v1/conversations/{id}/{what}"), token, body)
-        .await
-}
-
 #[tokio::test]
 async fn a_new_inbound_conversation_waits_in_the_channel_default_queue() {
     let t = stack().await;
-    let id = waiting(&t, CONTACT).await;
+    let id = t.waiting(CONTACT).await;
     let token = t.agent_token().await;
     let (status, d) = t.get_json(&format!("/v1/conversations/{id}"), &token).await;
     assert_eq!(status, 200);
@@ -59,7 +37,7 @@ async fn a_new_inbound_conversation_waits_in_the_channel_default_queue() {
 #[tokio::test]
 async fn twenty_agents_capture_one_conversation_concurrently_and_exactly_one_wins() {
     let t = stack().await;
-    let id = waiting(&t, CONTACT).await;
+    let id = t.waiting(CONTACT).await;
     let mut tokens = Vec::new();
     for i in 0..20 {
         tokens.push(t.token(&format!("agent-{i}"), "agent", &["support"]).await);
@@ -105,29 +83,24 @@ async fn twenty_agents_capture_one_conversation_concurrently_and_exactly_one_win
 #[tokio::test]
 async fn manual_capture_is_required_before_answering_in_a_manual_queue() {
     let t = stack().await;
-    let id = waiting(&t, CONTACT).await;
+    let id = t.waiting(CONTACT).await;
     let token = t.agent_token().await;
-    let (status, err) = op(&t, &token, &id, "messages", json!({"text": "oi"})).await;
+    let (status, err) = t.op(&token, &id, "messages", json!({"text": "oi"})).await;
     assert_eq!(
         (status, err["code"].as_str()),
         (409, Some("capture_required"))
     );
-    let (status, c) = op(&t, &token, &id, "capture", json!({})).await;
+    let (status, c) = t.op(&token, &id, "capture", json!({})).await;
     assert_eq!(
         (status, c["state"].as_str(), c["agent"].as_str()),
         (200, Some("assigned"), Some("agent-1"))
     );
-    let (status, _) = op(&t, &token, &id, "messages", json!({"text": "oi"})).await;
+    let (status, _) = t.op(&token, &id, "messages", json!({"text": "oi"})).await;
     assert_eq!(status, 202);
     let colleague = t.token("agent-2", "agent", &["support"]).await;
-    let (status, err) = op(
-        &t,
-        &colleague,
-        &id,
-        "messages",
-        json!({"text": "eu também"}),
-    )
-    .await;
+    let (status, err) = t
+        .op(&colleague, &id, "messages", json!({"text": "eu também"}))
+        .await;
     assert_eq!(
         (
             status,
@@ -141,27 +114,29 @@ async fn manual_capture_is_required_before_answering_in_a_manual_queue() {
 #[tokio::test]
 async fn automatic_capture_by_the_first_reply() {
     let t = stack().await;
-    let id = waiting(&t, CONTACT).await;
+    let id = t.waiting(CONTACT).await;
     let supervisor = t.token("boss", "supervisor", &[]).await;
-    let (status, _) = op(&t, &supervisor, &id, "transfer", json!({"queue": "sales"})).await;
+    let (status, _) = t
+        .op(&supervisor, &id, "transfer", json!({"queue": "sales"}))
+        .await;
     assert_eq!(status, 200);
     let first = t.token("agent-2", "agent", &["sales"]).await;
     let second = t.token("agent-3", "agent", &["sales"]).await;
-    let (status, _) = op(
-        &t,
-        &first,
-        &id,
-        "messages",
-        json!({"text": "Olá, posso ajudar?"}),
-    )
-    .await;
+    let (status, _) = t
+        .op(
+            &first,
+            &id,
+            "messages",
+            json!({"text": "Olá, posso ajudar?"}),
+        )
+        .await;
     assert_eq!(status, 202);
     let (_, d) = t.get_json(&format!("/v1/conversations/{id}"), &first).await;
     assert_eq!(
         (d["state"].as_str(), d["agent"].as_str()),
         (Some("assigned"), Some("agent-2"))
     );
-    let (status, err) = op(&t, &second, &id, "messages", json!({"text": "eu!"})).await;
+    let (status, err) = t.op(&second, &id, "messages", json!({"text": "eu!"})).await;
     assert_eq!(
         (status, err["code"].as_str()),
         (409, Some("already_captured"))
@@ -174,10 +149,12 @@ async fn automatic_capture_by_the_first_reply() {
 #[tokio::test]
 async fn transfer_to_another_agent() {
     let t = stack().await;
-    let id = waiting(&t, CONTACT).await;
+    let id = t.waiting(CONTACT).await;
     let token = t.agent_token().await;
-    op(&t, &token, &id, "capture", json!({})).await;
-    let (status, c) = op(&t, &token, &id, "transfer", json!({"agent": "agent-7"})).await;
+    t.op(&token, &id, "capture", json!({})).await;
+    let (status, c) = t
+        .op(&token, &id, "transfer", json!({"agent": "agent-7"}))
+        .await;
     assert_eq!(
         (status, c["agent"].as_str(), c["state"].as_str()),
         (200, Some("agent-7"), Some("assigned"))
@@ -186,7 +163,9 @@ async fn transfer_to_another_agent() {
     assert_eq!(moved[0]["detail"]["from"]["agent"], "agent-1");
     assert_eq!(moved[0]["detail"]["to"]["agent"], "agent-7");
     let other = t.token("agent-7", "agent", &[]).await;
-    let (status, _) = op(&t, &other, &id, "messages", json!({"text": "assumi"})).await;
+    let (status, _) = t
+        .op(&other, &id, "messages", json!({"text": "assumi"}))
+        .await;
     assert_eq!(
         status, 202,
         "the new agent answers; the history is the same conversation"
@@ -196,10 +175,12 @@ async fn transfer_to_another_agent() {
 #[tokio::test]
 async fn transfer_to_a_queue_puts_it_back_to_waiting_there() {
     let t = stack().await;
-    let id = waiting(&t, CONTACT).await;
+    let id = t.waiting(CONTACT).await;
     let token = t.agent_token().await;
-    op(&t, &token, &id, "capture", json!({})).await;
-    let (status, c) = op(&t, &token, &id, "transfer", json!({"queue": "sales"})).await;
+    t.op(&token, &id, "capture", json!({})).await;
+    let (status, c) = t
+        .op(&token, &id, "transfer", json!({"queue": "sales"}))
+        .await;
     assert_eq!(
         (status, c["state"].as_str(), c["queue"].as_str()),
         (200, Some("queued"), Some("sales"))
@@ -218,32 +199,28 @@ async fn transfer_to_a_queue_puts_it_back_to_waiting_there() {
         1,
         "the history moved with it"
     );
-    let (status, err) = op(&t, &sales, &id, "transfer", json!({"queue": "nowhere"})).await;
+    let (status, err) = t
+        .op(&sales, &id, "transfer", json!({"queue": "nowhere"}))
+        .await;
     assert_eq!((status, err["code"].as_str()), (422, Some("unknown_queue")));
 }
 
 #[tokio::test]
 async fn transfer_to_an_external_platform_closes_it_and_carries_the_history() {
     let t = stack().await;
-    let id = waiting(&t, CONTACT).await;
+    let id = t.waiting(CONTACT).await;
     let token = t.agent_token().await;
-    op(&t, &token, &id, "capture", json!({})).await;
-    op(
-        &t,
-        &token,
-        &id,
-        "messages",
-        json!({"text": "vou transferir"}),
-    )
-    .await;
-    let (status, c) = op(
-        &t,
-        &token,
-        &id,
-        "transfer",
-        json!({"external": "crm-analytics"}),
-    )
-    .await;
+    t.op(&token, &id, "capture", json!({})).await;
+    t.op(&token, &id, "messages", json!({"text": "vou transferir"}))
+        .await;
+    let (status, c) = t
+        .op(
+            &token,
+            &id,
+            "transfer",
+            json!({"external": "crm-analytics"}),
+        )
+        .await;
     assert_eq!(
         (status, c["state"].as_str(), c["close_reason"].as_str()),
         (200, Some("closed"), Some("transferred_external"))
@@ -266,7 +243,7 @@ async fn transfer_to_an_external_platform_closes_it_and_carries_the_history() {
         json!({"agent": "a", "queue": "sales"}),
         json!({"agent": "  "}),
     ] {
-        let (status, err) = op(&t, &token, &id, "transfer", body).await;
+        let (status, err) = t.op(&token, &id, "transfer", body).await;
         assert_eq!((status, err["code"].as_str()), (422, Some("invalid_body")));
     }
 }
@@ -274,16 +251,16 @@ async fn transfer_to_an_external_platform_closes_it_and_carries_the_history() {
 #[tokio::test]
 async fn hold_and_resume() {
     let t = stack().await;
-    let id = waiting(&t, CONTACT).await;
+    let id = t.waiting(CONTACT).await;
     let token = t.agent_token().await;
-    let (status, err) = op(&t, &token, &id, "hold", json!({})).await;
+    let (status, err) = t.op(&token, &id, "hold", json!({})).await;
     assert_eq!((status, err["code"].as_str()), (409, Some("not_assigned")));
-    op(&t, &token, &id, "capture", json!({})).await;
-    let (status, c) = op(&t, &token, &id, "hold", json!({})).await;
+    t.op(&token, &id, "capture", json!({})).await;
+    let (status, c) = t.op(&token, &id, "hold", json!({})).await;
     assert_eq!((status, c["state"].as_str()), (200, Some("on_hold")));
-    let (status, c) = op(&t, &token, &id, "resume", json!({})).await;
+    let (status, c) = t.op(&token, &id, "resume", json!({})).await;
     assert_eq!((status, c["state"].as_str()), (200, Some("assigned")));
-    let (status, err) = op(&t, &token, &id, "resume", json!({})).await;
+    let (status, err) = t.op(&token, &id, "resume", json!({})).await;
     assert_eq!((status, err["code"].as_str()), (409, Some("not_on_hold")));
     let ops: Vec<String> = t
         .events_of("conversation.updated")
@@ -297,15 +274,17 @@ async fn hold_and_resume() {
 #[tokio::test]
 async fn close_then_a_send_gets_409_and_the_next_inbound_message_opens_a_new_conversation() {
     let t = stack().await;
-    let id = waiting(&t, CONTACT).await;
+    let id = t.waiting(CONTACT).await;
     let token = t.agent_token().await;
-    op(&t, &token, &id, "capture", json!({})).await;
-    let (status, c) = op(&t, &token, &id, "close", json!({})).await;
+    t.op(&token, &id, "capture", json!({})).await;
+    let (status, c) = t.op(&token, &id, "close", json!({})).await;
     assert_eq!(
         (status, c["state"].as_str(), c["close_reason"].as_str()),
         (200, Some("closed"), Some("agent_closed"))
     );
-    let (status, err) = op(&t, &token, &id, "messages", json!({"text": "ainda aí?"})).await;
+    let (status, err) = t
+        .op(&token, &id, "messages", json!({"text": "ainda aí?"}))
+        .await;
     assert_eq!(
         (status, err["code"].as_str()),
         (409, Some("conversation_closed"))
@@ -313,7 +292,7 @@ async fn close_then_a_send_gets_409_and_the_next_inbound_message_opens_a_new_con
     let closed = t.events_of("conversation.closed").await;
     assert_eq!(closed[0]["detail"]["reason"], "agent_closed");
 
-    let next = waiting(&t, CONTACT).await;
+    let next = t.waiting(CONTACT).await;
     assert_ne!(next, id, "a new conversation");
     let (_, d) = t
         .get_json(&format!("/v1/conversations/{next}"), &token)
@@ -324,16 +303,18 @@ async fn close_then_a_send_gets_409_and_the_next_inbound_message_opens_a_new_con
 #[tokio::test]
 async fn archive_then_a_send_unarchives() {
     let t = stack().await;
-    let id = waiting(&t, CONTACT).await;
+    let id = t.waiting(CONTACT).await;
     let token = t.agent_token().await;
-    op(&t, &token, &id, "capture", json!({})).await;
-    let (status, c) = op(&t, &token, &id, "archive", json!({})).await;
+    t.op(&token, &id, "capture", json!({})).await;
+    let (status, c) = t.op(&token, &id, "archive", json!({})).await;
     assert_eq!((status, c["archived"].as_bool()), (200, Some(true)));
     let (_, archived) = t
         .get_json("/v1/conversations?assigned=me&archived=true", &token)
         .await;
     assert_eq!(archived["items"][0]["id"], id.as_str());
-    let (status, _) = op(&t, &token, &id, "messages", json!({"text": "voltei"})).await;
+    let (status, _) = t
+        .op(&token, &id, "messages", json!({"text": "voltei"}))
+        .await;
     assert_eq!(status, 202);
     let (_, d) = t.get_json(&format!("/v1/conversations/{id}"), &token).await;
     assert_eq!(
@@ -346,18 +327,18 @@ async fn archive_then_a_send_unarchives() {
     assert!(archived["items"].as_array().unwrap().is_empty());
     let (_, active) = t.get_json("/v1/conversations?assigned=me", &token).await;
     assert_eq!(active["items"][0]["id"], id.as_str());
-    op(&t, &token, &id, "archive", json!({})).await;
-    let (status, c) = op(&t, &token, &id, "unarchive", json!({})).await;
+    t.op(&token, &id, "archive", json!({})).await;
+    let (status, c) = t.op(&token, &id, "unarchive", json!({})).await;
     assert_eq!((status, c["archived"].as_bool()), (200, Some(false)));
 }
 
 #[tokio::test]
 async fn remove_deletes_the_conversation_and_its_messages_then_404() {
     let t = stack().await;
-    let id = waiting(&t, CONTACT).await;
+    let id = t.waiting(CONTACT).await;
     let agent = t.agent_token().await;
-    op(&t, &agent, &id, "capture", json!({})).await;
-    op(&t, &agent, &id, "messages", json!({"text": "oi"})).await;
+    t.op(&agent, &id, "capture", json!({})).await;
+    t.op(&agent, &id, "messages", json!({"text": "oi"})).await;
     let token = t.token("boss", "supervisor", &[]).await;
     let r = t
         .http
@@ -390,24 +371,26 @@ async fn remove_deletes_the_conversation_and_its_messages_then_404() {
         .await
         .unwrap();
     assert_eq!(r.status(), 404);
-    assert_ne!(waiting(&t, CONTACT).await, id, "the contact starts afresh");
+    assert_ne!(t.waiting(CONTACT).await, id, "the contact starts afresh");
     assert_eq!(t.events_of("conversation.removed").await.len(), 1);
 }
 
 #[tokio::test]
 async fn an_agent_outside_the_queue_gets_403_and_nothing_changes() {
     let t = stack().await;
-    let id = waiting(&t, CONTACT).await;
+    let id = t.waiting(CONTACT).await;
     let outsider = t.token("agent-9", "agent", &["sales"]).await;
     for what in ["capture", "hold", "close", "archive"] {
-        let (status, err) = op(&t, &outsider, &id, what, json!({})).await;
+        let (status, err) = t.op(&outsider, &id, what, json!({})).await;
         assert_eq!(
             (status, err["code"].as_str()),
             (403, Some("forbidden")),
             "{what}"
         );
     }
-    let (status, _) = op(&t, &outsider, &id, "messages", json!({"text": "oi"})).await;
+    let (status, _) = t
+        .op(&outsider, &id, "messages", json!({"text": "oi"}))
+        .await;
     assert_eq!(status, 403);
     let (status, _) = t
         .get_json(&format!("/v1/conversations/{id}"), &outsider)
@@ -523,12 +506,12 @@ async fn pagination_across_120_waiting_conversations_returns_each_once_oldest_fi
 #[tokio::test]
 async fn a_closed_conversation_can_be_archived_after_the_contact_opened_a_new_one() {
     let t = stack().await;
-    let id = waiting(&t, CONTACT).await;
+    let id = t.waiting(CONTACT).await;
     let token = t.agent_token().await;
-    op(&t, &token, &id, "capture", json!({})).await;
-    op(&t, &token, &id, "close", json!({})).await;
-    let newer = waiting(&t, CONTACT).await;
-    let (status, c) = op(&t, &token, &id, "archive", json!({})).await;
+    t.op(&token, &id, "capture", json!({})).await;
+    t.op(&token, &id, "close", json!({})).await;
+    let newer = t.waiting(CONTACT).await;
+    let (status, c) = t.op(&token, &id, "archive", json!({})).await;
     assert_eq!((status, c["archived"].as_bool()), (200, Some(true)), "{c}");
     let pointer = t
         .store()
@@ -547,7 +530,7 @@ async fn a_closed_conversation_can_be_archived_after_the_contact_opened_a_new_on
 #[tokio::test]
 async fn a_forged_cursor_is_422_not_a_backend_error() {
     let t = stack().await;
-    waiting(&t, CONTACT).await;
+    t.waiting(CONTACT).await;
     let token = t.agent_token().await;
     let forged = hex::encode(
         br#"{"pk":"CHANNEL#x","sk":"CHANNEL","queue_key":"sales#waiting","queue_sort":"1"}"#,

@@ -7,27 +7,6 @@ use serde_json::{json, Value};
 
 const CONTACT: &str = "5548999990000";
 
-async fn waiting(t: &TestStack, contact: &str) -> String {
-    t.contact_writes(
-        contact,
-        &format!("wamid.{contact}.{}", ulid::Ulid::new()),
-        t.now_secs(),
-    )
-    .await;
-    t.store()
-        .contact(SAMPLE_CHANNEL_ID, contact)
-        .await
-        .unwrap()
-        .unwrap()
-        .open_conversation_id
-        .unwrap()
-}
-
-async fn op(t: &TestStack, token: &str, id: &str, what: &str, body: Value) -> (u16, Value) {
-    t.post_json(&format!("/v1/conversations/{id}/{what}"), token, body)
-        .await
-}
-
 async fn send(
     t: &TestStack,
     method: reqwest::Method,
@@ -77,14 +56,14 @@ fn ids(list: &Value) -> Vec<String> {
 async fn closed_sessions_go_to_the_agents_archive_newest_first() {
     let t = stack().await;
     let agent = t.agent_token().await;
-    let first = waiting(&t, "5548999990001").await;
-    let second = waiting(&t, "5548999990002").await;
+    let first = t.waiting("5548999990001").await;
+    let second = t.waiting("5548999990002").await;
     for id in [&first, &second] {
-        assert_eq!(op(&t, &agent, id, "capture", json!({})).await.0, 200);
+        assert_eq!(t.op(&agent, id, "capture", json!({})).await.0, 200);
     }
-    assert_eq!(op(&t, &agent, &first, "close", json!({})).await.0, 200);
+    assert_eq!(t.op(&agent, &first, "close", json!({})).await.0, 200);
     t.advance_clock(5).await;
-    assert_eq!(op(&t, &agent, &second, "close", json!({})).await.0, 200);
+    assert_eq!(t.op(&agent, &second, "close", json!({})).await.0, 200);
     let (_, archived) = t
         .get_json("/v1/conversations?assigned=me&archived=true", &agent)
         .await;
@@ -118,7 +97,7 @@ async fn awaiting_reply_allows_only_templates_hold_and_close() {
         ("transfer", json!({"agent": "agent-2"})),
         ("archive", json!({})),
     ] {
-        let (status, err) = op(&t, &agent, &id, what, body).await;
+        let (status, err) = t.op(&agent, &id, what, body).await;
         assert_eq!(
             (status, err["code"].as_str()),
             (409, Some("awaiting_reply")),
@@ -139,19 +118,19 @@ async fn awaiting_reply_allows_only_templates_hold_and_close() {
         (409, Some("awaiting_reply"))
     );
     assert_eq!(t.store_conversation(&id).await, before, "nothing changed");
-    let (status, err) = op(&t, &agent, &id, "messages", json!({"text": "oi"})).await;
+    let (status, err) = t.op(&agent, &id, "messages", json!({"text": "oi"})).await;
     assert_eq!(
         (status, err["code"].as_str()),
         (409, Some("awaiting_reply"))
     );
     assert_eq!(
-        op(&t, &agent, &id, "messages", json!({"template": welcome()}))
+        t.op(&agent, &id, "messages", json!({"template": welcome()}))
             .await
             .0,
         202
     );
-    assert_eq!(op(&t, &agent, &id, "hold", json!({})).await.0, 200);
-    assert_eq!(op(&t, &agent, &id, "close", json!({})).await.0, 200);
+    assert_eq!(t.op(&agent, &id, "hold", json!({})).await.0, 200);
+    assert_eq!(t.op(&agent, &id, "close", json!({})).await.0, 200);
 }
 
 #[tokio::test]
@@ -159,23 +138,23 @@ async fn a_reply_while_on_hold_makes_resume_land_in_assigned() {
     let t = stack().await;
     let agent = t.agent_token().await;
     let id = started(&t, &agent, "554832817000").await;
-    assert_eq!(op(&t, &agent, &id, "hold", json!({})).await.0, 200);
+    assert_eq!(t.op(&agent, &id, "hold", json!({})).await.0, 200);
     t.contact_writes("554832817000", "wamid.reply.1", t.now_secs())
         .await;
-    let (status, c) = op(&t, &agent, &id, "resume", json!({})).await;
+    let (status, c) = t.op(&agent, &id, "resume", json!({})).await;
     assert_eq!(
         (status, c["state"].as_str()),
         (200, Some("assigned")),
         "{c}"
     );
-    let (status, _) = op(&t, &agent, &id, "messages", json!({"text": "Olá!"})).await;
+    let (status, _) = t.op(&agent, &id, "messages", json!({"text": "Olá!"})).await;
     assert_eq!(status, 202, "free-form after the reply");
 }
 
 #[tokio::test]
 async fn only_the_owner_sees_a_captured_session() {
     let t = stack().await;
-    let id = waiting(&t, CONTACT).await;
+    let id = t.waiting(CONTACT).await;
     let owner = t.agent_token().await;
     let colleague = t.token("agent-2", "agent", &["support"]).await;
     let supervisor = t.token("boss", "supervisor", &[]).await;
@@ -186,7 +165,7 @@ async fn only_the_owner_sees_a_captured_session() {
         200,
         "queued: the queue sees it"
     );
-    assert_eq!(op(&t, &owner, &id, "capture", json!({})).await.0, 200);
+    assert_eq!(t.op(&owner, &id, "capture", json!({})).await.0, 200);
     for path in [&details, &messages] {
         assert_eq!(t.get_json(path, &colleague).await.0, 403, "{path}");
         assert_eq!(t.get_json(path, &owner).await.0, 200);
@@ -209,7 +188,7 @@ async fn only_the_owner_sees_a_captured_session() {
         ids(&progress).is_empty(),
         "nor in the queue's in-progress list"
     );
-    assert_eq!(op(&t, &colleague, &id, "hold", json!({})).await.0, 403);
+    assert_eq!(t.op(&colleague, &id, "hold", json!({})).await.0, 403);
 }
 
 #[tokio::test]
@@ -325,7 +304,7 @@ async fn altus_start_live_chat_body_is_taken_as_written() {
         },
         "result_variable": "transfer_response"
     });
-    let (status, c) = op(&t, &bot, &id, "handoff", action).await;
+    let (status, c) = t.op(&bot, &id, "handoff", action).await;
     assert_eq!(status, 200, "{c}");
     assert_eq!(
         (c["state"].as_str(), c["queue"].as_str()),
@@ -344,8 +323,7 @@ async fn the_human_part_ends_back_with_the_assistant_when_the_channel_says_so() 
         .await;
     assert_eq!(status, 200);
     assert_eq!(
-        op(
-            &t,
+        t.op(
             &bot,
             &id,
             "handoff",
@@ -356,8 +334,8 @@ async fn the_human_part_ends_back_with_the_assistant_when_the_channel_says_so() 
         200
     );
     let agent = t.agent_token().await;
-    assert_eq!(op(&t, &agent, &id, "capture", json!({})).await.0, 200);
-    let (status, c) = op(&t, &agent, &id, "close", json!({})).await;
+    assert_eq!(t.op(&agent, &id, "capture", json!({})).await.0, 200);
+    let (status, c) = t.op(&agent, &id, "close", json!({})).await;
     assert_eq!(status, 200);
     assert_eq!(
         (c["state"].as_str(), c["agent"].as_str()),
@@ -382,7 +360,7 @@ async fn the_human_part_ends_back_with_the_assistant_when_the_channel_says_so() 
 #[tokio::test]
 async fn contacts_keep_the_profile_name_a_display_name_and_attributes() {
     let t = stack().await;
-    let id = waiting(&t, CONTACT).await;
+    let id = t.waiting(CONTACT).await;
     let agent = t.agent_token().await;
     let path = format!("/v1/contacts/{CONTACT}?channel={SAMPLE_CHANNEL_ID}");
     let (status, c) = t.get_json(&path, &agent).await;
@@ -484,9 +462,9 @@ async fn queues_are_data_supervisors_create_and_change() {
         "an agent lists its own"
     );
     // A new queue takes transfers at once.
-    let id = waiting(&t, CONTACT).await;
+    let id = t.waiting(CONTACT).await;
     assert_eq!(
-        op(&t, &supervisor, &id, "transfer", json!({"queue": "vip"}))
+        t.op(&supervisor, &id, "transfer", json!({"queue": "vip"}))
             .await
             .0,
         200
@@ -496,11 +474,11 @@ async fn queues_are_data_supervisors_create_and_change() {
 #[tokio::test]
 async fn counters_a_supervisor_staffs_by() {
     let t = stack().await;
-    let a = waiting(&t, "5548999990001").await;
-    waiting(&t, "5548999990002").await;
+    let a = t.waiting("5548999990001").await;
+    t.waiting("5548999990002").await;
     t.advance_clock(60).await;
     let agent = t.agent_token().await;
-    assert_eq!(op(&t, &agent, &a, "capture", json!({})).await.0, 200);
+    assert_eq!(t.op(&agent, &a, "capture", json!({})).await.0, 200);
     let supervisor = t.token("boss", "supervisor", &[]).await;
     let (status, s) = t.get_json("/v1/queues/support/stats", &supervisor).await;
     assert_eq!(status, 200, "{s}");
@@ -533,25 +511,25 @@ async fn counters_a_supervisor_staffs_by() {
 #[tokio::test]
 async fn unread_markers_and_the_read_receipt() {
     let t = stack().await;
-    let id = waiting(&t, CONTACT).await;
+    let id = t.waiting(CONTACT).await;
     t.contact_writes(CONTACT, "wamid.second", t.now_secs())
         .await;
     let agent = t.agent_token().await;
-    assert_eq!(op(&t, &agent, &id, "capture", json!({})).await.0, 200);
+    assert_eq!(t.op(&agent, &id, "capture", json!({})).await.0, 200);
     let (_, d) = t.get_json(&format!("/v1/conversations/{id}"), &agent).await;
     assert_eq!(d["unread_count"], 2, "{d}");
     assert!(d["last_inbound_at"].is_number());
     let supervisor = t.token("boss", "supervisor", &[]).await;
-    let (status, c) = op(&t, &supervisor, &id, "read", json!({})).await;
+    let (status, c) = t.op(&supervisor, &id, "read", json!({})).await;
     assert_eq!(
         (status, c["unread_count"].as_u64()),
         (200, Some(2)),
         "the owner's marker"
     );
-    let (status, c) = op(&t, &agent, &id, "read", json!({})).await;
+    let (status, c) = t.op(&agent, &id, "read", json!({})).await;
     assert_eq!((status, c["unread_count"].as_u64()), (200, Some(0)));
     assert_eq!(
-        op(&t, &agent, &id, "read", json!({})).await.0,
+        t.op(&agent, &id, "read", json!({})).await.0,
         200,
         "idempotent"
     );
@@ -577,7 +555,7 @@ async fn unread_markers_and_the_read_receipt() {
         "the contact's last message"
     );
     let colleague = t.token("agent-2", "agent", &["support"]).await;
-    assert_eq!(op(&t, &colleague, &id, "read", json!({})).await.0, 403);
+    assert_eq!(t.op(&colleague, &id, "read", json!({})).await.0, 403);
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@
 //! rewritten by a `Put`, so they stay exact under concurrent dispatchers and statuses.
 
 use super::cursor::{decode_cursor, encode_cursor, key_cursor, key_of_cursor};
-use super::items::{from_item, n, s, to_item, Item, KindItem, BY_KIND_INDEX};
+use super::items::{from_item, n, s, to_attribute, to_item, Item, KindItem, BY_KIND_INDEX};
 use super::DynamoStore;
 use crate::domain::campaign::{self, Campaign, CampaignStatus, Recipient, RecipientStatus};
 use crate::domain::Millis;
@@ -316,12 +316,6 @@ impl CampaignStore for DynamoStore {
         from: CampaignStatus,
         effects: &Effects,
     ) -> PortResult<WriteOutcome> {
-        let status = |st: CampaignStatus| {
-            serde_json::to_value(st)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default()
-        };
         let mut sets = vec!["#status = :to"];
         let mut removes = Vec::new();
         let mut update = Update::builder()
@@ -330,18 +324,12 @@ impl CampaignStore for DynamoStore {
             .key("sk", s("CAMPAIGN"))
             .condition_expression("#status = :from")
             .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":to", s(status(next.status)))
-            .expression_attribute_values(":from", s(status(from)));
+            .expression_attribute_values(":to", to_attribute(&next.status)?)
+            .expression_attribute_values(":from", to_attribute(&from)?);
         match next.paused_reason {
             Some(reason) => {
                 sets.push("paused_reason = :reason");
-                update = update.expression_attribute_values(
-                    ":reason",
-                    s(serde_json::to_value(reason)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_owned))
-                        .unwrap_or_default()),
-                );
+                update = update.expression_attribute_values(":reason", to_attribute(&reason)?);
             }
             None => removes.push("paused_reason"),
         }
