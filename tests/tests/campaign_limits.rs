@@ -251,6 +251,25 @@ async fn opt_out_by_keyword_and_by_the_providers_131050() {
         )
         .await;
     assert_eq!(contact["opted_out"], true);
+    // An agent clears it.
+    let r = t
+        .http
+        .put(t.url(&format!(
+            "/v1/contacts/554832817003?channel={SAMPLE_CHANNEL_ID}"
+        )))
+        .bearer_auth(&agent)
+        .json(&json!({"opted_out": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (_, contact) = t
+        .get_json(
+            &format!("/v1/contacts/554832817003?channel={SAMPLE_CHANNEL_ID}"),
+            &agent,
+        )
+        .await;
+    assert_eq!(contact["opted_out"], false);
 }
 
 #[tokio::test]
