@@ -2,6 +2,7 @@
 //! function of the template served in one process with the same handlers as in Lambda.
 
 pub mod clock;
+pub mod console;
 pub mod devauth;
 pub mod emulator;
 pub mod faults;

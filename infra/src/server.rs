@@ -26,6 +26,9 @@ pub const SANDBOX_GRAPH: &str = "/_sandbox/graph";
 
 pub fn router(stack: Arc<LocalStack>) -> Router {
     Router::new()
+        .route("/console", get(crate::console::redirect))
+        .route("/console/", get(crate::console::index))
+        .route("/console/{*path}", get(crate::console::file))
         .route("/_dev/token", post(issue_token))
         .route("/_dev/clock", post(advance_clock).get(read_clock))
         .route("/_dev/events", get(list_events))
