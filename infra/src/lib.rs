@@ -112,12 +112,18 @@ pub fn sample_queues() -> Vec<conversa::domain::workspace::Queue> {
             name: "Suporte".into(),
             mode: AssignmentMode::ManualCapture,
             offline_message: None,
+            max_concurrent: None,
+            reassign_after_seconds: None,
+            position_notice: None,
         },
         Queue {
             id: "sales".into(),
             name: "Vendas".into(),
             mode: AssignmentMode::AutomaticCapture,
             offline_message: None,
+            max_concurrent: None,
+            reassign_after_seconds: None,
+            position_notice: None,
         },
     ]
 }

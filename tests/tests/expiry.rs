@@ -355,6 +355,7 @@ fn imported(i: usize, now: i64, due: bool) -> Conversation {
         handoff: None,
         turn_deadline: None,
         last_turn_at: None,
+        assignment: Default::default(),
         campaign: None,
         version: 1,
     }

@@ -301,6 +301,7 @@ pub fn recipient_conversation(
         handoff: None,
         turn_deadline: None,
         last_turn_at: None,
+        assignment: Default::default(),
         campaign: Some(campaign.id.clone()),
         version: 1,
     }

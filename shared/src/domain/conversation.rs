@@ -99,6 +99,9 @@ pub struct Conversation {
     /// The campaign that started it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub campaign: Option<String>,
+    /// Automatic assignment's bookkeeping (reply deadline, notices, the agent counted).
+    #[serde(flatten, default)]
+    pub assignment: super::assignment::AssignmentState,
     /// Optimistic-concurrency counter: every update is conditional on it.
     pub version: u64,
 }
@@ -224,6 +227,7 @@ pub fn decide_inbound(
             turn_deadline: None,
             last_turn_at: None,
             campaign: None,
+            assignment: Default::default(),
             version: 1,
         }),
     }
@@ -291,6 +295,7 @@ pub fn decide_start(
         turn_deadline: None,
         last_turn_at: None,
         campaign: None,
+        assignment: Default::default(),
         version: 1,
     })
 }

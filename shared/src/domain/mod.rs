@@ -1,5 +1,7 @@
 //! Pure domain rules. Time is always passed in.
 
+pub mod agent;
+pub mod assignment;
 pub mod campaign;
 pub mod channel;
 pub mod conversation;

@@ -16,6 +16,20 @@ pub enum AssignmentMode {
     /// The first agent to answer takes it (capture by hand also works).
     #[serde(rename = "first_reply", alias = "automatic_capture")]
     AutomaticCapture,
+    /// Given on arrival to the online, available agent with room who waited longest.
+    #[serde(rename = "round_robin")]
+    RoundRobin,
+    /// Given on arrival to the online, available agent with room and the fewest open
+    /// conversations.
+    #[serde(rename = "least_busy")]
+    LeastBusy,
+}
+
+impl AssignmentMode {
+    /// conversa gives the queue's conversations to agents (no capture needed).
+    pub fn is_automatic(self) -> bool {
+        matches!(self, Self::RoundRobin | Self::LeastBusy)
+    }
 }
 
 /// A queue (sector, "serviço") of human agents. Supervisors create and change them.
@@ -29,6 +43,16 @@ pub struct Queue {
     /// Told to a contact whose conversation waits while no agent of the queue is online.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub offline_message: Option<String>,
+    /// Conversations an agent of this queue takes at once unless the agent says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrent: Option<u32>,
+    /// Automatic modes: a contact message left this long without an agent reply moves the
+    /// conversation to the next online agent, or back to the queue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reassign_after_seconds: Option<u32>,
+    /// Tell a waiting contact its position (off unless set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position_notice: Option<super::assignment::PositionNotice>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

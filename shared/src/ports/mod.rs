@@ -6,10 +6,12 @@
 //! - [`records`]: what those ports read and write (write sets, outcomes, keys, pages).
 //! - [`outside`]: everything beyond the table: events, queues, timers, the provider, secrets.
 
+pub mod agents;
 pub mod outside;
 pub mod records;
 pub mod store;
 
+pub use agents::*;
 pub use outside::*;
 pub use records::*;
 pub use store::*;

@@ -7,6 +7,7 @@ use super::AgentApi;
 use crate::app::auth::{Caller, Role};
 use crate::app::http::{json, valid_id, ApiError, ApiResult};
 use crate::domain::{
+    assignment::PositionNotice,
     workspace::{AssignmentMode, Queue},
     Conversation, Millis,
 };
@@ -23,6 +24,16 @@ struct QueueRequest {
     assignment: AssignmentMode,
     #[serde(default)]
     offline_message: Option<String>,
+    #[serde(default)]
+    max_concurrent: Option<u32>,
+    #[serde(default)]
+    reassign_after_seconds: Option<u32>,
+    #[serde(default)]
+    position_notice: Option<PositionNotice>,
+}
+
+fn field(field: &str, message: String) -> ApiError {
+    ApiError::unprocessable("invalid_field", message).with_details(json!({ "field": field }))
 }
 
 /// The counters read at most this many conversations per list (100 pages of 100).
@@ -71,12 +82,50 @@ impl AgentApi {
                 .with_details(json!({"field": "offline_message"})));
             }
         }
+        if body.max_concurrent.is_some_and(|n| !(1..=100).contains(&n)) {
+            return Err(field(
+                "max_concurrent",
+                "max_concurrent must be 1 to 100 conversations".into(),
+            ));
+        }
+        if body
+            .reassign_after_seconds
+            .is_some_and(|s| !(30..=86_400).contains(&s))
+        {
+            return Err(field(
+                "reassign_after_seconds",
+                "reassign_after_seconds must be 30 to 86400 seconds".into(),
+            ));
+        }
+        if body.reassign_after_seconds.is_some() && !body.assignment.is_automatic() {
+            return Err(field(
+                "reassign_after_seconds",
+                "reassign_after_seconds needs assignment round_robin or least_busy".into(),
+            ));
+        }
+        if let Some(p) = &body.position_notice {
+            if p.message.trim().is_empty() || p.message.chars().count() > MAX_TEXT {
+                return Err(field(
+                    "position_notice",
+                    format!("position_notice.message must be 1 to {MAX_TEXT} characters"),
+                ));
+            }
+            if !(1..=1440).contains(&p.every_minutes) {
+                return Err(field(
+                    "position_notice",
+                    "position_notice.every_minutes must be 1 to 1440".into(),
+                ));
+            }
+        }
         let existed = self.queues.queue(id).await?.is_some();
         let queue = Queue {
             id: id.to_owned(),
             name: name.to_owned(),
             mode: body.assignment,
             offline_message: body.offline_message,
+            max_concurrent: body.max_concurrent,
+            reassign_after_seconds: body.reassign_after_seconds,
+            position_notice: body.position_notice,
         };
         self.queues.put_queue(&queue).await?;
         tracing::info!(queue = %queue.id, by = %who.sub, existed, "queue saved");

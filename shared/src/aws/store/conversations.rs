@@ -125,6 +125,7 @@ impl ConversationStore for DynamoStore {
     ) -> PortResult<WriteOutcome> {
         let c = &write.conversation;
         let mut ops = vec![self.conversation_put(c, None)?];
+        ops.extend(self.load_moves(c, None)?);
         let mut contact_update = Update::builder()
             .table_name(&self.table)
             .key("pk", s(contact_pk(&c.channel, &c.contact)))
@@ -185,7 +186,8 @@ impl ConversationStore for DynamoStore {
         effects: &Effects,
     ) -> PortResult<WriteOutcome> {
         let item = to_item(&self.conversation_item(next))?;
-        if effects.is_empty() {
+        let moves = self.load_moves(next, None)?;
+        if effects.is_empty() && moves.is_empty() {
             let result = self
                 .client
                 .put_item()
@@ -217,6 +219,7 @@ impl ConversationStore for DynamoStore {
                 .build()
                 .map_err(|e| PortError::new("dynamodb", e))?;
             let mut ops = vec![TransactWriteItem::builder().put(put).build()];
+            ops.extend(moves);
             ops.extend(self.outbox_puts(effects)?);
             if self.transact(ops).await? == WriteOutcome::Conflict {
                 return Ok(WriteOutcome::Conflict);
@@ -244,6 +247,7 @@ impl ConversationStore for DynamoStore {
             .build()
             .map_err(|e| PortError::new("dynamodb", e))?;
         let mut ops = vec![TransactWriteItem::builder().put(put).build()];
+        ops.extend(self.load_moves(closed, None)?);
         if let Some(m) = closing_message {
             ops.push(self.new_message_put(m)?);
         }
@@ -275,6 +279,7 @@ impl ConversationStore for DynamoStore {
             .build()
             .map_err(|e| PortError::new("dynamodb", e))?;
         let mut ops = vec![TransactWriteItem::builder().delete(delete).build()];
+        ops.extend(self.load_release(conversation)?);
         ops.extend(self.outbox_puts(effects)?);
         if self.transact(ops).await? == WriteOutcome::Conflict {
             return Ok(WriteOutcome::Conflict);

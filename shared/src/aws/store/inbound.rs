@@ -138,6 +138,7 @@ impl InboundLog for DynamoStore {
         .build()
         .map_err(|e| PortError::new("dynamodb", e))?;
         ops.push(TransactWriteItem::builder().put(conversation_put).build());
+        ops.extend(self.load_moves(conversation, None)?);
 
         if let Some((expired, expected)) = &write.expired {
             let put = Put::builder()
@@ -149,6 +150,7 @@ impl InboundLog for DynamoStore {
                 .build()
                 .map_err(|e| PortError::new("dynamodb", e))?;
             ops.push(TransactWriteItem::builder().put(put).build());
+            ops.extend(self.load_moves(expired, None)?);
         }
         for m in &write.auto_messages {
             ops.push(self.new_message_put(m)?);

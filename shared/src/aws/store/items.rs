@@ -225,6 +225,8 @@ impl ConversationItem {
 impl super::DynamoStore {
     pub(super) fn conversation_item(&self, c: &Conversation) -> ConversationItem {
         let mut item = ConversationItem::new(c);
+        // Whom the agents' counts hold it for after this write (see `agents.rs`).
+        item.conversation.assignment.load_of = c.load_owner().map(str::to_owned);
         // Retention starts when a conversation closes; the TTL never decides expiry.
         item.ttl = c
             .closed_at

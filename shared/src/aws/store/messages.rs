@@ -162,6 +162,7 @@ impl MessageLog for DynamoStore {
             ops.push(TransactWriteItem::builder().put(put).build());
         }
         ops.push(self.conversation_put(&write.conversation, Some(write.expected_version))?);
+        ops.extend(self.load_moves(&write.conversation, None)?);
         ops.push(self.new_message_put(&write.message)?);
         ops.extend(self.outbox_puts(&write.effects)?);
         match self

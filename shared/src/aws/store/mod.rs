@@ -19,8 +19,10 @@
 //! queues). Item shapes and keys live in [`items`], cursors in [`cursor`]. `ttl` is the
 //! retention attribute; it never decides anything.
 
+mod agents;
 mod campaigns;
 mod channels;
+mod connections;
 mod contacts;
 mod conversations;
 mod cursor;
