@@ -7,7 +7,7 @@ VENV := .venv
 PIP := $(VENV)/bin/pip --quiet --disable-pip-version-check
 CARGO ?= cargo
 
-.PHONY: run test venv fmt-check clippy unit integration contract lint-template build build-tools bench bench-campaign soak campaign-soak clean
+.PHONY: run test venv fmt-check clippy unit integration contract lint-template build build-tools bench bench-campaign soak campaign-soak e2e clean
 
 ## The emulator (moto server) for `make run` and the integration tests, the linters and
 ## schemathesis for `make contract`.
@@ -57,6 +57,23 @@ integration: venv
 ## check, a fixed seed, bounded examples (infra/contract/run.sh; about 75 s once built).
 contract: venv
 	CARGO="$(CARGO)" VENV="$(VENV)" infra/contract/run.sh
+
+## The agent console (console/) in a real browser: headless Chromium (Debian's chromium
+## and chromium-driver, installed with apt-get when missing) driven by the pinned Selenium
+## of infra/e2e/requirements.txt through a scenario on its own local stack — a webhook
+## arrives and the queue count moves without reload, capture, reply (found in the sandbox
+## outbox), close (infra/e2e/console_e2e.py; screenshots in target/e2e/screenshots).
+e2e: venv $(VENV)/.e2e-installed
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+	  echo "e2e: installing Debian's chromium and chromium-driver"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    --no-install-recommends chromium chromium-driver fonts-dejavu-core >/dev/null || exit 1; fi
+	$(CARGO) build -q -p conversa-infra --bin local-stack
+	E2E_STACK="$${E2E_STACK:-$${CARGO_TARGET_DIR:-target}/debug/local-stack}" $(VENV)/bin/python infra/e2e/console_e2e.py
+
+$(VENV)/.e2e-installed: $(VENV)/.installed infra/e2e/requirements.txt
+	$(PIP) install -r infra/e2e/requirements.txt
+	touch $@
 
 bench:
 	$(CARGO) bench -p conversa --bench inbound
