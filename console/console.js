@@ -39,6 +39,15 @@ function put(el, ...children) {
   el.replaceChildren(...children.flat().filter((c) => c !== undefined && c !== null && c !== false));
 }
 
+/** True when `el` already shows what `key` describes (then a re-render is skipped, so a
+ *  refetch that changed nothing neither replaces a button under the pointer nor loses a
+ *  text selection). */
+function unchanged(el, key) {
+  if (el.dataset.sig === key) return true;
+  el.dataset.sig = key;
+  return false;
+}
+
 // ---------------------------------------------------------------------------------------
 // State
 
@@ -464,6 +473,7 @@ function renderLists() {
   list.dataset.tab = S.tab;
   const items = S.tab === 'waiting' ? filteredWaiting() : S.lists[S.tab];
   if (!S.listsLoaded) {
+    delete list.dataset.sig;
     put(list, h('li', { class: 'muted empty-list' }, 'Loading…'));
     return;
   }
@@ -474,9 +484,12 @@ function renderLists() {
       progress: 'None in progress.',
       archived: 'Nothing archived.',
     }[S.tab];
+    delete list.dataset.sig;
     put(list, h('li', { class: 'muted empty-list' }, empty));
     return;
   }
+  const key = JSON.stringify([S.tab, S.openId, items.map((c) => [c.id, c.state, c.version, c.unread_count, S.names.get(c.contact)])]);
+  if (unchanged(list, key)) return;
   put(list, ...items.map(listItem));
 }
 
@@ -582,8 +595,10 @@ function openConversation(id) {
     $('#conv').hidden = false;
     $('#conv').dataset.id = id;
     $('#conv-title').textContent = 'Loading…';
-    put($('#messages'));
-    put($('#actions'));
+    for (const el of [$('#messages'), $('#actions')]) {
+      delete el.dataset.sig;
+      put(el);
+    }
   }
   renderLists();
   refresh({ conversation: true });
@@ -722,6 +737,7 @@ function renderActions() {
       reasons.push(h('li', { id, dataset: { testid: id } }, h('strong', {}, a.label.replace('…', '')), ': ', rule.reason));
     }
   }
+  if (unchanged($('#actions'), JSON.stringify([c.id, buttons.map((b) => [b.dataset.action, b.disabled, b.title]), reasons.map((r) => r.textContent)]))) return;
   put($('#actions'),
     h('div', { class: 'buttons' }, buttons),
     reasons.length ? h('ul', { class: 'reasons', dataset: { testid: 'action-reasons' } }, reasons) : null,
@@ -795,8 +811,13 @@ async function submitTransfer(event) {
     const updated = await S.api.act(S.conv.id, 'transfer', body);
     form.hidden = true;
     notice(`Transferred to ${form.kind.value} ${target}.`, 'info', 3000);
-    if (updated && updated.id === S.openId) S.conv = { ...S.conv, ...updated };
-    renderConversation();
+    if (S.me.role !== 'supervisor' && !(form.kind.value === 'agent' && target === S.me.sub)) {
+      // No longer ours: an agent sees it again only if it waits in one of its queues.
+      closeConversation();
+    } else {
+      if (updated && updated.id === S.openId) S.conv = { ...S.conv, ...updated };
+      renderConversation();
+    }
   } catch (e) {
     notice(errorText(e));
   }
@@ -867,6 +888,11 @@ function renderMessages(fresh) {
   const list = $('#messages');
   const nearBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 80;
   const channel = S.conv.channel;
+  const key = JSON.stringify([S.conv.id, S.messages.map((m) => [m.id, m.status, m.at])]);
+  if (unchanged(list, key)) {
+    if (fresh) list.scrollTop = list.scrollHeight;
+    return;
+  }
   if (!S.messages.length) {
     put(list, h('li', { class: 'muted empty-list' }, 'No messages.'));
     return;

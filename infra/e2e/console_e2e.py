@@ -242,9 +242,15 @@ class Page:
         return self.q(testid).text
 
     def click(self, testid):
-        element = self.visible(testid)
-        self.until(f"{testid} to be enabled", element.is_enabled)
-        element.click()
+        """Click it once it shows and is enabled (found afresh: the page re-renders)."""
+        def attempt():
+            element = self.q(testid)
+            if not (element.is_displayed() and element.is_enabled()):
+                return False
+            element.click()
+            return True
+
+        self.until(f"{testid} to be shown, enabled and clicked", attempt)
 
     def item(self, contact):
         found = self.qs(f'[data-testid="conv-item"][data-contact="{contact}"]')
@@ -446,6 +452,44 @@ def main():
             p.shot("06-awaiting-reply-disabled-with-reasons")
 
         step("awaiting the contact's reply: free-form, transfer and archive disabled with the reason", awaiting_reply)
+
+        def hold_resume_archive():
+            p.click("tab-mine")
+            p.until("the first conversation in Mine", lambda: p.item(contact)).click()
+            p.until("its title", lambda: contact in p.text("conv-title"))
+            p.click("action-hold")
+            p.until("the state on hold", lambda: p.text("conv-state") == "on hold")
+            assert "Already on hold" not in p.text("actions")  # Hold became Resume
+            p.click("action-resume")
+            p.until("the state in progress again", lambda: p.text("conv-state") == "in progress")
+            p.click("action-archive")
+            p.until("the archived badge", lambda: "archived" in p.text("conv-meta"))
+            p.click("action-unarchive")
+            p.until("the archived badge gone", lambda: "archived" not in p.text("conv-meta"))
+
+        step("hold, resume, archive, unarchive", hold_resume_archive)
+
+        def transfer():
+            third = "55484" + run_id
+            post_webhook(stack.base, third, "Quero falar com vendas", name="Caio Lima")
+            p.click("tab-waiting")
+            p.until("the new conversation in Waiting (live)", lambda: p.item(third)).click()
+            p.until("its title", lambda: third in p.text("conv-title"))
+            p.click("action-capture")
+            p.until("the state in progress", lambda: p.text("conv-state") == "in progress")
+            p.click("action-transfer")
+            form = p.visible("transfer-form")
+            p.q("transfer-target", form).send_keys("sales")
+            p.click("transfer-confirm")
+            p.until("the conversation view to close (it is sales' now)", lambda: p.q("no-conversation").is_displayed())
+            p.click("tab-mine")
+            p.until("it gone from Mine", lambda: p.item(third) is None and p.item(contact) is not None)
+            _, boss = http("POST", f"{stack.base}/_dev/token", {"sub": "boss", "role": "supervisor", "queues": []})
+            status, waiting = http("GET", f"{stack.base}/v1/queues/sales/conversations",
+                                   headers={"Authorization": f"Bearer {boss['token']}"})
+            assert status == 200 and any(c["contact"] == third for c in waiting["items"]), waiting
+
+        step("capture and transfer to another queue: it waits in sales", transfer)
 
         def close():
             p.click("tab-mine")
