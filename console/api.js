@@ -118,5 +118,6 @@ export class Api {
     });
   }
   agents() { return this.get('/v1/agents'); }
+  myAgent() { return this.get('/v1/agents/me'); }
   setMyStatus(status) { return this.request('PUT', '/v1/agents/me/status', { status }); }
 }

@@ -308,7 +308,7 @@ function onEvent(event) {
       if (a) Object.assign(a, { status: d.status, online: d.online });
       renderAgents();
     }
-    if (d.agent === S.me.sub && d.status) $('#agent-status').value = d.status;
+    if (d.agent === S.me.sub) showMyStatus(d);
     refresh({ agents: true });
     return;
   }
@@ -522,12 +522,13 @@ function listItem(c) {
 // Agents
 
 async function loadAgents() {
+  S.api.myAgent().then(showMyStatus).catch(() => { /* older API: the list may still say */ });
   try {
     const answer = await S.api.agents();
     S.agents = Array.isArray(answer) ? answer : (answer.items || []);
     S.agentsError = null;
     const me = S.agents.find((a) => a.sub === S.me.sub);
-    if (me && me.status && document.activeElement !== $('#agent-status')) $('#agent-status').value = me.status;
+    if (me) showMyStatus(me);
   } catch (e) {
     if (e instanceof ApiError && e.status === 401) return guard(Promise.reject(e));
     S.agents = null;
@@ -535,6 +536,12 @@ async function loadAgents() {
   }
   renderAgents();
   return undefined;
+}
+
+function showMyStatus(agent) {
+  if (!agent || !agent.status || document.activeElement === $('#agent-status')) return;
+  $('#agent-status').value = agent.status;
+  $('#agent-status').dataset.online = String(!!agent.online);
 }
 
 function renderAgents() {
