@@ -101,3 +101,15 @@ mod tests {
         assert!(verify(None, "conversa-api").is_none());
     }
 }
+
+/// The `$connect` token check of the local stack: development tokens, as [`verify`].
+pub struct DevVerifier {
+    pub audience: String,
+}
+
+#[async_trait::async_trait]
+impl conversa::ports::TokenVerifier for DevVerifier {
+    async fn verify(&self, token: &str) -> Option<HashMap<String, String>> {
+        verify(Some(&format!("Bearer {token}")), &self.audience)
+    }
+}

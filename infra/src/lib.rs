@@ -13,6 +13,7 @@ pub mod scheduler;
 pub mod server;
 pub mod streams;
 pub mod template;
+pub mod websocket;
 
 use std::path::PathBuf;
 
@@ -87,6 +88,8 @@ pub struct LocalStack {
     pub emulator_time: bool,
     /// When each scheduled function last ran, by the development clock.
     last_runs: Mutex<HashMap<String, i64>>,
+    /// Open WebSocket connections (`/ws`).
+    pub ws: websocket::Connections,
 }
 
 /// The sample channel the local stack and the tests start with.
@@ -185,7 +188,7 @@ impl LocalStack {
         }
         let events_queue_url = capture_events(&stack, "EventBus", &config).await?;
         let clock = Arc::new(DevClock::default());
-        let runtime = Arc::new(Runtime::build(&stack, &config, clock.clone()).await?);
+        let runtime = Arc::new(Runtime::build(&stack, &config, clock.clone(), base_url).await?);
         Ok(Self {
             stack,
             config,
@@ -201,6 +204,7 @@ impl LocalStack {
             fault_seed: std::sync::atomic::AtomicU64::new(0x9E37_79B9_7F4A_7C15),
             emulator_time: false,
             last_runs: Mutex::new(HashMap::new()),
+            ws: websocket::Connections::default(),
         })
     }
 

@@ -413,3 +413,50 @@ pub async fn put_secure_parameter(
         .map_err(aws(format!("put parameter {name}")))?;
     Ok(())
 }
+
+/// A function's EventBridge rule, locally: the rule on the bus with the template's
+/// pattern, targeting an SQS queue the local stack polls (the function's event source).
+pub async fn rule_queue(
+    stack: &Stack,
+    config: &SdkConfig,
+    function: &str,
+    bus: &str,
+    pattern: &serde_json::Value,
+) -> Result<(String, String), ProvisionError> {
+    let sqs = aws_sdk_sqs::Client::new(config);
+    let events = aws_sdk_eventbridge::Client::new(config);
+    let name = format!("{}-{function}-rule", stack.name);
+    let url = sqs
+        .create_queue()
+        .queue_name(&name)
+        .send()
+        .await
+        .map_err(aws("create rule queue"))?
+        .queue_url
+        .unwrap_or_default();
+    let arn = format!("arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{name}");
+    let rule = format!("{}-{function}", stack.name);
+    events
+        .put_rule()
+        .name(&rule)
+        .event_bus_name(bus)
+        .event_pattern(pattern.to_string())
+        .send()
+        .await
+        .map_err(aws("put function rule"))?;
+    events
+        .put_targets()
+        .rule(&rule)
+        .event_bus_name(bus)
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id(function)
+                .arn(&arn)
+                .build()
+                .map_err(aws("rule target"))?,
+        )
+        .send()
+        .await
+        .map_err(aws("put function target"))?;
+    Ok((url, arn))
+}

@@ -59,7 +59,37 @@ pub struct Scheduled {
     pub handler: Arc<dyn ScheduledFunction>,
 }
 
+/// An EventBridge-rule function run from the SQS queue its rule targets locally.
+struct RuleTarget(Arc<dyn conversa::app::functions::EventFunction>);
+
+#[async_trait::async_trait]
+impl SqsFunction for RuleTarget {
+    async fn call(&self, event: SqsEvent) -> aws_lambda_events::sqs::SqsBatchResponse {
+        let mut response = aws_lambda_events::sqs::SqsBatchResponse::default();
+        for record in event.records {
+            let body = record.body.as_deref().unwrap_or_default();
+            let ok = match serde_json::from_str::<serde_json::Value>(body) {
+                Ok(v) => self
+                    .0
+                    .call(v)
+                    .await
+                    .map_err(|e| {
+                        tracing::warn!(error = %e, "rule target failed");
+                    })
+                    .is_ok(),
+                Err(_) => true, // not an event: nothing to retry
+            };
+            if !ok {
+                response.add_failure(record.message_id.unwrap_or_default());
+            }
+        }
+        response
+    }
+}
+
 pub struct Runtime {
+    /// The WebSocket API's `$connect`/`$disconnect` function (`ws-connect`).
+    pub websocket: Option<Arc<dyn conversa::app::functions::WebSocketFunction>>,
     pub routes: Vec<Route>,
     pub pollers: Vec<Poller>,
     pub streams: Vec<Arc<StreamPoller>>,
@@ -72,6 +102,8 @@ pub struct Runtime {
 pub enum RuntimeError {
     #[error("function {0}: {1}")]
     Config(String, ConfigError),
+    #[error("function {0}: its rule could not be created: {1}")]
+    Rule(String, String),
     #[error("function {0}: queue {1} is not in the template")]
     UnknownQueue(String, String),
 }
@@ -81,18 +113,37 @@ impl Runtime {
         stack: &Stack,
         config: &SdkConfig,
         clock: Arc<dyn Clock>,
+        base_url: &str,
     ) -> Result<Self, RuntimeError> {
         let clients = Clients::new(config);
+        let mut websocket = None;
         let mut routes = Vec::new();
         let mut pollers = Vec::new();
         let mut scheduled = Vec::new();
         let mut streams = Vec::new();
         for f in &stack.functions {
-            let env = f.environment.clone();
+            let mut env = f.environment.clone();
+            // PostToConnection goes to the local stack's management endpoint.
+            if env.contains_key("WEBSOCKET_ENDPOINT") {
+                env.insert(
+                    "WEBSOCKET_ENDPOINT".into(),
+                    format!("{base_url}{}", crate::websocket::MANAGEMENT_PATH),
+                );
+            }
             let lookup = move |k: &str| env.get(k).cloned();
-            let built = functions::build(&f.binary, &clients, &lookup, clock.clone())
-                .await
-                .map_err(|e| RuntimeError::Config(f.logical_id.clone(), e))?;
+            let built = if f.binary == "ws-connect" {
+                let verifier = Arc::new(crate::devauth::DevVerifier {
+                    audience: stack.jwt_audience.clone(),
+                });
+                functions::ws_connect_with(&clients, &lookup, clock.clone(), verifier)
+                    .map(|s| Function::WebSocket(Arc::new(s)))
+            } else {
+                functions::build(&f.binary, &clients, &lookup, clock.clone()).await
+            }
+            .map_err(|e| RuntimeError::Config(f.logical_id.clone(), e))?;
+            if let Function::WebSocket(h) = &built {
+                websocket = Some(h.clone());
+            }
             for event in &f.events {
                 match (event, &built) {
                     (
@@ -152,6 +203,25 @@ impl Runtime {
                             .map(str::to_owned),
                         h.clone(),
                     ))),
+                    (FunctionEvent::EventBridgeRule { bus, pattern }, Function::Event(h)) => {
+                        let (queue_url, queue_arn) = crate::provision::rule_queue(
+                            stack,
+                            config,
+                            &f.logical_id,
+                            bus,
+                            pattern,
+                        )
+                        .await
+                        .map_err(|e| RuntimeError::Rule(f.logical_id.clone(), e.to_string()))?;
+                        pollers.push(Poller {
+                            function: f.logical_id.clone(),
+                            queue_url,
+                            queue_arn,
+                            batch_size: 10,
+                            report_batch_item_failures: true,
+                            handler: Arc::new(RuleTarget(h.clone())),
+                        })
+                    }
                     (FunctionEvent::Schedule { expression }, Function::Scheduled(h)) => scheduled
                         .push(Scheduled {
                             function: f.logical_id.clone(),
@@ -165,6 +235,7 @@ impl Runtime {
         // Specific routes before greedy ones, as API Gateway does.
         routes.sort_by_key(|r| r.path.contains('+'));
         Ok(Self {
+            websocket,
             routes,
             pollers,
             streams,

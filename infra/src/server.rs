@@ -29,6 +29,15 @@ pub fn router(stack: Arc<LocalStack>) -> Router {
         .route("/console", get(crate::console::redirect))
         .route("/console/", get(crate::console::index))
         .route("/console/{*path}", get(crate::console::file))
+        .route("/ws", get(crate::websocket::upgrade))
+        .route(
+            "/_ws/{id}",
+            post(crate::websocket::post_to_connection).delete(crate::websocket::delete_connection),
+        )
+        .route(
+            "/_ws/@connections/{id}",
+            post(crate::websocket::post_to_connection).delete(crate::websocket::delete_connection),
+        )
         .route("/_dev/token", post(issue_token))
         .route("/_dev/clock", post(advance_clock).get(read_clock))
         .route("/_dev/events", get(list_events))

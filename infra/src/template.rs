@@ -50,6 +50,8 @@ pub enum FunctionEvent {
     },
     /// An EventBridge schedule (`rate(...)` or `cron(...)`).
     Schedule { expression: String },
+    /// An EventBridge rule on a bus, with its event pattern.
+    EventBridgeRule { bus: String, pattern: Json },
     /// A DynamoDB stream event source mapping.
     DynamoDb {
         stream_arn: String,
@@ -275,6 +277,28 @@ impl Template {
                                     as u32,
                                 on_failure,
                             });
+                        }
+                        Some("EventBridgeRule") => {
+                            let p = props.ok_or_else(|| {
+                                TemplateError::Invalid(
+                                    "EventBridgeRule event without Properties".into(),
+                                )
+                            })?;
+                            let bus = p
+                                .get("EventBusName")
+                                .map(|b| resolver.resolve_string(b))
+                                .transpose()?
+                                .unwrap_or_else(|| "default".into());
+                            let pattern = p
+                                .get("Pattern")
+                                .map(|v| {
+                                    serde_json::to_value(v).map_err(|e| {
+                                        TemplateError::Invalid(format!("rule pattern: {e}"))
+                                    })
+                                })
+                                .transpose()?
+                                .unwrap_or(Json::Null);
+                            events.push(FunctionEvent::EventBridgeRule { bus, pattern });
                         }
                         Some("Schedule") | Some("ScheduleV2") => {
                             let expression = props

@@ -73,6 +73,13 @@ pub fn caller(req: &Request) -> Result<Caller, ApiError> {
         _ => None,
     }
     .ok_or_else(|| ApiError::unauthorized("a valid bearer token is required"))?;
+    caller_of_claims(claims)
+}
+
+/// The caller a token's claims name (`sub`, `role`, `queues`).
+pub fn caller_of_claims(
+    claims: &std::collections::HashMap<String, String>,
+) -> Result<Caller, ApiError> {
     let sub = claims
         .get("sub")
         .filter(|s| !s.is_empty())

@@ -36,6 +36,10 @@ pub struct Settings {
     pub scheduler_role_arn: String,
     /// How long an ambiguous send waits for a status (60 s to 12 h).
     pub send_reconcile_seconds: i64,
+    /// How long an agent stays online after its last WebSocket closed (0 to 600 s).
+    pub presence_grace_seconds: i64,
+    /// `ApiGatewayManagementApi` endpoint of the WebSocket API (`https://{api}.execute-api.{region}.amazonaws.com/{stage}`).
+    pub websocket_endpoint: String,
 }
 
 /// Where settings come from: the process environment in Lambda, the template's
@@ -106,6 +110,20 @@ impl Settings {
                     })?,
                 None => 600,
             },
+            presence_grace_seconds: match env("PRESENCE_GRACE_SECONDS") {
+                Some(v) => v
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|s| (0..=600).contains(s))
+                    .ok_or_else(|| {
+                        ConfigError::Invalid(
+                            "PRESENCE_GRACE_SECONDS",
+                            format!("{v:?} is not 0 to 600 seconds"),
+                        )
+                    })?,
+                None => 30,
+            },
+            websocket_endpoint: env("WEBSOCKET_ENDPOINT").unwrap_or_default(),
             graph_api_timeout: std::time::Duration::from_secs(
                 match env("GRAPH_API_TIMEOUT_SECONDS") {
                     Some(v) => v
@@ -133,6 +151,8 @@ pub struct Clients {
     pub eventbridge: aws_sdk_eventbridge::Client,
     pub ssm: aws_sdk_ssm::Client,
     pub scheduler: aws_sdk_scheduler::Client,
+    /// For clients built per function (the WebSocket management endpoint).
+    pub config: aws_config::SdkConfig,
 }
 
 impl Clients {
@@ -143,6 +163,7 @@ impl Clients {
             eventbridge: aws_sdk_eventbridge::Client::new(config),
             ssm: aws_sdk_ssm::Client::new(config),
             scheduler: aws_sdk_scheduler::Client::new(config),
+            config: config.clone(),
         }
     }
 
@@ -172,6 +193,10 @@ impl Clients {
             group: settings.schedule_group.clone(),
             role_arn: settings.scheduler_role_arn.clone(),
         }
+    }
+
+    pub fn push(&self, settings: &Settings) -> crate::aws::push::ApiGatewayPush {
+        crate::aws::push::ApiGatewayPush::new(&self.config, &settings.websocket_endpoint)
     }
 
     pub fn queue(&self, url: &str) -> SqsWorkQueue {

@@ -327,3 +327,21 @@ pub fn campaign_progress(c: &Campaign, at: crate::domain::Millis) -> DomainEvent
 
 #[cfg(test)]
 mod tests;
+
+pub const AGENT_STATUS: &str = "agent.status";
+
+/// An agent's presence moved: `status` as the agent set it, `online` now, and when an
+/// agent whose last connection closed goes offline (`offline_at`, after the grace).
+pub fn agent_status(a: &crate::domain::agent::Agent, now: crate::domain::Millis) -> DomainEvent {
+    DomainEvent {
+        detail_type: AGENT_STATUS.into(),
+        detail: json!({
+            "event_id": format!("agent/{}/p{}", a.sub, a.presence_version),
+            "agent": a.sub,
+            "status": a.status,
+            "online": a.online(now),
+            "connections": a.connections,
+            "offline_at": a.offline_after,
+        }),
+    }
+}

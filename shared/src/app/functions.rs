@@ -108,8 +108,80 @@ impl ScheduledFunction for TemplateSync {
     }
 }
 
+/// A function on an EventBridge rule: it takes the whole event (`detail-type`, `detail`).
+#[async_trait]
+pub trait EventFunction: Send + Sync {
+    async fn call(&self, event: serde_json::Value) -> Result<serde_json::Value, String>;
+}
+
+#[async_trait]
+impl EventFunction for super::notifier::Notifier {
+    async fn call(&self, event: serde_json::Value) -> Result<serde_json::Value, String> {
+        let report = self.on_event(&event).await.map_err(|e| e.to_string())?;
+        serde_json::to_value(report).map_err(|e| e.to_string())
+    }
+}
+
+#[async_trait]
+impl EventFunction for super::assignment::Assigner {
+    async fn call(&self, event: serde_json::Value) -> Result<serde_json::Value, String> {
+        let detail_type = event["detail-type"].as_str().unwrap_or_default();
+        let report = self
+            .on_event(detail_type, &event["detail"])
+            .await
+            .map_err(|e| e.to_string())?;
+        serde_json::to_value(report).map_err(|e| e.to_string())
+    }
+}
+
+/// The WebSocket API's `$connect` / `$disconnect` routes.
+#[async_trait]
+pub trait WebSocketFunction: Send + Sync {
+    async fn call(
+        &self,
+        event: aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest,
+    ) -> aws_lambda_events::apigw::ApiGatewayProxyResponse;
+}
+
+#[async_trait]
+impl WebSocketFunction for super::sockets::Sockets {
+    async fn call(
+        &self,
+        event: aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest,
+    ) -> aws_lambda_events::apigw::ApiGatewayProxyResponse {
+        let ctx = &event.request_context;
+        let id = ctx.connection_id.clone().unwrap_or_default();
+        let status = match ctx.route_key.as_deref() {
+            Some("$connect") => {
+                let token = event.query_string_parameters.first("token");
+                match self.connect(&id, token).await {
+                    Ok(_) => 200,
+                    Err(e) => {
+                        tracing::info!(connection = %id, reason = %e, "websocket refused");
+                        e.status()
+                    }
+                }
+            }
+            Some("$disconnect") => match self.disconnect(&id).await {
+                Ok(()) => 200,
+                Err(e) => {
+                    tracing::warn!(connection = %id, error = %e, "disconnect not recorded");
+                    500
+                }
+            },
+            // Clients send nothing that needs an answer (a keep-alive ping at most).
+            _ => 200,
+        };
+        let mut response = aws_lambda_events::apigw::ApiGatewayProxyResponse::default();
+        response.status_code = i64::from(status);
+        response
+    }
+}
+
 pub enum Function {
     Http(Arc<dyn HttpFunction>),
+    Event(Arc<dyn EventFunction>),
+    WebSocket(Arc<dyn WebSocketFunction>),
     Sqs(Arc<dyn SqsFunction>),
     Stream(Arc<dyn StreamFunction>),
     Scheduled(Arc<dyn ScheduledFunction>),
@@ -135,6 +207,17 @@ fn closer(store: &Arc<DynamoStore>) -> Closer {
         conversations: store.clone(),
         channels: store.clone(),
         contacts: store.clone(),
+    }
+}
+
+fn assigner_of(store: &Arc<DynamoStore>, clock: Arc<dyn Clock>) -> super::assignment::Assigner {
+    super::assignment::Assigner {
+        conversations: store.clone(),
+        agents: store.clone(),
+        queues: store.clone(),
+        work_lists: store.clone(),
+        assignments: store.clone(),
+        clock,
     }
 }
 
@@ -195,6 +278,7 @@ pub fn handoff_timeout(
             timers: timers.clone(),
             clock: clock.clone(),
         },
+        assigner: assigner_of(&store, clock.clone()),
         closer: closer(&store),
         conversations: store.clone(),
         messages: store,
@@ -288,9 +372,90 @@ pub fn agent_api(
         messages: store.clone(),
         queues: store.clone(),
         work_lists: store.clone(),
-        campaigns: store,
+        campaigns: store.clone(),
+        agents: store.clone(),
+        presence: super::presence::Presence {
+            agents: store,
+            clock: clock.clone(),
+            grace_millis: settings.presence_grace_seconds * 1000,
+        },
         clock,
     })
+}
+
+fn presence_of(
+    store: &Arc<DynamoStore>,
+    settings: &Settings,
+    clock: Arc<dyn Clock>,
+) -> super::presence::Presence {
+    super::presence::Presence {
+        agents: store.clone(),
+        clock,
+        grace_millis: settings.presence_grace_seconds * 1000,
+    }
+}
+
+pub fn notifier(
+    clients: &Clients,
+    env: Lookup<'_>,
+    clock: Arc<dyn Clock>,
+) -> Result<super::notifier::Notifier, ConfigError> {
+    let settings = Settings::from_lookup(env)?;
+    if settings.websocket_endpoint.is_empty() {
+        return Err(ConfigError::Missing("WEBSOCKET_ENDPOINT"));
+    }
+    let store = store(clients, &settings);
+    Ok(super::notifier::Notifier {
+        connections: store.clone(),
+        conversations: store.clone(),
+        push: Arc::new(clients.push(&settings)),
+        presence: presence_of(&store, &settings, clock),
+    })
+}
+
+pub fn assigner(
+    clients: &Clients,
+    env: Lookup<'_>,
+    clock: Arc<dyn Clock>,
+) -> Result<super::assignment::Assigner, ConfigError> {
+    let settings = Settings::from_lookup(env)?;
+    Ok(assigner_of(&store(clients, &settings), clock))
+}
+
+/// `ws-connect` with the token verifier given (the local stack's development tokens).
+pub fn ws_connect_with(
+    clients: &Clients,
+    env: Lookup<'_>,
+    clock: Arc<dyn Clock>,
+    verifier: Arc<dyn crate::ports::TokenVerifier>,
+) -> Result<super::sockets::Sockets, ConfigError> {
+    let settings = Settings::from_lookup(env)?;
+    let store = store(clients, &settings);
+    Ok(super::sockets::Sockets {
+        connections: store.clone(),
+        presence: presence_of(&store, &settings, clock.clone()),
+        verifier,
+        clock,
+    })
+}
+
+/// `ws-connect` checking tokens against the identity provider's keys (`JWT_ISSUER`,
+/// `JWT_AUDIENCE`), as the HTTP API's authorizer does.
+pub fn ws_connect(
+    clients: &Clients,
+    env: Lookup<'_>,
+    clock: Arc<dyn Clock>,
+) -> Result<super::sockets::Sockets, ConfigError> {
+    let issuer = var_of(env, "JWT_ISSUER")?;
+    let audience = var_of(env, "JWT_AUDIENCE")?;
+    let verifier = Arc::new(crate::aws::jwks::JwksVerifier::new(&issuer, &audience));
+    ws_connect_with(clients, env, clock, verifier)
+}
+
+fn var_of(env: Lookup<'_>, name: &'static str) -> Result<String, ConfigError> {
+    env(name)
+        .filter(|v| !v.is_empty())
+        .ok_or(ConfigError::Missing(name))
 }
 
 pub fn event_relay(
@@ -324,6 +489,9 @@ pub async fn build(
         "template-sync" => Function::Scheduled(Arc::new(template_sync(clients, env)?)),
         "auto-expiry" => Function::Scheduled(Arc::new(auto_expiry(clients, env, clock)?)),
         "event-relay" => Function::Stream(Arc::new(event_relay(clients, env, clock)?)),
+        "notifier" => Function::Event(Arc::new(notifier(clients, env, clock)?)),
+        "assigner" => Function::Event(Arc::new(assigner(clients, env, clock)?)),
+        "ws-connect" => Function::WebSocket(Arc::new(ws_connect(clients, env, clock)?)),
         other => {
             return Err(ConfigError::Invalid(
                 "binary",

@@ -7,7 +7,11 @@
 //! | [`inbound`] | `inbound`: apply messages and statuses, route, follow-ups |
 //! | [`api`] | `agent-api` and `window-check`: one module per HTTP resource |
 //! | [`outbound`] | `hsm-send`: one send per outbound message to the Graph API |
-//! | [`timers`] | `handoff-timeout`: wait, inactivity and grouping timers |
+//! | [`timers`] | `handoff-timeout`: wait, inactivity, grouping, no-reply and campaign timers |
+//! | [`assignment`] | `assigner`: automatic assignment, catch-up, reassignment, queue notices |
+//! | [`notifier`] | `notifier`: events pushed to the WebSocket connections that may see them |
+//! | [`sockets`] | `ws-connect`: the WebSocket's `$connect` (token check) and `$disconnect` |
+//! | [`presence`] | who is online: WebSocket connects and disconnects, the agent's status |
 //! | [`expiry`] | `auto-expiry`: the sweeper over the expiry index |
 //! | [`templates`] | `template-sync`: the catalogue from the Graph API |
 //! | [`relay`] | `event-relay`: the outbox, from the table's stream to the bus, queues, timers |
@@ -16,6 +20,7 @@
 //! | [`config`], [`functions`] | settings, clients and wiring: each function's ports |
 
 pub mod api;
+pub mod assignment;
 pub mod auth;
 pub mod campaigns;
 pub mod closing;
@@ -28,9 +33,12 @@ pub mod history;
 pub mod http;
 pub mod ids;
 pub mod inbound;
+pub mod notifier;
 pub mod outbound;
 pub mod outbound_item;
+pub mod presence;
 pub mod relay;
+pub mod sockets;
 pub mod templates;
 pub mod timers;
 pub mod webhook;

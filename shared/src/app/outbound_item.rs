@@ -90,6 +90,45 @@ impl OutboundItem {
     }
 }
 
+/// A text conversa sends by itself in a conversation (offline and position notices):
+/// the message for the log, with a stable id (`{conversation}-{what}`), and its send.
+pub fn automatic_text(
+    c: &crate::domain::Conversation,
+    what: &str,
+    text: &str,
+    now: crate::domain::Millis,
+) -> Result<(crate::domain::Message, QueuedItem), serde_json::Error> {
+    use crate::domain::{DeliveryStatus, Direction, Message};
+    let message = Message {
+        conversation_id: c.id.clone(),
+        id: format!("{}-{what}", c.id),
+        direction: Direction::Outbound,
+        content: MessageContent::Text {
+            body: text.to_owned(),
+        },
+        at: now,
+        stored_at: now,
+        status: Some(DeliveryStatus::Accepted),
+        error_code: None,
+        context_id: None,
+        sender: Some("conversa".into()),
+        provider_id: None,
+        failure: None,
+        outcome_unknown_since: None,
+    };
+    let item = OutboundItem {
+        key: MessageKey::of(&message),
+        message_id: message.id.clone(),
+        channel: c.channel.clone(),
+        to: c.contact.clone(),
+        free_form: true,
+        payload: payload_of(&message.content, None),
+        pace: None,
+    };
+    let queued = item.queued()?;
+    Ok((message, queued))
+}
+
 /// The Graph API message object of an outbound message.
 pub fn payload_of(content: &MessageContent, template: Option<&Template>) -> serde_json::Value {
     match content {

@@ -21,6 +21,8 @@ const MAX_ATTEMPTS: usize = 5;
 pub struct TimerHandler {
     /// Campaign timers: the dispatcher's pages and scheduled starts.
     pub campaigns: CampaignDispatcher,
+    /// `NoReply` timers: the assignment engine's reassignment.
+    pub assigner: super::assignment::Assigner,
     pub conversations: Arc<dyn ConversationStore>,
     pub messages: Arc<dyn MessageLog>,
     pub closer: Closer,
@@ -47,6 +49,8 @@ pub enum Outcome {
     /// The human part ended and the assistant has the conversation again.
     HandedBack(CloseReason),
     Campaign(DispatchOutcome),
+    /// A silent agent lost the conversation (how many moved: 0 or 1).
+    Reassigned(usize),
     TurnPublished(usize),
 }
 
@@ -72,6 +76,10 @@ impl TimerHandler {
     pub async fn fire(&self, timer: &Timer) -> Result<Outcome, TimerError> {
         if timer.kind == TimerKind::CampaignDispatch {
             return Ok(Outcome::Campaign(self.campaigns.fire(timer).await?));
+        }
+        if timer.kind == TimerKind::NoReply {
+            let report = self.assigner.no_reply(timer).await?;
+            return Ok(Outcome::Reassigned(report.reassigned));
         }
         for _ in 0..MAX_ATTEMPTS {
             let now = self.clock.now();
@@ -104,7 +112,7 @@ impl TimerHandler {
                 TimerKind::Grouping => c
                     .turn_deadline
                     .filter(|_| c.state == ConversationState::Bot),
-                TimerKind::CampaignDispatch => None,
+                TimerKind::CampaignDispatch | TimerKind::NoReply => None,
             };
             let Some(deadline) = deadline else {
                 tracing::info!(conversation_id = %c.id, kind = ?timer.kind, "stale timer ignored");
@@ -133,7 +141,7 @@ impl TimerHandler {
                     self.close(&c, CloseReason::UserInactivityTimeout, now)
                         .await?
                 }
-                TimerKind::CampaignDispatch => Some(Outcome::Stale),
+                TimerKind::CampaignDispatch | TimerKind::NoReply => Some(Outcome::Stale),
             };
             if let Some(outcome) = outcome {
                 return Ok(outcome);

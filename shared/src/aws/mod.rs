@@ -1,6 +1,8 @@
 //! Adapters on the AWS SDK, one per port.
 
 pub mod events;
+pub mod jwks;
+pub mod push;
 pub mod queue;
 pub mod secrets;
 pub mod store;

@@ -206,7 +206,10 @@ pub fn position_notice(
 ) -> Option<String> {
     let notice = queue.position_notice.as_ref()?;
     let every = i64::from(notice.every_minutes.max(1)) * 60_000;
-    let due = c.assignment.position_told_at.is_none_or(|t| now - t >= every);
+    let due = c
+        .assignment
+        .position_told_at
+        .is_none_or(|t| now - t >= every);
     (c.state == ConversationState::Queued && c.agent.is_none() && due)
         .then(|| notice.message.replace("{position}", &position.to_string()))
 }

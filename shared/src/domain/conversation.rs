@@ -339,8 +339,9 @@ pub fn after_outbound(c: &Conversation, channel: &super::Channel, now: Millis) -
     next.expires_at = now + i64::from(channel.auto_close_hours) * HOUR_MILLIS;
     next.message_count += 1;
     next.archived = false;
-    // Answering the contact is reading what it wrote.
+    // Answering the contact is reading what it wrote, and meets the reply deadline.
     next.unread_count = 0;
+    next.assignment.reply_due_at = None;
     next.version += 1;
     next
 }

@@ -23,6 +23,8 @@ pub enum TimerKind {
     Grouping,
     /// A campaign's next page of recipients is due (or its scheduled start).
     CampaignDispatch,
+    /// The agent conversa gave the conversation must have answered the contact by now.
+    NoReply,
 }
 
 /// A deadline to look at again. The record holds the truth; the timer only wakes a handler.
@@ -158,6 +160,17 @@ pub fn plan_inbound(
         timers: Vec::new(),
     };
     let mut c = plan.conversation.clone();
+    // A contact message in a conversation conversa assigned starts the agent's reply
+    // deadline; only when no check is live does it arm one (no timer per message).
+    if !opened && super::assignment::contact_wrote(&mut c, now) {
+        if let Some(due_at) = c.assignment.reply_check_at {
+            plan.timers.push(Timer {
+                subject: c.id.clone(),
+                kind: TimerKind::NoReply,
+                due_at,
+            });
+        }
+    }
     match live {
         None => route(
             &mut c,

@@ -82,3 +82,26 @@ pub trait ConnectionStore: Send + Sync {
     /// The connections of the members of `queues`, of `agents`, and of supervisors.
     async fn audience(&self, queues: &[String], agents: &[String]) -> PortResult<Vec<Connection>>;
 }
+
+/// What a push to one connection came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PushOutcome {
+    Delivered,
+    /// The connection is gone (API Gateway's 410): forget it.
+    Gone,
+}
+
+/// Posts a frame to one WebSocket connection (`ApiGatewayManagementApi.PostToConnection`).
+#[async_trait]
+pub trait PushChannel: Send + Sync {
+    async fn push(&self, connection_id: &str, payload: &[u8]) -> PortResult<PushOutcome>;
+}
+
+/// Who a bearer token says the caller is, once its signature, issuer, audience and expiry
+/// hold (the WebSocket's `$connect`; HTTP routes have API Gateway's JWT authorizer).
+#[async_trait]
+pub trait TokenVerifier: Send + Sync {
+    /// The token's claims as API Gateway passes them (`sub`, `role`, `queues`), or
+    /// `None` when it is not valid.
+    async fn verify(&self, token: &str) -> Option<std::collections::HashMap<String, String>>;
+}

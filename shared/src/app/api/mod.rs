@@ -9,6 +9,7 @@
 //! | [`workspace`] | `capture`, `transfer`, `hold`, `resume`, `archive`, `unarchive`, `close`, `read`, `DELETE` |
 //! | [`handoff`] | `POST /v1/conversations/{id}/handoff` |
 //! | [`lists`] | `GET /v1/queues/{queue}/conversations`, `?assigned=me` |
+//! | [`agents`] | `GET /v1/agents`, `PUT /v1/agents/{sub}`, `GET /v1/agents/me`, `PUT /v1/agents/me/status` |
 //! | [`queues`] | `GET /v1/queues`, `PUT /v1/queues/{queue}`, `GET .../{queue}/stats` |
 //! | [`channels`] | `GET /v1/channels`, `GET|PUT /v1/channels/{channel}/settings` |
 //! | [`templates`] | `GET /v1/channels/{channel}/templates`, `.../{name}/preview` |
@@ -22,6 +23,7 @@
 //! [`access`] (who may act).
 
 mod access;
+mod agents;
 mod campaigns;
 mod channels;
 mod contacts;
@@ -63,6 +65,9 @@ pub struct AgentApi {
     pub queues: Arc<dyn QueueStore>,
     pub work_lists: Arc<dyn WorkLists>,
     pub campaigns: Arc<dyn CampaignStore>,
+    pub agents: Arc<dyn crate::ports::AgentStore>,
+    /// The agent's own status moves.
+    pub presence: crate::app::presence::Presence,
     /// Lazy expiry and closing messages.
     pub closer: Closer,
     pub clock: Arc<dyn Clock>,
@@ -110,6 +115,10 @@ impl AgentApi {
             (Method::POST, ["v1", "conversations", id, "messages"]) => {
                 self.send(req, &who, id).await
             }
+            (Method::GET, ["v1", "agents"]) => self.list_agents(&who).await,
+            (Method::GET, ["v1", "agents", "me"]) => self.my_agent(&who).await,
+            (Method::PUT, ["v1", "agents", "me", "status"]) => self.put_my_status(req, &who).await,
+            (Method::PUT, ["v1", "agents", sub]) => self.put_agent(req, &who, sub).await,
             (Method::GET, ["v1", "queues"]) => self.list_queues(&who).await,
             (Method::PUT, ["v1", "queues", queue]) => self.put_queue(req, &who, queue).await,
             (Method::GET, ["v1", "queues", queue, "conversations"]) => {
@@ -169,7 +178,10 @@ fn allowed_methods(segments: &[&str]) -> Option<&'static str> {
         ["v1", "conversations", _, "messages"] => "GET, POST",
         ["v1", "conversations", _, "capture" | "transfer" | "handoff" | "close" | "read" | "hold" | "resume" | "archive"
         | "unarchive"] => "POST",
-        ["v1", "queues"] | ["v1", "channels"] => "GET",
+        ["v1", "queues"] | ["v1", "channels"] | ["v1", "agents"] => "GET",
+        ["v1", "agents", "me"] => "GET, PUT",
+        ["v1", "agents", "me", "status"] => "PUT",
+        ["v1", "agents", _] => "PUT",
         ["v1", "campaigns"] | ["v1", "campaigns", _, "recipients"] => "GET, POST",
         ["v1", "campaigns", _] => "GET",
         ["v1", "campaigns", _, "start" | "pause" | "resume" | "cancel"] => "POST",

@@ -160,6 +160,15 @@ impl AgentApi {
                 ))
             }
         };
+        if let Target::Agent(a) = &target {
+            if self.agents.agent(a).await?.is_none() {
+                return Err(ApiError::unprocessable(
+                    "unknown_agent",
+                    format!("agent {a} is not known: a supervisor registers it (PUT /v1/agents/{{sub}}), or it signs in once"),
+                )
+                .with_details(json!({"field": "agent"})));
+            }
+        }
         if let Target::Queue(q) = &target {
             if !crate::app::http::valid_id(q) || self.queues.queue(q).await?.is_none() {
                 return Err(ApiError::unprocessable(

@@ -85,9 +85,7 @@ impl DynamoStore {
                 .expression_attribute_values(":now", n(now))
                 .expression_attribute_values(":max", n(g.max)),
         };
-        let update = update
-            .build()
-            .map_err(|e| PortError::new("dynamodb", e))?;
+        let update = update.build().map_err(|e| PortError::new("dynamodb", e))?;
         Ok(TransactWriteItem::builder().update(update).build())
     }
 }
@@ -121,7 +119,10 @@ impl AgentStore for DynamoStore {
             .expression_attribute_values(":name", s(&agent.name))
             .expression_attribute_values(":queues", to_attribute(&agent.queues)?)
             .expression_attribute_values(":kind", s("agent"))
-            .expression_attribute_values(":yes", aws_sdk_dynamodb::types::AttributeValue::Bool(true));
+            .expression_attribute_values(
+                ":yes",
+                aws_sdk_dynamodb::types::AttributeValue::Bool(true),
+            );
         let mut set = "SET #sub = :sub, #name = :name, queues = :queues, kind = :kind, \
                        kind_sort = :sub, registered = :yes"
             .to_owned();

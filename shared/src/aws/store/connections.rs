@@ -65,7 +65,11 @@ impl DynamoStore {
 impl ConnectionStore for DynamoStore {
     async fn add_connection(&self, connection: &Connection, expires_at: i64) -> PortResult<()> {
         let mut keys = vec![(connection_pk(&connection.id), "WSCONN".to_owned())];
-        keys.extend(audiences(connection).into_iter().map(|pk| (pk, connection.id.clone())));
+        keys.extend(
+            audiences(connection)
+                .into_iter()
+                .map(|pk| (pk, connection.id.clone())),
+        );
         let requests = keys
             .into_iter()
             .map(|(pk, sk)| {
@@ -91,7 +95,11 @@ impl ConnectionStore for DynamoStore {
             return Ok(None);
         };
         let mut keys = vec![(connection_pk(id), "WSCONN".to_owned())];
-        keys.extend(audiences(&item.connection).into_iter().map(|pk| (pk, id.to_owned())));
+        keys.extend(
+            audiences(&item.connection)
+                .into_iter()
+                .map(|pk| (pk, id.to_owned())),
+        );
         let requests = keys
             .into_iter()
             .map(|(pk, sk)| {

@@ -47,9 +47,16 @@ fn least_busy_gives_the_conversation_to_the_agent_with_fewest_open_ones() {
 
 #[test]
 fn round_robin_gives_the_conversation_to_the_agent_idle_longest() {
-    let agents = [agent("ana", 1, Some(1)), agent("bia", 0, Some(5)), agent("caio", 0, None)];
+    let agents = [
+        agent("ana", 1, Some(1)),
+        agent("bia", 0, Some(5)),
+        agent("caio", 0, None),
+    ];
     let q = queue(AssignmentMode::RoundRobin);
-    assert_eq!(subs(candidates(&q, &agents, 10, None)), ["caio", "ana", "bia"]);
+    assert_eq!(
+        subs(candidates(&q, &agents, 10, None)),
+        ["caio", "ana", "bia"]
+    );
 }
 
 #[test]
@@ -91,7 +98,11 @@ fn an_agent_reply_ends_the_check_and_the_next_message_arms_one() {
     assert!(contact_wrote(&mut c, 200_000), "a check is armed");
     assert_eq!(c.assignment.reply_due_at, Some(320_000));
     assert!(!contact_wrote(&mut c, 210_000), "one live check at a time");
-    assert_eq!(c.assignment.reply_due_at, Some(320_000), "counted from the first");
+    assert_eq!(
+        c.assignment.reply_due_at,
+        Some(320_000),
+        "counted from the first"
+    );
 }
 
 #[test]
@@ -114,7 +125,10 @@ fn the_offline_notice_goes_once_when_no_agent_of_the_queue_is_online() {
     let mut c = waiting();
     let mut offline = agent("ana", 0, None);
     offline.connections = 0;
-    assert_eq!(offline_notice(&c, &q, &[offline.clone()], 0).as_deref(), Some("Estamos offline"));
+    assert_eq!(
+        offline_notice(&c, &q, &[offline.clone()], 0).as_deref(),
+        Some("Estamos offline")
+    );
     assert_eq!(offline_notice(&c, &q, &[agent("bia", 0, None)], 0), None);
     c.assignment.offline_notified = true;
     assert_eq!(offline_notice(&c, &q, &[offline], 0), None);
@@ -129,7 +143,10 @@ fn a_waiting_contact_is_told_its_position_at_most_once_per_interval() {
         message: "Você é o {position}º da fila".into(),
         every_minutes: 5,
     });
-    assert_eq!(position_notice(&c, &q, 3, 0).as_deref(), Some("Você é o 3º da fila"));
+    assert_eq!(
+        position_notice(&c, &q, 3, 0).as_deref(),
+        Some("Você é o 3º da fila")
+    );
     c.assignment.position_told_at = Some(0);
     assert_eq!(position_notice(&c, &q, 2, 299_999), None);
     assert!(position_notice(&c, &q, 2, 300_000).is_some());

@@ -1,0 +1,25 @@
+//! `assigner`: on the event bus (an EventBridge rule); see `conversa::app::assignment`.
+
+use conversa::app::config::{process_env, Clients};
+use conversa::app::functions::{self, EventFunction};
+use conversa::ports::SystemClock;
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use serde_json::Value;
+use std::sync::Arc;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let clients = Clients::from_env().await;
+    let handler = Arc::new(functions::assigner(
+        &clients,
+        &process_env,
+        Arc::new(SystemClock),
+    )?);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        let handler = handler.clone();
+        // A failure goes back to EventBridge, which retries and then dead-letters it.
+        async move { handler.call(event.payload).await.map_err(Error::from) }
+    }))
+    .await
+}
