@@ -508,7 +508,7 @@ function listItem(c) {
   },
   h('div', { class: 'line1' },
     h('strong', {}, contactLabel(c)),
-    c.unread_count && c.agent === S.me.sub ? h('span', { class: 'unread', title: 'unread messages' }, String(c.unread_count)) : null,
+    c.unread_count && c.agent === S.me.sub && c.id !== S.openId ? h('span', { class: 'unread', title: 'unread messages' }, String(c.unread_count)) : null,
     h('span', { class: `badge state-${c.state}` }, stateLabel(c.state))),
   h('div', { class: 'line2 muted small' },
     c.queue ? `${c.queue}` : 'no queue',
@@ -567,7 +567,7 @@ function renderAgents() {
   h('span', { class: 'dot', 'aria-hidden': 'true' }),
   h('span', { class: 'agent-name' }, a.name && a.name !== a.sub ? `${a.name} (${a.sub})` : a.sub),
   h('span', { class: 'muted small' },
-    `${a.online ? a.status || 'online' : 'offline'} · ${a.active ?? 0}/${a.max_concurrent ?? '–'}`,
+    `${a.online ? a.status || 'online' : 'offline'} · ${a.active ?? 0} active${a.max_concurrent ? ` of ${a.max_concurrent}` : ''}`,
     a.queues && a.queues.length ? ` · ${a.queues.join(', ')}` : ''))));
 }
 

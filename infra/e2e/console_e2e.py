@@ -202,10 +202,14 @@ def browser():
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     service = Service(executable_path=chromedriver, log_output=str(OUT / "chromedriver.log"))
     driver = webdriver.Chrome(service=service, options=options)
-    # The page's viewport is exactly the laptop screen (the window's would be less).
+    laptop_screen(driver)
+    return driver, profile
+
+
+def laptop_screen(driver):
+    """The page's viewport is exactly the laptop screen (the window's would be less); per tab."""
     driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
                            {"width": WINDOW[0], "height": WINDOW[1], "deviceScaleFactor": 1, "mobile": False})
-    return driver, profile
 
 
 class Page:
@@ -334,8 +338,6 @@ def main():
         step("sign in as an agent of support with a development token", sign_in)
 
         def live():
-            if os.environ.get("E2E_DEV_SKIP_LIVE"):  # TEMPORARY, until /ws lands
-                return
             p.until("the live indicator to say the WebSocket is open",
                     lambda: p.q("live-status").get_attribute("data-state") == "open")
 
@@ -348,6 +350,9 @@ def main():
             p.until(f"the waiting count to become {expected}", lambda: int(p.text("queue-waiting-support")) == expected)
             p.until("the conversation in the Waiting list", lambda: p.item(contact))
             assert driver.execute_script("return window.__e2eNoReload") == "still here", "the page was reloaded"
+            # The WebSocket brought it (the fallback refetch while disconnected is slower).
+            events = int(p.q("live-status").get_attribute("data-events") or 0)
+            assert events > 0, "no event came over the WebSocket"
             p.shot("02-queues-and-waiting-list")
 
         step("a contact's webhook arrives: the queue count and the Waiting list update without reload", webhook_arrives)
@@ -515,6 +520,7 @@ def main():
             agent_tab = driver.current_window_handle
             # Another tab has its own sessionStorage: ana stays signed in (and online) there.
             driver.switch_to.new_window("tab")
+            laptop_screen(driver)
             driver.get(console)
             form = p.visible("signin")
             for field, value in (("signin-sub", "boss"), ("signin-queues", "support, sales")):
@@ -529,6 +535,9 @@ def main():
             p.until("ana online and available in the Agents panel", lambda: (
                 p.q("agent-ana").get_attribute("data-online") == "true"
                 and p.q("agent-ana").get_attribute("data-status") == "available"))
+            p.click("tab-waiting")
+            p.until("the conversation transferred to sales, waiting", lambda: p.item("55484" + run_id)).click()
+            p.until("the first-reply hint", lambda: "first reply" in p.text("composer-reason"))
             p.shot("07-supervisor")
             driver.close()
             driver.switch_to.window(agent_tab)
