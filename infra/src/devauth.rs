@@ -76,6 +76,18 @@ pub fn verify(authorization: Option<&str>, audience: &str) -> Option<HashMap<Str
     ]))
 }
 
+/// The `$connect` token check of the local stack: development tokens, as [`verify`].
+pub struct DevVerifier {
+    pub audience: String,
+}
+
+#[async_trait::async_trait]
+impl conversa::ports::TokenVerifier for DevVerifier {
+    async fn verify(&self, token: &str) -> Option<HashMap<String, String>> {
+        verify(Some(&format!("Bearer {token}")), &self.audience)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,17 +111,5 @@ mod tests {
         assert!(verify(Some(&format!("Bearer {t}")), "other-audience").is_none());
         assert!(verify(Some("Bearer not-a-jwt"), "conversa-api").is_none());
         assert!(verify(None, "conversa-api").is_none());
-    }
-}
-
-/// The `$connect` token check of the local stack: development tokens, as [`verify`].
-pub struct DevVerifier {
-    pub audience: String,
-}
-
-#[async_trait::async_trait]
-impl conversa::ports::TokenVerifier for DevVerifier {
-    async fn verify(&self, token: &str) -> Option<HashMap<String, String>> {
-        verify(Some(&format!("Bearer {token}")), &self.audience)
     }
 }

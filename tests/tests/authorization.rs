@@ -184,6 +184,8 @@ async fn transfer_to_an_agent_names_an_agent_id() {
         );
     }
     assert_eq!(t.store_conversation(&id).await, before, "nothing changed");
+    t.register_agent("f47ac10b-58cc-4372-a567-0e02b2c3d479", &[], None)
+        .await;
     assert_eq!(
         t.op(
             &agent,

@@ -144,6 +144,8 @@ impl Scenario {
     async fn setup(self, t: &TestStack) -> Ctx {
         t.local.status_webhooks.store(true, Ordering::Relaxed);
         t.local.status_delay_ms.store(5, Ordering::Relaxed);
+        // A transfer names a known agent.
+        t.register_agent("agent-2", &["support"], None).await;
         let token = t.agent_token().await;
         let conversation = match self {
             Scenario::InboundFirstMessage => None,

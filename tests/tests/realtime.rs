@@ -346,3 +346,101 @@ async fn the_queues_offline_message_is_sent_once_when_no_agent_is_online() {
     });
     assert_eq!(notices, 1, "{outbox}");
 }
+
+#[tokio::test]
+async fn concurrent_frees_give_each_waiting_conversation_to_one_agent() {
+    let t = stack().await;
+    automatic_queue(&t, "least_busy", 1).await;
+    let (ana, _a) = t.online_agent("ana", &["support"], None).await;
+    let (bia, _b) = t.online_agent("bia", &["support"], None).await;
+    t.settle().await;
+    let mut ids = Vec::new();
+    for i in 0..4 {
+        ids.push(t.waiting(&format!("55489999902{i:02}")).await);
+        t.advance_clock(1).await;
+    }
+    t.settle().await;
+    let held: Vec<(String, String)> = {
+        let mut v = Vec::new();
+        for id in &ids[..2] {
+            v.push((
+                id.clone(),
+                t.store_conversation(id).await.agent.expect("assigned"),
+            ));
+        }
+        v
+    };
+    // Both agents close at the same moment, and two assigners run at once.
+    let token_of = |a: &str| if a == "ana" { ana.clone() } else { bia.clone() };
+    let t = &t;
+    let closes = held.iter().map(|(id, a)| {
+        let token = token_of(a);
+        async move { t.op(&token, id, "close", json!({})).await.0 }
+    });
+    assert!(futures::future::join_all(closes)
+        .await
+        .iter()
+        .all(|s| *s == 200));
+    futures::future::join(t.settle(), t.settle()).await;
+    let mut owners = Vec::new();
+    for id in &ids[2..] {
+        owners.push(t.store_conversation(id).await.agent.expect("caught up"));
+    }
+    owners.sort();
+    assert_eq!(owners, ["ana", "bia"], "the two oldest waiting, one each");
+    assert_eq!(t.agent_view("ana").await["active"], 1);
+    assert_eq!(t.agent_view("bia").await["active"], 1);
+}
+
+#[tokio::test]
+async fn a_waiting_contact_is_told_its_position_at_most_once_per_interval() {
+    let t = stack().await;
+    let (code, body) = t
+        .put_queue(
+            "support",
+            json!({"name": "Suporte", "assignment": "manual",
+            "position_notice": {"message": "Você é o {position}º da fila.", "every_minutes": 5}}),
+        )
+        .await;
+    assert!(code < 300, "{body}");
+    t.waiting("5548999990300").await;
+    t.advance_clock(1).await;
+    t.waiting("5548999990301").await;
+    t.settle().await;
+    t.contact_sends(
+        "5548999990301",
+        json!({"type": "text", "text": {"body": "e aí?"}}),
+    )
+    .await;
+    t.settle().await;
+    t.advance_clock(301).await;
+    t.contact_sends(
+        "5548999990301",
+        json!({"type": "text", "text": {"body": "??"}}),
+    )
+    .await;
+    t.settle().await;
+    t.drain_outbound().await;
+    let outbox: serde_json::Value = t
+        .http
+        .get(t.url("/_dev/outbox"))
+        .send()
+        .await
+        .expect("outbox")
+        .json()
+        .await
+        .expect("json");
+    let told: Vec<String> = outbox["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| m["request"]["to"] == "5548999990301")
+        .filter_map(|m| m["request"]["text"]["body"].as_str().map(str::to_owned))
+        .filter(|b| b.contains("da fila"))
+        .collect();
+    assert_eq!(
+        told,
+        ["Você é o 2º da fila.", "Você é o 2º da fila."],
+        "once on arrival, once 5 minutes later"
+    );
+}

@@ -152,6 +152,7 @@ async fn transfer_to_another_agent() {
     let id = t.waiting(CONTACT).await;
     let token = t.agent_token().await;
     t.op(&token, &id, "capture", json!({})).await;
+    t.register_agent("agent-7", &["support"], None).await;
     let (status, c) = t
         .op(&token, &id, "transfer", json!({"agent": "agent-7"}))
         .await;

@@ -91,6 +91,7 @@ async fn awaiting_reply_allows_only_templates_hold_and_close() {
     let t = stack().await;
     let agent = t.agent_token().await;
     let id = started(&t, &agent, "554832817000").await;
+    t.register_agent("agent-2", &["support"], None).await;
     let before = t.store_conversation(&id).await;
     for (what, body) in [
         ("transfer", json!({"queue": "sales"})),

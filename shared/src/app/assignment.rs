@@ -86,11 +86,11 @@ impl Assigner {
                     self.catch_up(agent, &mut report).await?;
                 }
             }
-            events::AGENT_STATUS => {
-                if detail["online"] == json!(true) && detail["status"] == json!("available") {
-                    if let Some(agent) = detail["agent"].as_str() {
-                        self.catch_up(agent, &mut report).await?;
-                    }
+            events::AGENT_STATUS
+                if detail["online"] == json!(true) && detail["status"] == json!("available") =>
+            {
+                if let Some(agent) = detail["agent"].as_str() {
+                    self.catch_up(agent, &mut report).await?;
                 }
             }
             _ => {}

@@ -101,7 +101,7 @@ pub struct Conversation {
     pub campaign: Option<String>,
     /// Automatic assignment's bookkeeping (reply deadline, notices, the agent counted).
     #[serde(flatten, default)]
-    pub assignment: super::assignment::AssignmentState,
+    pub assignment: super::assignment_state::AssignmentState,
     /// Optimistic-concurrency counter: every update is conditional on it.
     pub version: u64,
 }

@@ -2,6 +2,7 @@
 
 pub mod agent;
 pub mod assignment;
+pub mod assignment_state;
 pub mod campaign;
 pub mod channel;
 pub mod conversation;

@@ -52,7 +52,7 @@ pub struct Queue {
     pub reassign_after_seconds: Option<u32>,
     /// Tell a waiting contact its position (off unless set).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub position_notice: Option<super::assignment::PositionNotice>,
+    pub position_notice: Option<super::assignment_state::PositionNotice>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -1,3 +1,5 @@
+//! The assignment rules, each test named after the rule.
+
 use super::*;
 use crate::domain::agent::AgentStatus;
 use crate::domain::conversation::{decide_inbound, InboundDecision};
