@@ -444,3 +444,15 @@ async fn a_waiting_contact_is_told_its_position_at_most_once_per_interval() {
         "once on arrival, once 5 minutes later"
     );
 }
+
+#[tokio::test]
+async fn an_agent_who_captured_before_ever_connecting_connects_and_reads_its_record() {
+    let t = stack().await;
+    let yan = t.token("yan", "agent", &["support"]).await;
+    let id = t.waiting("5548999990400").await;
+    assert_eq!(t.op(&yan, &id, "capture", json!({})).await.0, 200);
+    let (code, me) = t.get_json("/v1/agents/me", &yan).await;
+    assert_eq!((code, me["sub"].as_str(), me["active"].as_u64()), (200, Some("yan"), Some(1)));
+    let _ws = t.connect(&yan).await;
+    assert_eq!(t.agent_view("yan").await["connections"], 1);
+}

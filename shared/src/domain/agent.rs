@@ -38,6 +38,9 @@ impl AgentStatus {
 /// supervisor and the agent set.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct Agent {
+    /// The token subject. An agent item first written by a load move has no `sub`
+    /// attribute yet: the store fills it from the key.
+    #[serde(default)]
     pub sub: String,
     #[serde(default)]
     pub name: String,
