@@ -452,7 +452,7 @@ async fn queues_are_data_supervisors_create_and_change() {
         reqwest::Method::PUT,
         "/v1/queues/x",
         &supervisor,
-        json!({"name": "X", "assignment": "round_robin"}),
+        json!({"name": "X", "assignment": "random"}),
     )
     .await;
     assert_eq!(status, 422, "{err}");
