@@ -81,7 +81,7 @@ impl AgentApi {
         if who.role != Role::Supervisor {
             return Err(ApiError::forbidden("only supervisors register agents"));
         }
-        if !valid_subject(sub) || sub == "me" {
+        if !valid_subject(sub) {
             return Err(ApiError::unprocessable(
                 "invalid_agent",
                 "an agent id is its token subject: 1 to 128 letters, digits or -_.@:+",

@@ -118,7 +118,9 @@ impl AgentApi {
             (Method::GET, ["v1", "agents"]) => self.list_agents(&who).await,
             (Method::GET, ["v1", "agents", "me"]) => self.my_agent(&who).await,
             (Method::PUT, ["v1", "agents", "me", "status"]) => self.put_my_status(req, &who).await,
-            (Method::PUT, ["v1", "agents", sub]) => self.put_agent(req, &who, sub).await,
+            (Method::PUT, ["v1", "agents", sub]) if *sub != "me" => {
+                self.put_agent(req, &who, sub).await
+            }
             (Method::GET, ["v1", "queues"]) => self.list_queues(&who).await,
             (Method::PUT, ["v1", "queues", queue]) => self.put_queue(req, &who, queue).await,
             (Method::GET, ["v1", "queues", queue, "conversations"]) => {
@@ -179,7 +181,7 @@ fn allowed_methods(segments: &[&str]) -> Option<&'static str> {
         ["v1", "conversations", _, "capture" | "transfer" | "handoff" | "close" | "read" | "hold" | "resume" | "archive"
         | "unarchive"] => "POST",
         ["v1", "queues"] | ["v1", "channels"] | ["v1", "agents"] => "GET",
-        ["v1", "agents", "me"] => "GET, PUT",
+        ["v1", "agents", "me"] => "GET",
         ["v1", "agents", "me", "status"] => "PUT",
         ["v1", "agents", _] => "PUT",
         ["v1", "campaigns"] | ["v1", "campaigns", _, "recipients"] => "GET, POST",
