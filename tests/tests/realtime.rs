@@ -452,7 +452,42 @@ async fn an_agent_who_captured_before_ever_connecting_connects_and_reads_its_rec
     let id = t.waiting("5548999990400").await;
     assert_eq!(t.op(&yan, &id, "capture", json!({})).await.0, 200);
     let (code, me) = t.get_json("/v1/agents/me", &yan).await;
-    assert_eq!((code, me["sub"].as_str(), me["active"].as_u64()), (200, Some("yan"), Some(1)));
+    assert_eq!(
+        (code, me["sub"].as_str(), me["active"].as_u64()),
+        (200, Some("yan"), Some(1))
+    );
     let _ws = t.connect(&yan).await;
     assert_eq!(t.agent_view("yan").await["connections"], 1);
+}
+
+#[tokio::test]
+async fn a_connection_that_is_gone_is_dropped_at_the_first_post() {
+    use conversa::ports::{Connection, ConnectionStore};
+    let t = stack().await;
+    // A connection API Gateway no longer has (its $disconnect was lost).
+    let ghost = Connection {
+        id: "ghost-connection".into(),
+        sub: "ana".into(),
+        role: "agent".into(),
+        queues: vec!["support".into()],
+        connected_at: 0,
+    };
+    t.store()
+        .add_connection(&ghost, t.now_secs() + 3600)
+        .await
+        .expect("stored");
+    let bia = t.token("bia", "agent", &["support"]).await;
+    let mut live = t.connect(&bia).await;
+    t.settle().await;
+    let _ = live.frames(SHORT).await;
+    t.waiting("5548999990500").await;
+    t.settle().await;
+    assert!(!live.frames(SHORT).await.is_empty(), "the live connection still hears");
+    let left = t
+        .store()
+        .audience(&["support".to_owned()], &[])
+        .await
+        .expect("audience");
+    assert!(left.iter().all(|c| c.id != "ghost-connection"), "dropped after its 410");
+    assert!(left.iter().any(|c| c.sub == "bia"));
 }
