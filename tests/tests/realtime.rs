@@ -482,12 +482,18 @@ async fn a_connection_that_is_gone_is_dropped_at_the_first_post() {
     let _ = live.frames(SHORT).await;
     t.waiting("5548999990500").await;
     t.settle().await;
-    assert!(!live.frames(SHORT).await.is_empty(), "the live connection still hears");
+    assert!(
+        !live.frames(SHORT).await.is_empty(),
+        "the live connection still hears"
+    );
     let left = t
         .store()
         .audience(&["support".to_owned()], &[])
         .await
         .expect("audience");
-    assert!(left.iter().all(|c| c.id != "ghost-connection"), "dropped after its 410");
+    assert!(
+        left.iter().all(|c| c.id != "ghost-connection"),
+        "dropped after its 410"
+    );
     assert!(left.iter().any(|c| c.sub == "bia"));
 }
