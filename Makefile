@@ -7,7 +7,7 @@ VENV := .venv
 PIP := $(VENV)/bin/pip --quiet --disable-pip-version-check
 CARGO ?= cargo
 
-.PHONY: run test venv fmt-check clippy unit integration contract lint-template build build-tools bench bench-campaign soak campaign-soak e2e clean
+.PHONY: run test venv fmt-check clippy unit integration integration-and-contract contract lint-template build build-tools bench bench-campaign soak campaign-soak e2e clean
 
 ## The emulator (moto server) for `make run` and the integration tests, the linters and
 ## schemathesis for `make contract`.
@@ -25,7 +25,7 @@ run: venv
 
 ## Formatting, clippy (warnings denied), template and API-contract checks, unit and
 ## integration tests, and the contract run against the local stack.
-test: fmt-check clippy lint-template unit integration contract
+test: fmt-check clippy lint-template unit integration-and-contract
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
@@ -37,8 +37,10 @@ lint-template: venv
 	$(VENV)/bin/cfn-lint template.yaml
 	$(VENV)/bin/openapi-spec-validator docs/openapi.yaml
 
+# The binaries are thin `main.rs` files without tests: linking a test build of each would
+# only cost time.
 unit:
-	$(CARGO) test --workspace --lib --bins
+	$(CARGO) test --workspace --lib
 
 # The soaks run beside the other integration tests (each test binary has its own
 # emulator), so the two cores share the work; their output follows the others'.
@@ -52,6 +54,15 @@ integration: venv
 	$(CARGO) test -p conversa-tests $(addprefix --test ,$(FAST_TESTS)); fast=$$?; \
 	wait $$soak; slow=$$?; cat target/soak-tests.log; \
 	test $$fast -eq 0 && test $$slow -eq 0
+
+## The integration tests and the contract run side by side (each has its own emulator and
+## stack; both mostly wait on them), the contract's output after the tests'.
+integration-and-contract: venv
+	mkdir -p target; \
+	CARGO="$(CARGO)" VENV="$(VENV)" infra/contract/run.sh > target/contract.log 2>&1 & contract=$$!; \
+	$(MAKE) --no-print-directory integration; tests=$$?; \
+	wait $$contract; checks=$$?; cat target/contract.log; \
+	test $$tests -eq 0 && test $$checks -eq 0
 
 ## schemathesis against the running local stack, docs/openapi.yaml as the contract: every
 ## check, a fixed seed, bounded examples (infra/contract/run.sh; about 75 s once built).

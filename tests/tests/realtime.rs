@@ -497,3 +497,36 @@ async fn a_connection_that_is_gone_is_dropped_at_the_first_post() {
     );
     assert!(left.iter().any(|c| c.sub == "bia"));
 }
+
+#[tokio::test]
+async fn with_no_other_agent_a_silent_agents_conversation_goes_back_to_the_queue_not_to_it() {
+    let t = stack().await;
+    let (code, _) = t
+        .put_queue(
+            "support",
+            json!({"name": "Suporte", "assignment": "least_busy", "reassign_after_seconds": 60}),
+        )
+        .await;
+    assert!(code < 300);
+    let (_ana, _a) = t.online_agent("ana", &["support"], None).await;
+    t.settle().await;
+    let id = t.waiting("5548999990600").await;
+    t.settle().await;
+    let c = t.store_conversation(&id).await;
+    assert_eq!(c.agent.as_deref(), Some("ana"));
+    t.advance_clock(61).await;
+    let timer = conversa::domain::inbound::Timer {
+        subject: id.clone(),
+        kind: conversa::domain::inbound::TimerKind::NoReply,
+        due_at: c.assignment.reply_check_at.expect("armed"),
+    };
+    assert!(t.fire_timer(&timer).await.batch_item_failures.is_empty());
+    t.settle().await;
+    let c = t.store_conversation(&id).await;
+    assert_eq!(
+        (c.state, c.agent.as_deref()),
+        (conversa::domain::ConversationState::Queued, None),
+        "back in the queue, not straight back to the silent agent"
+    );
+    assert_eq!(t.agent_view("ana").await["active"], 0);
+}

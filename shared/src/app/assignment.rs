@@ -67,12 +67,16 @@ impl Assigner {
             | events::HANDOFF_REQUESTED
             | events::CONVERSATION_UPDATED => {
                 if let Some(id) = id_in(detail) {
-                    self.place(&id, &mut report).await?;
+                    self.place(&id, None, &mut report).await?;
                 }
             }
             events::CONVERSATION_TRANSFERRED => {
+                // Back in the queue for not answering: not straight back to that agent.
+                let silent = (detail["reason"] == json!("no_reply"))
+                    .then(|| detail["from"]["agent"].as_str())
+                    .flatten();
                 if let Some(id) = id_in(detail) {
-                    self.place(&id, &mut report).await?;
+                    self.place(&id, silent, &mut report).await?;
                 }
                 // The agent who did not answer is not given the oldest back at once.
                 if detail["reason"] != json!("no_reply") {
@@ -99,7 +103,12 @@ impl Assigner {
     }
 
     /// A conversation that may be waiting: give it to an agent, or tell the contact.
-    async fn place(&self, id: &str, report: &mut AssignReport) -> PortResult<()> {
+    async fn place(
+        &self,
+        id: &str,
+        except: Option<&str>,
+        report: &mut AssignReport,
+    ) -> PortResult<()> {
         for _ in 0..ATTEMPTS {
             let now = self.clock.now();
             let Some(c) = self.conversations.conversation(id).await? else {
@@ -117,7 +126,7 @@ impl Assigner {
             }
             let agents = self.agents.agents().await?;
             if queue.mode.is_automatic() {
-                match self.give(&c, &queue, &agents, None, now).await? {
+                match self.give(&c, &queue, &agents, except, now).await? {
                     Given::To(agent) => {
                         report.assigned.push((c.id.clone(), agent));
                         return Ok(());
