@@ -7,7 +7,7 @@ VENV := .venv
 PIP := $(VENV)/bin/pip --quiet --disable-pip-version-check
 CARGO ?= cargo
 
-.PHONY: run test venv fmt-check clippy unit integration integration-and-contract contract lint-template build build-tools bench bench-campaign soak campaign-soak e2e clean
+.PHONY: run test venv fmt-check clippy unit integration integration-and-contract contract lint-template build build-tools bench bench-campaign bench-coldstart soak campaign-soak e2e clean
 
 ## The emulator (moto server) for `make run` and the integration tests, the linters and
 ## schemathesis for `make contract`.
@@ -93,6 +93,19 @@ bench:
 ## wall time and peak memory (docs/performance.md).
 bench-campaign:
 	$(CARGO) bench -p conversa --bench campaign_dispatch
+
+## Cold starts (docs/performance.md, "Cold start"): each function's release `bootstrap`
+## and a bare `lambda_runtime` echo (the floor), built here with the same profile, started
+## COLDSTART_RUNS times (5) against a minimal Lambda Runtime API with the function's
+## environment from template.yaml and the emulator behind it: init, first and warm
+## invoke, peak RSS, and their ratios to the floor, printed and written to
+## docs/performance.md. COLDSTART_FUNCTIONS=webhook,inbound measures (and builds) only
+## those. The release builds (fat LTO) take a few minutes per binary the first time.
+comma := ,
+COLDSTART_CRATES = $(if $(COLDSTART_FUNCTIONS),$(subst $(comma), ,$(COLDSTART_FUNCTIONS)),$(notdir $(wildcard functions/*)))
+bench-coldstart: venv
+	$(CARGO) build --release $(addprefix -p ,$(COLDSTART_CRATES)) -p coldstart
+	$${CARGO_TARGET_DIR:-target}/release/coldstart
 
 ## The long soaks under faults (docs/reliability.md): 10,000 inbound messages over 200
 ## contacts, every webhook twice, 5 % of AWS calls failing; 1,000 agent sends with the
