@@ -354,6 +354,18 @@ pub fn event_for(binary: &str, def: Option<&FunctionDef>, n: u64) -> Event {
     }
 }
 
+/// `hsm-send`'s event when the harness could seed real sends: an item of `outbound.fifo`
+/// as the relay queued it for a template message an agent sent.
+pub fn seeded_send(def: &FunctionDef, body: &str, group: &str, n: u64) -> Event {
+    Event {
+        payload: sqs_event(&sqs_arn(def), body, Some(group), n),
+        describe: "SQS: the template message of a conversation an agent started, as the relay \
+                   queued it (claim, the sandbox Graph API, the `sent` status)"
+            .into(),
+        expect: Expect::Batch,
+    }
+}
+
 /// A function this file does not know: the shape of its first trigger.
 fn generic(def: &FunctionDef, n: u64) -> (Value, String, Expect) {
     match def.events.first() {

@@ -68,6 +68,82 @@ fn cpu_model() -> String {
         .unwrap_or_else(|| "unknown CPU".into())
 }
 
+/// Real sends for `hsm-send`: `count` conversations started by an agent with the `welcome`
+/// template through the local stack's API, carried to `outbound.fifo` by the in-process
+/// relay, read back from the queue: (body, message group) of each.
+async fn seed_sends(
+    local: &LocalStack,
+    base_url: &str,
+    outbound_queue_url: &str,
+    count: usize,
+) -> Result<Vec<(String, String)>, String> {
+    let http = reqwest::Client::new();
+    let token: serde_json::Value = http
+        .post(format!("{base_url}/_dev/token"))
+        .json(&serde_json::json!({"sub": "agent-coldstart", "role": "supervisor", "queues": []}))
+        .send()
+        .await
+        .and_then(|r| r.error_for_status())
+        .map_err(|e| format!("token: {e}"))?
+        .json()
+        .await
+        .map_err(|e| format!("token: {e}"))?;
+    let token = token["token"].as_str().unwrap_or_default().to_owned();
+    for i in 0..count {
+        let phone = format!("554870{:07}", i);
+        let r = http
+            .post(format!("{base_url}/v1/conversations"))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({"phone": phone,
+                "template": {"name": "welcome", "language": "pt_BR", "parameters": ["Ana"]}}))
+            .send()
+            .await
+            .map_err(|e| format!("start: {e}"))?;
+        if !r.status().is_success() {
+            let status = r.status();
+            return Err(format!(
+                "start: {status} {}",
+                r.text().await.unwrap_or_default()
+            ));
+        }
+    }
+    local.runtime.drain_streams().await;
+    let sqs = aws_sdk_sqs::Client::new(&local.config);
+    let mut sends = Vec::new();
+    for _ in 0..count * 2 {
+        if sends.len() >= count {
+            break;
+        }
+        let out = sqs
+            .receive_message()
+            .queue_url(outbound_queue_url)
+            .max_number_of_messages(10)
+            .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
+            .send()
+            .await
+            .map_err(|e| format!("receive: {}", aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+        for m in out.messages.unwrap_or_default() {
+            let group = m
+                .attributes()
+                .and_then(|a| {
+                    a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId)
+                })
+                .cloned()
+                .unwrap_or_default();
+            sends.push((m.body().unwrap_or_default().to_owned(), group));
+            // The visibility timeout keeps it from being read twice here; nothing else
+            // reads this queue.
+        }
+    }
+    if sends.len() < count {
+        return Err(format!(
+            "{} of {count} sends reached outbound.fifo",
+            sends.len()
+        ));
+    }
+    Ok(sends)
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let runs: usize = env_or("COLDSTART_RUNS", "5").parse()?;
@@ -161,6 +237,30 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .into());
     }
 
+    // hsm-send gets real sends when they can be made, else a send of an unknown message.
+    let mut sends = Vec::new();
+    if let Some((_, Some(def))) = targets.iter().find(|(t, _)| t.name == "hsm-send") {
+        let queue = def
+            .environment
+            .get("OUTBOUND_QUEUE_URL")
+            .cloned()
+            .unwrap_or_default();
+        match seed_sends(&local, &base_url, &queue, 2 * (runs + warmup)).await {
+            Ok(s) => sends = s,
+            Err(e) => eprintln!("coldstart: no sends seeded for hsm-send ({e})"),
+        }
+    }
+    let mut sends = sends.into_iter();
+    let mut next_event =
+        |name: &str, def: Option<&conversa_infra::template::FunctionDef>, n: u64| {
+            if let (true, Some(def)) = (name == "hsm-send", def) {
+                if let Some((body, group)) = sends.next() {
+                    return events::seeded_send(def, &body, &group, n);
+                }
+            }
+            events::event_for(name, def, n)
+        };
+
     // Runs interleaved (floor, f1, f2, ..., floor, f1, ...): a slow moment of the
     // machine spreads over every binary instead of landing on one.
     let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); targets.len()];
@@ -171,8 +271,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let counted = run >= 1;
         for (i, (target, def)) in targets.iter().enumerate() {
             n += 2;
-            let first = events::event_for(&target.name, def.as_ref(), n - 1);
-            let warm = events::event_for(&target.name, def.as_ref(), n);
+            let first = next_event(&target.name, def.as_ref(), n - 1);
+            let warm = next_event(&target.name, def.as_ref(), n);
             describe[i] = first.describe.clone();
             let log = logs.join(format!("{}-{run}.log", target.name));
             let result = measure(target, &first, &warm, &log, TIMEOUT).await;
