@@ -48,10 +48,10 @@ SOAK_TESTS := soak send_soak campaign_soak
 FAST_TESTS := $(filter-out $(SOAK_TESTS),$(basename $(notdir $(wildcard tests/tests/*.rs))))
 
 integration: venv
-	$(CARGO) test -p conversa-tests --tests --no-run
+	$(CARGO) test --workspace --test '*' --no-run
 	mkdir -p target; \
-	$(CARGO) test -p conversa-tests $(addprefix --test ,$(SOAK_TESTS)) > target/soak-tests.log 2>&1 & soak=$$!; \
-	$(CARGO) test -p conversa-tests $(addprefix --test ,$(FAST_TESTS)); fast=$$?; \
+	$(CARGO) test --workspace $(addprefix --test ,$(SOAK_TESTS)) > target/soak-tests.log 2>&1 & soak=$$!; \
+	$(CARGO) test --workspace $(addprefix --test ,$(FAST_TESTS)); fast=$$?; \
 	wait $$soak; slow=$$?; cat target/soak-tests.log; \
 	test $$fast -eq 0 && test $$slow -eq 0
 
@@ -79,7 +79,7 @@ e2e: venv $(VENV)/.e2e-installed
 	  echo "e2e: installing Debian's chromium and chromium-driver"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 	    --no-install-recommends chromium chromium-driver fonts-dejavu-core >/dev/null || exit 1; fi
-	$(CARGO) build -q -p conversa-infra --bin local-stack
+	$(CARGO) build -q --workspace --bin local-stack
 	E2E_STACK="$${E2E_STACK:-$${CARGO_TARGET_DIR:-target}/debug/local-stack}" $(VENV)/bin/python infra/e2e/console_e2e.py
 
 $(VENV)/.e2e-installed: $(VENV)/.installed infra/e2e/requirements.txt
@@ -87,12 +87,12 @@ $(VENV)/.e2e-installed: $(VENV)/.installed infra/e2e/requirements.txt
 	touch $@
 
 bench:
-	$(CARGO) bench -p conversa --bench inbound
+	$(CARGO) bench -p conversa-bench --bench inbound
 
 ## The campaign dispatcher alone (the table in memory) at 10,000 and 100,000 recipients:
 ## wall time and peak memory (docs/performance.md).
 bench-campaign:
-	$(CARGO) bench -p conversa --bench campaign_dispatch
+	$(CARGO) bench -p conversa-bench --bench campaign_dispatch
 
 ## Cold starts (docs/performance.md, "Cold start"): each function's release `bootstrap`
 ## and a bare `lambda_runtime` echo (the floor), built here with the same profile, started
@@ -111,14 +111,14 @@ bench-coldstart: venv
 ## contacts, every webhook twice, 5 % of AWS calls failing; 1,000 agent sends with the
 ## provider failing 17 % of them. `make test` runs 1,000 and 100.
 soak: venv
-	SOAK_MESSAGES=10000 SOAK_CONTACTS=200 $(CARGO) test -p conversa-tests --test soak -- --nocapture
-	SOAK_SENDS=1000 $(CARGO) test -p conversa-tests --test send_soak -- --nocapture
+	SOAK_MESSAGES=10000 SOAK_CONTACTS=200 $(CARGO) test --workspace --test soak -- --nocapture
+	SOAK_SENDS=1000 $(CARGO) test --workspace --test send_soak -- --nocapture
 
 ## A 10,000-recipient campaign at 80/s on the local stack and the sandbox provider: each
 ## recipient sent once, counters exact, no second above the rate (docs/performance.md).
 ## `make test` runs 300.
 campaign-soak: venv
-	CAMPAIGN_RECIPIENTS=10000 CAMPAIGN_RATE=80 $(CARGO) test -p conversa-tests --test campaign_soak -- --nocapture
+	CAMPAIGN_RECIPIENTS=10000 CAMPAIGN_RATE=80 $(CARGO) test --workspace --test campaign_soak -- --nocapture
 
 ## `sam build` for Lambda: an arm64 `bootstrap` per function, no Docker.
 # rustup cannot fetch the aarch64 std here, so the cross build uses Debian's rustc-web

@@ -47,12 +47,15 @@ fi
 BASE=http://127.0.0.1:$PORT
 
 # Build first, so the wait below only covers the stack's start (emulator, resources, seeds).
-$CARGO build -q -p conversa-infra --bin local-stack
+# With the whole workspace's features, as `make test`'s other steps build: the
+# dependencies compiled for them are reused instead of built again with other features.
+$CARGO build -q --workspace --bin local-stack
+STACK_BIN=${CARGO_TARGET_DIR:-target}/debug/local-stack
 
 mkdir -p "$REPORT_DIR"
 LOG=$REPORT_DIR/local-stack.log
 # Its own process group: the trap stops the stack and the emulator it started, nothing else.
-PORT=$PORT CONVERSA_EMULATOR= setsid $CARGO run -q -p conversa-infra --bin local-stack >"$LOG" 2>&1 &
+PORT=$PORT CONVERSA_EMULATOR= setsid "$STACK_BIN" >"$LOG" 2>&1 &
 STACK_PID=$!
 stop_stack() {
   if kill -0 "$STACK_PID" 2>/dev/null; then
