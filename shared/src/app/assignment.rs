@@ -204,7 +204,7 @@ impl Assigner {
             return Ok(AssignOutcome::AgentUnavailable);
         };
         let (message, send) =
-            automatic_text(c, &what, &text, now).map_err(|e| PortError::new("assigner", e))?;
+            automatic_text(c, &what, &text, now, now).map_err(|e| PortError::new("assigner", e))?;
         next.message_count += 1;
         let effects = Effects {
             sends: vec![send],

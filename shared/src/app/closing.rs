@@ -4,14 +4,10 @@
 //! it imports none of them.
 
 use super::events;
-use super::outbound_item::OutboundItem;
-use crate::domain::{
-    conversation::CloseReason, workspace, Conversation, DeliveryStatus, Direction, Message,
-    MessageContent, Millis,
-};
+use super::outbound_item::automatic_text;
+use crate::domain::{conversation::CloseReason, workspace, Conversation, Message, Millis};
 use crate::ports::{
-    ChannelStore, ContactStore, ConversationStore, Effects, MessageKey, PortError, QueuedItem,
-    WriteOutcome,
+    ChannelStore, ContactStore, ConversationStore, Effects, PortError, QueuedItem, WriteOutcome,
 };
 use std::sync::Arc;
 
@@ -131,31 +127,10 @@ impl Closer {
         if !window.open {
             return Ok(None);
         }
-        let message = Message {
-            conversation_id: closed.id.clone(),
-            id: format!("{}-closing", closed.id),
-            direction: Direction::Outbound,
-            content: MessageContent::Text { body: text.clone() },
-            at: closed.closed_at.unwrap_or(now) - 1,
-            stored_at: now,
-            status: Some(DeliveryStatus::Accepted),
-            error_code: None,
-            context_id: None,
-            sender: Some("conversa".into()),
-            provider_id: None,
-            failure: None,
-            outcome_unknown_since: None,
-        };
-        let item = OutboundItem {
-            key: MessageKey::of(&message),
-            message_id: message.id.clone(),
-            channel: closed.channel.clone(),
-            to: closed.contact.clone(),
-            free_form: true,
-            payload: serde_json::json!({"type": "text", "text": {"body": text, "preview_url": false}}),
-            pace: None,
-        };
-        let queued = item.queued().map_err(|e| PortError::new("closing", e))?;
+        // Just before the close in the log.
+        let at = closed.closed_at.unwrap_or(now) - 1;
+        let (message, queued) = automatic_text(closed, "closing", &text, at, now)
+            .map_err(|e| PortError::new("closing", e))?;
         Ok(Some((message, queued)))
     }
 }

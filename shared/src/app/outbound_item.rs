@@ -91,11 +91,13 @@ impl OutboundItem {
 }
 
 /// A text conversa sends by itself in a conversation (offline and position notices):
-/// the message for the log, with a stable id (`{conversation}-{what}`), and its send.
+/// the message for the log, with a stable id (`{conversation}-{what}`), placed at `at`,
+/// and its send.
 pub fn automatic_text(
     c: &crate::domain::Conversation,
     what: &str,
     text: &str,
+    at: crate::domain::Millis,
     now: crate::domain::Millis,
 ) -> Result<(crate::domain::Message, QueuedItem), serde_json::Error> {
     use crate::domain::{DeliveryStatus, Direction, Message};
@@ -106,7 +108,7 @@ pub fn automatic_text(
         content: MessageContent::Text {
             body: text.to_owned(),
         },
-        at: now,
+        at,
         stored_at: now,
         status: Some(DeliveryStatus::Accepted),
         error_code: None,

@@ -34,33 +34,6 @@ fn audiences(c: &Connection) -> Vec<String> {
     out
 }
 
-impl DynamoStore {
-    async fn batch_write(&self, mut requests: Vec<WriteRequest>) -> PortResult<()> {
-        while !requests.is_empty() {
-            let rest = requests.split_off(requests.len().min(25));
-            let chunk = std::mem::replace(&mut requests, rest);
-            let mut pending = chunk;
-            for _ in 0..5 {
-                if pending.is_empty() {
-                    break;
-                }
-                let out = self
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.table, pending)
-                    .send()
-                    .await
-                    .map_err(|e| crate::aws::sdk_error("dynamodb", e))?;
-                pending = out
-                    .unprocessed_items
-                    .and_then(|mut u| u.remove(&self.table))
-                    .unwrap_or_default();
-            }
-        }
-        Ok(())
-    }
-}
-
 #[async_trait]
 impl ConnectionStore for DynamoStore {
     async fn add_connection(&self, connection: &Connection, expires_at: i64) -> PortResult<()> {

@@ -39,32 +39,17 @@ impl DynamoStore {
     /// Bulk import (migrations, load tests): writes conversations as they are.
     pub async fn import_conversations(&self, conversations: &[Conversation]) -> PortResult<()> {
         use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
-        for chunk in conversations.chunks(25) {
-            let mut requests = chunk
-                .iter()
-                .map(|c| {
-                    PutRequest::builder()
-                        .set_item(Some(to_item(&self.conversation_item(c))?))
-                        .build()
-                        .map(|p| WriteRequest::builder().put_request(p).build())
-                        .map_err(|e| PortError::new("dynamodb", e))
-                })
-                .collect::<PortResult<Vec<_>>>()?;
-            while !requests.is_empty() {
-                let out = self
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.table, requests)
-                    .send()
-                    .await
-                    .map_err(|e| crate::aws::sdk_error("dynamodb", e))?;
-                requests = out
-                    .unprocessed_items
-                    .and_then(|mut u| u.remove(&self.table))
-                    .unwrap_or_default();
-            }
-        }
-        Ok(())
+        let requests = conversations
+            .iter()
+            .map(|c| {
+                PutRequest::builder()
+                    .set_item(Some(to_item(&self.conversation_item(c))?))
+                    .build()
+                    .map(|p| WriteRequest::builder().put_request(p).build())
+                    .map_err(|e| PortError::new("dynamodb", e))
+            })
+            .collect::<PortResult<Vec<_>>>()?;
+        self.batch_write(requests).await
     }
 }
 

@@ -125,6 +125,45 @@ impl DynamoStore {
     }
 }
 
+impl DynamoStore {
+    /// Writes `requests` with `BatchWriteItem`, 25 at a time, sending back what DynamoDB
+    /// left unprocessed (with a short backoff) until all is written: an error, never a
+    /// silent loss, if it keeps refusing.
+    pub(super) async fn batch_write(
+        &self,
+        requests: Vec<aws_sdk_dynamodb::types::WriteRequest>,
+    ) -> PortResult<()> {
+        for chunk in requests.chunks(25) {
+            let mut pending = chunk.to_vec();
+            for attempt in 0u64.. {
+                if pending.is_empty() {
+                    break;
+                }
+                if attempt == 8 {
+                    return Err(crate::ports::PortError::new(
+                        "dynamodb",
+                        format!("{} writes left unprocessed after retries", pending.len()),
+                    ));
+                }
+                if attempt > 0 {
+                    tokio::time::sleep(std::time::Duration::from_millis(25 << attempt)).await;
+                }
+                pending = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, pending)
+                    .send()
+                    .await
+                    .map_err(|e| crate::aws::sdk_error("dynamodb", e))?
+                    .unprocessed_items
+                    .and_then(|mut u| u.remove(&self.table))
+                    .unwrap_or_default();
+            }
+        }
+        Ok(())
+    }
+}
+
 pub(super) fn cancellation_codes(
     err: &aws_sdk_dynamodb::error::SdkError<
         aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
