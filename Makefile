@@ -7,7 +7,7 @@ VENV := .venv
 PIP := $(VENV)/bin/pip --quiet --disable-pip-version-check
 CARGO ?= cargo
 
-.PHONY: run test venv fmt-check clippy unit integration integration-and-contract contract lint-template build build-tools bench bench-campaign bench-coldstart soak campaign-soak e2e clean
+.PHONY: run test venv fmt-check clippy unit integration integration-and-contract contract lint-template build build-tools bench bench-campaign bench-coldstart cost soak campaign-soak e2e clean
 
 ## The emulator (moto server) for `make run` and the integration tests, the linters and
 ## schemathesis for `make contract`.
@@ -106,6 +106,12 @@ COLDSTART_CRATES = $(if $(COLDSTART_FUNCTIONS),$(subst $(comma), ,$(COLDSTART_FU
 bench-coldstart: venv
 	$(CARGO) build --release $(addprefix -p ,$(COLDSTART_CRATES)) -p coldstart
 	$${CARGO_TARGET_DIR:-target}/release/coldstart
+
+## The AWS cost per 1M inbound messages, agent sends and campaign recipients
+## (docs/performance.md, "Cost per million"): counted calls, item sizes, memory and
+## durations and the prices, all in bench/cost/inputs.json; printed and written to the doc.
+cost:
+	$(PYTHON) bench/cost/cost.py --write
 
 ## The long soaks under faults (docs/reliability.md): 10,000 inbound messages over 200
 ## contacts, every webhook twice, 5 % of AWS calls failing; 1,000 agent sends with the
