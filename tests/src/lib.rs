@@ -38,7 +38,12 @@ pub async fn stack() -> TestStack {
 }
 
 /// A fresh stack with template parameter overrides (e.g. `GraphApiBaseUrl` of a stub).
-pub async fn stack_with(overrides: HashMap<String, String>) -> TestStack {
+/// Channel settings are read fresh (`ChannelCacheSeconds` 0), since tests change them
+/// and send at once; `aws_calls.rs` sets the template's default to count the warm path.
+pub async fn stack_with(mut overrides: HashMap<String, String>) -> TestStack {
+    overrides
+        .entry("ChannelCacheSeconds".into())
+        .or_insert_with(|| "0".into());
     let config = emulator().sdk_config().await;
     let template = Template::load(&repo_root().join("template.yaml")).expect("template.yaml");
     let name = format!("t{}", ulid::Ulid::new().to_string().to_lowercase());

@@ -796,3 +796,51 @@ async fn provider_errors_are_logged_by_code_never_by_their_text() {
         assert!(!logs.contains(secret), "{secret} in the logs: {logs}");
     }
 }
+
+/// The contact item carries a copy of its open conversation so the next message reads both
+/// at once; a copy left behind by a write that did not set it (here a bulk import) costs a
+/// read, never a decision taken on old data.
+#[tokio::test]
+async fn a_stale_copy_of_the_open_conversation_is_never_the_base_of_a_write() {
+    let t = stack().await;
+    t.contact_sends(CONTACT, json!({"type": "text", "text": {"body": "oi"}}))
+        .await;
+    let open = t.open_conversation_of(CONTACT).await.expect("open");
+    assert_eq!(open.message_count, 1);
+
+    // Changed behind the copy's back.
+    let mut changed = open.clone();
+    changed.message_count = 40;
+    changed.version += 1;
+    t.store().import_conversations(&[changed]).await.unwrap();
+    let (_, copy) = t
+        .store()
+        .contact_with_open_copy(SAMPLE_CHANNEL_ID, CONTACT)
+        .await
+        .unwrap();
+    assert_eq!(
+        copy.map(|c| c.version),
+        Some(open.version),
+        "the copy is stale"
+    );
+
+    t.contact_sends(
+        CONTACT,
+        json!({"type": "text", "text": {"body": "de novo"}}),
+    )
+    .await;
+    let after = t.store_conversation(&open.id).await;
+    assert_eq!(
+        after.message_count, 41,
+        "built on the conversation, not the copy"
+    );
+    assert_eq!(after.version, open.version + 2);
+    let (_, copy) = t
+        .store()
+        .contact_with_open_copy(SAMPLE_CHANNEL_ID, CONTACT)
+        .await
+        .unwrap();
+    assert_eq!(copy, Some(after), "the write refreshed the copy");
+    let stored = t.store().messages(&open.id, None, 10).await.unwrap().items;
+    assert_eq!(stored.len(), 2);
+}

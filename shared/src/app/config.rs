@@ -40,6 +40,8 @@ pub struct Settings {
     pub presence_grace_seconds: i64,
     /// `ApiGatewayManagementApi` endpoint of the WebSocket API (`https://{api}.execute-api.{region}.amazonaws.com/{stage}`).
     pub websocket_endpoint: String,
+    /// How stale `inbound`'s and `hsm-send`'s copy of a channel's settings may be (0 to 300 s; 0: read every time).
+    pub channel_cache_seconds: i64,
 }
 
 /// Where settings come from: the process environment in Lambda, the template's
@@ -122,6 +124,19 @@ impl Settings {
                         )
                     })?,
                 None => 30,
+            },
+            channel_cache_seconds: match env("CHANNEL_CACHE_SECONDS") {
+                Some(v) => v
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|s| (0..=300).contains(s))
+                    .ok_or_else(|| {
+                        ConfigError::Invalid(
+                            "CHANNEL_CACHE_SECONDS",
+                            format!("{v:?} is not 0 to 300 seconds"),
+                        )
+                    })?,
+                None => 0,
             },
             websocket_endpoint: env("WEBSOCKET_ENDPOINT").unwrap_or_default(),
             graph_api_timeout: std::time::Duration::from_secs(

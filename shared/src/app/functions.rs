@@ -202,6 +202,19 @@ fn store(clients: &Clients, settings: &Settings) -> Arc<DynamoStore> {
 }
 
 /// What closing a conversation touches, on the same clients.
+/// The channel settings of a hot path, cached for `CHANNEL_CACHE_SECONDS`.
+fn cached_channels(
+    store: &Arc<DynamoStore>,
+    settings: &Settings,
+    clock: Arc<dyn Clock>,
+) -> Arc<super::channel_cache::CachedChannels> {
+    Arc::new(super::channel_cache::CachedChannels::new(
+        store.clone(),
+        clock,
+        settings.channel_cache_seconds,
+    ))
+}
+
 fn closer(store: &Arc<DynamoStore>) -> Closer {
     Closer {
         conversations: store.clone(),
@@ -244,7 +257,7 @@ pub fn hsm_send(
     let settings = Settings::from_lookup(env)?;
     let store = store(clients, &settings);
     Ok(Sender {
-        channels: store.clone(),
+        channels: cached_channels(&store, &settings, clock.clone()),
         contacts: store.clone(),
         messages: store.clone(),
         pacer: store.clone(),
@@ -344,7 +357,7 @@ pub fn inbound(
     let settings = Settings::from_lookup(env)?;
     let store = store(clients, &settings);
     Ok(Inbound {
-        channels: store.clone(),
+        channels: cached_channels(&store, &settings, clock.clone()),
         contacts: store.clone(),
         conversations: store.clone(),
         sends: store.clone(),
@@ -366,6 +379,7 @@ pub fn agent_api(
     Ok(AgentApi {
         closer: closer(&store),
         channels: store.clone(),
+        sending_channels: cached_channels(&store, &settings, clock.clone()),
         templates: store.clone(),
         contacts: store.clone(),
         conversations: store.clone(),

@@ -137,14 +137,21 @@ impl Inbound {
                 tracing::info!(channel = %channel.id, contact = %mask_phone(contact), "contact opted out of campaigns");
             }
         }
+        // One read on the warm path: the contact with its copy of the open conversation.
+        // After a conflict the copy may be what lost, so the conversation is read itself.
+        let mut trust_copy = true;
         for _ in 0..MAX_ATTEMPTS {
             let now = self.clock.now();
             let channel_id = channel.id.as_str();
-            let record = self.contacts.contact(channel_id, contact).await?;
+            let (record, copy) = self
+                .contacts
+                .contact_with_open_copy(channel_id, contact)
+                .await?;
             let expected_open = record.as_ref().and_then(|r| r.open_conversation_id.clone());
-            let open = match &expected_open {
-                Some(id) => self.conversations.conversation(id).await?,
-                None => None,
+            let open = match (&expected_open, copy.filter(|_| trust_copy)) {
+                (Some(_), Some(copy)) => Some(copy),
+                (Some(id), None) => self.conversations.conversation(id).await?,
+                (None, _) => None,
             };
             let at = inbound.at.min(now);
             let mut plan = plan_inbound(
@@ -269,6 +276,7 @@ impl Inbound {
                     return Ok(());
                 }
                 InboundOutcome::Conflict => {
+                    trust_copy = false;
                     tracing::debug!(contact = %mask_phone(contact), "concurrent write; reading again");
                 }
             }

@@ -15,6 +15,7 @@
 //! | [`expiry`] | `auto-expiry`: the sweeper over the expiry index |
 //! | [`templates`] | `template-sync`: the catalogue from the Graph API |
 //! | [`relay`] | `event-relay`: the outbox, from the table's stream to the bus, queues, timers |
+//! | [`channel_cache`] | channel settings cached per instance for `inbound` and `hsm-send` |
 //! | [`closing`] | lazy expiry and the closing message, shared by api, timers, expiry |
 //! | [`history`], [`ids`], [`outbound_item`], [`events`], [`fifo`], [`http`], [`auth`] | shared pieces, imported downward only |
 //! | [`config`], [`functions`] | settings, clients and wiring: each function's ports |
@@ -23,6 +24,7 @@ pub mod api;
 pub mod assignment;
 pub mod auth;
 pub mod campaigns;
+pub mod channel_cache;
 pub mod closing;
 pub mod config;
 pub mod events;

@@ -107,7 +107,19 @@ impl Sender {
             Ok(item) => item,
             Err(reason) => return self.dead_letter(record, body, reason).await,
         };
-        let Some(message) = self.messages.message(&item.key).await? else {
+        // What the send needs, read at once: the message, the channel (cached per
+        // instance) and, for a free-form message, the contact's window.
+        let (message, channel, contact) = futures::try_join!(
+            self.messages.message(&item.key),
+            self.channels.channel(&item.channel),
+            async {
+                match item.free_form {
+                    true => self.contacts.contact(&item.channel, &item.to).await,
+                    false => Ok(None),
+                }
+            }
+        )?;
+        let Some(message) = message else {
             tracing::warn!(conversation_id = %item.key.conversation_id, "outbound message not found; nothing to send");
             return Ok(());
         };
@@ -120,7 +132,6 @@ impl Sender {
         let now = self.clock.now();
         // Everything that can fail before the call is read first, so a claim always means
         // "the call may have happened".
-        let channel = self.channels.channel(&item.channel).await?;
         let mut reclaimed = false;
         if let Some(since) = message.outcome_unknown_since {
             // An earlier attempt may have been accepted: a status webhook carrying our id
@@ -155,10 +166,7 @@ impl Sender {
             reclaimed = true;
         }
         if item.free_form {
-            let window = self
-                .contacts
-                .contact(&item.channel, &item.to)
-                .await?
+            let window = contact
                 .map(|c| c.window(now))
                 .unwrap_or_else(|| crate::domain::Window::at(None, now));
             if !window.open {

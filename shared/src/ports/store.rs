@@ -60,6 +60,17 @@ pub trait ContactStore: Send + Sync {
     ) -> PortResult<ContactRecord>;
     /// The contact opted out of campaigns (a keyword, provider error 131050).
     async fn opt_out(&self, channel: &str, contact: &str) -> PortResult<()>;
+    /// The record and, where the store keeps one with it, a copy of the open conversation
+    /// it points to, in one read (`None`: read the conversation by id). The copy is a
+    /// hint: a write based on it is conditioned on its version, and a conflict means
+    /// reading the conversation itself.
+    async fn contact_with_open_copy(
+        &self,
+        channel: &str,
+        contact: &str,
+    ) -> PortResult<(Option<ContactRecord>, Option<Conversation>)> {
+        Ok((self.contact(channel, contact).await?, None))
+    }
 }
 
 /// Conversation records: read, start, change conditionally, remove.

@@ -36,6 +36,14 @@ impl AgentApi {
             .ok_or_else(|| ApiError::not_found(format!("channel {id} is not configured")))
     }
 
+    /// The channel as a send needs it: from the per-instance cache.
+    pub(super) async fn sending_channel(&self, id: &str) -> Result<Channel, ApiError> {
+        self.sending_channels
+            .channel(id)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("channel {id} is not configured")))
+    }
+
     pub(super) async fn approved_template(
         &self,
         channel: &str,

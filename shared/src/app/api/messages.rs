@@ -111,19 +111,26 @@ impl AgentApi {
                 ))
             }
         };
-        let channel = self.channel(&first.channel).await?;
-        let mut read = Some(first);
+        // The channel (cached per instance) and the contact's window at once.
+        let (channel, contact) = futures::try_join!(self.sending_channel(&first.channel), async {
+            Ok(self
+                .contacts
+                .contact(&first.channel, &first.contact)
+                .await?)
+        })?;
+        let mut read = Some((first, contact));
         for _ in 0..MAX_ATTEMPTS {
             let now = self.clock.now();
             // The first attempt uses what was read above; a conflict reads again.
-            let conversation = match read.take() {
-                Some(c) => c,
-                None => self.conversation(id).await?,
+            let (conversation, contact) = match read.take() {
+                Some(both) => both,
+                None => {
+                    let c = self.conversation(id).await?;
+                    let contact = self.contacts.contact(&c.channel, &c.contact).await?;
+                    (c, contact)
+                }
             };
-            let window = self
-                .contacts
-                .contact(&conversation.channel, &conversation.contact)
-                .await?
+            let window = contact
                 .map(|r| r.window(now))
                 .unwrap_or_else(|| crate::domain::Window::at(None, now));
             let free_form = !matches!(content, MessageContent::Template { .. });

@@ -57,7 +57,10 @@ use std::sync::Arc;
 /// table: the events, sends and timers of each change go in the change's own transaction
 /// (the outbox) and `event-relay` carries them out.
 pub struct AgentApi {
+    /// Read fresh: settings are read and written here.
     pub channels: Arc<dyn ChannelStore>,
+    /// What a send needs of its channel, cached for `CHANNEL_CACHE_SECONDS`.
+    pub sending_channels: Arc<dyn ChannelStore>,
     pub templates: Arc<dyn TemplateCatalogue>,
     pub contacts: Arc<dyn ContactStore>,
     pub conversations: Arc<dyn ConversationStore>,

@@ -227,6 +227,7 @@ impl Assignments for DynamoStore {
             ops.push(self.new_message_put(m)?);
         }
         ops.extend(self.outbox_puts(&w.effects)?);
+        ops.extend(self.open_copy_update(c)?);
         match self
             .client
             .transact_write_items()

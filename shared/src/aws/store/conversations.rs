@@ -115,7 +115,11 @@ impl ConversationStore for DynamoStore {
             .table_name(&self.table)
             .key("pk", s(contact_pk(&c.channel, &c.contact)))
             .key("sk", s("CONTACT"))
-            .update_expression("SET channel = :ch, contact = :ct, open_conversation_id = :open")
+            .update_expression(
+                "SET channel = :ch, contact = :ct, open_conversation_id = :open, #copy = :copy",
+            )
+            .expression_attribute_names("#copy", super::contacts::OPEN_COPY)
+            .expression_attribute_values(":copy", self.open_copy(c)?)
             .expression_attribute_values(":ch", s(&c.channel))
             .expression_attribute_values(":ct", s(&c.contact))
             .expression_attribute_values(":open", s(&c.id));
@@ -172,7 +176,8 @@ impl ConversationStore for DynamoStore {
     ) -> PortResult<WriteOutcome> {
         let item = to_item(&self.conversation_item(next))?;
         let moves = self.load_moves(next, None)?;
-        if effects.is_empty() && moves.is_empty() {
+        let copy = self.open_copy_update(next)?;
+        if effects.is_empty() && moves.is_empty() && copy.is_none() {
             let result = self
                 .client
                 .put_item()
@@ -206,6 +211,7 @@ impl ConversationStore for DynamoStore {
             let mut ops = vec![TransactWriteItem::builder().put(put).build()];
             ops.extend(moves);
             ops.extend(self.outbox_puts(effects)?);
+            ops.extend(copy);
             if self.transact(ops).await? == WriteOutcome::Conflict {
                 return Ok(WriteOutcome::Conflict);
             }

@@ -161,8 +161,10 @@ impl InboundLog for DynamoStore {
             .key("pk", s(contact_pk(&conversation.channel, &conversation.contact)))
             .key("sk", s("CONTACT"))
             .update_expression(
-                "SET channel = :ch, contact = :ct, open_conversation_id = :open, last_inbound_at = :at",
+                "SET channel = :ch, contact = :ct, open_conversation_id = :open, last_inbound_at = :at, #copy = :copy",
             )
+            .expression_attribute_names("#copy", super::contacts::OPEN_COPY)
+            .expression_attribute_values(":copy", self.open_copy(conversation)?)
             .expression_attribute_values(":ch", s(&conversation.channel))
             .expression_attribute_values(":ct", s(&conversation.contact))
             .expression_attribute_values(":open", s(&conversation.id))
@@ -181,7 +183,7 @@ impl InboundLog for DynamoStore {
         if let Some(name) = &write.contact_name {
             contact_update = contact_update
                 .update_expression(
-                    "SET channel = :ch, contact = :ct, open_conversation_id = :open, last_inbound_at = :at, #name = :name",
+                    "SET channel = :ch, contact = :ct, open_conversation_id = :open, last_inbound_at = :at, #copy = :copy, #name = :name",
                 )
                 .expression_attribute_names("#name", "name")
                 .expression_attribute_values(":name", s(name));

@@ -165,6 +165,7 @@ impl MessageLog for DynamoStore {
         ops.extend(self.load_moves(&write.conversation, None)?);
         ops.push(self.new_message_put(&write.message)?);
         ops.extend(self.outbox_puts(&write.effects)?);
+        ops.extend(self.open_copy_update(&write.conversation)?);
         match self
             .client
             .transact_write_items()

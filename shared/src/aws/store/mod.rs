@@ -6,7 +6,7 @@
 //! | channel         | `CHANNEL#{id}`                 | `CHANNEL`                  | [`channels`] |
 //! | channel counters| `CHANNEL#{id}`                 | `STATS`                    | [`channels`] |
 //! | template        | `CHANNEL#{id}`                 | `TEMPLATE#{name}#{lang}`   | [`templates`] |
-//! | contact window  | `CONTACT#{channel}#{contact}`  | `CONTACT`                  | [`contacts`] |
+//! | contact window  | `CONTACT#{channel}#{contact}`  | `CONTACT`                  | [`contacts`] (with a copy of its open conversation) |
 //! | conversation    | `CONV#{id}`                    | `CONV`                     | [`conversations`] |
 //! | message         | `CONV#{id}`                    | `MSG#{at:016}#{wamid}`     | [`messages`] |
 //! | idempotency key | `IDEMPOTENCY#{conv}#{key}`     | `IDEMPOTENCY`              | [`messages`] |
@@ -85,6 +85,11 @@ impl DynamoStore {
         pk: String,
         sk: &str,
     ) -> PortResult<Option<T>> {
+        self.get_raw(pk, sk).await?.map(from_item).transpose()
+    }
+
+    /// A strongly consistent `GetItem`, as stored (none once its retention TTL passed).
+    pub(super) async fn get_raw(&self, pk: String, sk: &str) -> PortResult<Option<items::Item>> {
         let out = self
             .client
             .get_item()
@@ -95,10 +100,7 @@ impl DynamoStore {
             .send()
             .await
             .map_err(|e| crate::aws::sdk_error("dynamodb", e))?;
-        match out.item {
-            Some(item) if !expired(&item) => from_item(item).map(Some),
-            _ => Ok(None),
-        }
+        Ok(out.item.filter(|item| !expired(item)))
     }
 }
 
