@@ -17,6 +17,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// How many times the sandbox posts a status webhook that was not answered 200.
+pub const STATUS_WEBHOOK_ATTEMPTS: u32 = 6;
+
 /// A rule the sandbox applies to the sends that match it.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -113,7 +116,8 @@ impl LocalStack {
         Outcome::Fail(status, code)
     }
 
-    /// Posts `sent`, `delivered` and `read` for an accepted message, signed like Meta's.
+    /// Posts `sent`, `delivered` and `read` for an accepted message, signed like Meta's,
+    /// each retried until answered 200 (up to [`STATUS_WEBHOOK_ATTEMPTS`] times).
     fn post_statuses(self: &Arc<Self>, phone_number_id: String, wamid: String, request: Value) {
         if !self.status_webhooks.load(Ordering::Relaxed) {
             return;
@@ -147,15 +151,26 @@ impl LocalStack {
                     crate::dev::APP_SECRET.as_bytes(),
                     body.as_bytes(),
                 );
-                let sent = client
-                    .post(&url)
-                    .header("content-type", "application/json")
-                    .header("x-hub-signature-256", signature)
-                    .body(body)
-                    .send()
-                    .await;
-                if let Err(e) = sent {
-                    tracing::warn!(error = %e, "sandbox status webhook not delivered");
+                // Meta retries a webhook that was not answered 200 (for days, less and
+                // less often); here a few times, quickly.
+                for attempt in 0..STATUS_WEBHOOK_ATTEMPTS {
+                    let sent = client
+                        .post(&url)
+                        .header("content-type", "application/json")
+                        .header("x-hub-signature-256", &signature)
+                        .body(body.clone())
+                        .send()
+                        .await;
+                    match sent {
+                        Ok(r) if r.status().is_success() => break,
+                        Ok(r) => {
+                            tracing::warn!(status = %r.status(), attempt, "sandbox status webhook refused; retrying")
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, attempt, "sandbox status webhook not delivered; retrying")
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
                 }
             }
         });
