@@ -7,7 +7,7 @@ VENV := .venv
 PIP := $(VENV)/bin/pip --quiet --disable-pip-version-check
 CARGO ?= cargo
 
-.PHONY: run test venv fmt-check clippy unit integration integration-and-contract contract lint-template build build-tools bench bench-campaign bench-coldstart cost soak campaign-soak e2e clean
+.PHONY: run test venv fmt-check clippy unit integration integration-and-contract contract lint-template build build-tools bench bench-campaign bench-coldstart cost soak campaign-soak load e2e clean
 
 ## The emulator (moto server) for `make run` and the integration tests, the linters and
 ## schemathesis for `make contract`.
@@ -125,6 +125,17 @@ soak: venv
 ## `make test` runs 300.
 campaign-soak: venv
 	CAMPAIGN_RECIPIENTS=10000 CAMPAIGN_RATE=80 $(CARGO) test --workspace --test campaign_soak -- --nocapture
+
+## The local stack under load (docs/performance.md, "The local stack under load"): starts
+## it as `make run` does, then 50 concurrent senders post signed webhooks, one message each
+## and every one twice, for LOAD_MESSAGES messages (10,000) over LOAD_CONTACTS contacts
+## (50); prints webhooks accepted per second, messages applied (stored) per second end to
+## end and the stack's memory (its process and the emulator's). `make test` does not run it.
+LOAD_MESSAGES ?= 10000
+LOAD_CONTACTS ?= 50
+load: venv
+	$(CARGO) build -q -p conversa-infra --bin local-stack --bin load
+	LOAD_MESSAGES=$(LOAD_MESSAGES) LOAD_CONTACTS=$(LOAD_CONTACTS) $${CARGO_TARGET_DIR:-target}/debug/load
 
 ## `sam build` for Lambda: an arm64 `bootstrap` per function, no Docker.
 # rustup cannot fetch the aarch64 std here, so the cross build uses Debian's rustc-web
