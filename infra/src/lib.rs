@@ -92,6 +92,9 @@ pub struct LocalStack {
     pub ws: websocket::Connections,
 }
 
+/// How many published events `make run` keeps for `GET /_dev/events`.
+pub const EVENTS_KEPT: usize = 10_000;
+
 /// The sample channel the local stack and the tests start with.
 pub fn sample_channel() -> Channel {
     let mut c = Channel::new(dev::SAMPLE_CHANNEL_ID, dev::SAMPLE_DISPLAY_NUMBER);
@@ -208,7 +211,9 @@ impl LocalStack {
         })
     }
 
-    /// Runs every event source mapping and fires due schedules, until the process ends.
+    /// Runs every event source mapping and fires due schedules, until the process ends;
+    /// reads the published events as they come, keeping the last [`EVENTS_KEPT`] (the
+    /// capture queue would otherwise hold every event of the session in the emulator).
     pub fn spawn_background(self: &Arc<Self>) {
         self.runtime.spawn_pollers();
         let stack = self.clone();
@@ -216,6 +221,13 @@ impl LocalStack {
             loop {
                 stack.tick().await;
                 tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        });
+        let stack = self.clone();
+        tokio::spawn(async move {
+            loop {
+                drop(stack.read_events(Some(EVENTS_KEPT)).await);
+                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
             }
         });
     }
@@ -292,10 +304,19 @@ impl LocalStack {
         Self::store_of(&self.stack, &self.config)
     }
 
-    /// Every event published so far, oldest first.
+    /// Every event published so far, oldest first (in `make run`, the last
+    /// [`EVENTS_KEPT`]).
     pub async fn events_seen(&self) -> Vec<serde_json::Value> {
         // What was committed is published by the relay: let it catch up first.
         self.runtime.drain_streams().await;
+        self.read_events(None).await.clone()
+    }
+
+    /// Moves what the capture queue holds into `events`, keeping the last `keep` if given.
+    async fn read_events(
+        &self,
+        keep: Option<usize>,
+    ) -> tokio::sync::MutexGuard<'_, Vec<serde_json::Value>> {
         let sqs = aws_sdk_sqs::Client::new(&self.config);
         let mut seen = self.events.lock().await;
         loop {
@@ -312,19 +333,31 @@ impl LocalStack {
             if messages.is_empty() {
                 break;
             }
-            for m in &messages {
+            let mut read = Vec::new();
+            for (i, m) in messages.iter().enumerate() {
                 if let Some(v) = m.body().and_then(|b| serde_json::from_str(b).ok()) {
                     seen.push(v);
                 }
-                let _ = sqs
-                    .delete_message()
-                    .queue_url(&self.events_queue_url)
+                if let Ok(entry) = aws_sdk_sqs::types::DeleteMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
                     .receipt_handle(m.receipt_handle().unwrap_or_default())
-                    .send()
-                    .await;
+                    .build()
+                {
+                    read.push(entry);
+                }
+            }
+            let _ = sqs
+                .delete_message_batch()
+                .queue_url(&self.events_queue_url)
+                .set_entries(Some(read))
+                .send()
+                .await;
+            if let Some(keep) = keep {
+                let excess = seen.len().saturating_sub(keep);
+                seen.drain(..excess);
             }
         }
-        seen.clone()
+        seen
     }
 }
 

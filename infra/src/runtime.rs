@@ -50,8 +50,17 @@ pub struct Poller {
     pub queue_arn: String,
     pub batch_size: usize,
     pub report_batch_item_failures: bool,
+    /// How many receive-invoke-delete loops run at once (`spawn_pollers`).
+    pub concurrency: usize,
     pub handler: Arc<dyn SqsFunction>,
 }
+
+/// Receive-invoke-delete loops per SQS event source when the template sets no
+/// `MaximumConcurrency`. Lambda polls a queue with several pollers and invokes as many
+/// functions as there are batches (for a FIFO queue, message groups); one loop would make
+/// every batch wait for the previous one's AWS calls. The emulator hands a FIFO group to
+/// one receive at a time, so the groups stay in order.
+pub const POLLERS_PER_QUEUE: usize = 4;
 
 pub struct Scheduled {
     pub function: String,
@@ -165,6 +174,7 @@ impl Runtime {
                             queue_arn,
                             batch_size,
                             report_batch_item_failures,
+                            maximum_concurrency,
                         },
                         Function::Sqs(h),
                     ) => pollers.push(Poller {
@@ -178,6 +188,9 @@ impl Runtime {
                         queue_arn: queue_arn.clone(),
                         batch_size: *batch_size,
                         report_batch_item_failures: *report_batch_item_failures,
+                        concurrency: maximum_concurrency
+                            .unwrap_or(POLLERS_PER_QUEUE)
+                            .clamp(1, POLLERS_PER_QUEUE),
                         handler: h.clone(),
                     }),
                     (
@@ -219,6 +232,7 @@ impl Runtime {
                             queue_arn,
                             batch_size: 10,
                             report_batch_item_failures: true,
+                            concurrency: POLLERS_PER_QUEUE,
                             handler: Arc::new(RuleTarget(h.clone())),
                         })
                     }
@@ -368,7 +382,9 @@ impl Runtime {
         for s in &self.streams {
             s.spawn(self.streams_client.clone(), self.sqs.clone());
         }
-        for i in 0..self.pollers.len() {
+        for i in (0..self.pollers.len())
+            .flat_map(|i| std::iter::repeat_n(i, self.pollers[i].concurrency.max(1)))
+        {
             let rt = self.clone();
             tokio::spawn(async move {
                 let poller = &rt.pollers[i];

@@ -47,6 +47,8 @@ pub enum FunctionEvent {
         queue_arn: String,
         batch_size: usize,
         report_batch_item_failures: bool,
+        /// `ScalingConfig.MaximumConcurrency`: at most this many invocations at once.
+        maximum_concurrency: Option<usize>,
     },
     /// An EventBridge schedule (`rate(...)` or `cron(...)`).
     Schedule { expression: String },
@@ -227,6 +229,13 @@ impl Template {
                                         s.iter()
                                             .any(|t| t.as_str() == Some("ReportBatchItemFailures"))
                                     }),
+                                maximum_concurrency: match p
+                                    .get("ScalingConfig")
+                                    .and_then(|c| c.get("MaximumConcurrency"))
+                                {
+                                    Some(v) => resolver.resolve_string(v)?.parse().ok(),
+                                    None => None,
+                                },
                             });
                         }
                         Some("DynamoDB") => {

@@ -59,7 +59,7 @@ Routes from template.yaml:
 {routes}
   POST   /_dev/token   {{"sub": "agent-1", "role": "agent", "queues": ["support"]}} -> {{"token": ...}}
   POST   /_dev/clock   {{"advance_seconds": 3600}}
-  GET    /_dev/events  every event published on the bus
+  GET    /_dev/events  the events published on the bus (the last 10,000)
   GET    /_dev/outbox  what the sandbox provider was asked to send
   POST   /_dev/run/TemplateSyncFunction   run a scheduled function now
   POST   /_dev/faults  {{"service": "sqs", "operation": "SendMessageBatch", "error": "ServiceUnavailable"}}
