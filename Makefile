@@ -7,7 +7,7 @@ VENV := .venv
 PIP := $(VENV)/bin/pip --quiet --disable-pip-version-check
 CARGO ?= cargo
 
-.PHONY: run test venv fmt-check clippy unit integration integration-and-contract contract lint-template build build-tools bench bench-campaign bench-coldstart cost soak campaign-soak load e2e clean
+.PHONY: run test venv fmt-check clippy unit integration integration-and-contract contract lint-template build build-tools bench bench-batch bench-campaign bench-coldstart cost soak campaign-soak load e2e clean
 
 ## The emulator (moto server) for `make run` and the integration tests, the linters and
 ## schemathesis for `make contract`.
@@ -88,6 +88,12 @@ $(VENV)/.e2e-installed: $(VENV)/.installed infra/e2e/requirements.txt
 
 bench:
 	$(CARGO) bench -p conversa-bench --bench inbound
+
+## One SQS batch of 10 records through the real inbound handler, over 10 contacts and over
+## one, with every AWS call delayed BATCH_CALL_DELAY_MS (10) by a proxy in front of the
+## emulator: groups run concurrently, so 10 contacts take about one record's time.
+bench-batch: venv
+	$(CARGO) bench -p conversa-bench --bench inbound_batch
 
 ## The campaign dispatcher alone (the table in memory) at 10,000 and 100,000 recipients:
 ## wall time and peak memory (docs/performance.md).
