@@ -15,6 +15,7 @@ async fn main() -> Result<(), Error> {
         &process_env,
         Arc::new(SystemClock),
     )?);
+    functions::prime_table(&clients, &process_env).await;
     lambda_http::run(service_fn(move |req: Request| {
         let api = api.clone();
         async move { Ok::<_, Error>(api.handle(req).await) }

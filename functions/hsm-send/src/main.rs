@@ -16,6 +16,7 @@ async fn main() -> Result<(), Error> {
         &process_env,
         Arc::new(SystemClock),
     )?);
+    functions::prime_table(&clients, &process_env).await;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let sender = sender.clone();
         async move { Ok::<SqsBatchResponse, Error>(sender.handle(event.payload).await) }

@@ -487,6 +487,33 @@ pub fn event_relay(
 }
 
 /// The handler of a function by its binary name (`Metadata.BuildProperties.Binary`).
+/// Priming: one read of the table during init, of a key that never exists, so that the
+/// first event finds the connection to DynamoDB open (DNS, TCP, the TLS handshake), the
+/// credentials resolved and the request path warmed — work that would otherwise be in the
+/// first customer's latency. Lambda runs it in the init phase, which for a custom runtime
+/// (`provided.al2023`) is billed like an invocation: one round trip per cold start. Never
+/// fails a cold start (2 s at most, errors only logged).
+pub async fn prime_table(clients: &Clients, env: Lookup<'_>) {
+    let Some(table) = env("TABLE_NAME").filter(|t| !t.is_empty()) else {
+        return;
+    };
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let read = clients
+        .dynamodb
+        .get_item()
+        .table_name(table)
+        .key("pk", AttributeValue::S("PRIME".into()))
+        .key("sk", AttributeValue::S("PRIME".into()))
+        .send();
+    match tokio::time::timeout(std::time::Duration::from_secs(2), read).await {
+        Ok(Ok(_)) => tracing::debug!("table connection primed"),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %aws_sdk_dynamodb::error::DisplayErrorContext(e), "priming read failed")
+        }
+        Err(_) => tracing::warn!("priming read timed out"),
+    }
+}
+
 pub async fn build(
     binary: &str,
     clients: &Clients,
