@@ -72,6 +72,7 @@ impl Emulator {
 
 pub async fn sdk_config(endpoint: &str) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
+        .http_client(conversa::aws::http_client())
         .region(Region::new(REGION))
         .endpoint_url(endpoint)
         // The SDK's standard retries (3 attempts), with short waits: faults injected into

@@ -363,6 +363,8 @@ impl LocalStack {
 
 /// Starts the emulator (or uses `CONVERSA_EMULATOR`), for `make run` and the tests.
 pub fn emulator_from_env(port: u16) -> Result<Emulator, emulator::EmulatorError> {
+    // Every client of the local stack and the tests is built after this.
+    conversa::aws::install_tls_provider();
     match std::env::var("CONVERSA_EMULATOR") {
         Ok(endpoint) if !endpoint.is_empty() => Ok(Emulator::existing(endpoint)),
         _ => Emulator::start(&repo_root(), port),

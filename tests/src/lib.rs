@@ -22,6 +22,7 @@ pub use conversa_infra::dev::{SAMPLE_CHANNEL_ID, SAMPLE_DISPLAY_NUMBER};
 static EMULATOR: OnceLock<Emulator> = OnceLock::new();
 
 fn emulator() -> &'static Emulator {
+    conversa::aws::install_tls_provider();
     EMULATOR.get_or_init(|| emulator_from_env(0).expect("start the emulator (make venv)"))
 }
 

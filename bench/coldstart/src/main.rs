@@ -146,6 +146,7 @@ async fn seed_sends(
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    conversa::aws::install_tls_provider();
     let runs: usize = env_or("COLDSTART_RUNS", "5").parse()?;
     let warmup: usize = env_or("COLDSTART_WARMUP", "1").parse()?;
     let only: Option<Vec<String>> = std::env::var("COLDSTART_FUNCTIONS")

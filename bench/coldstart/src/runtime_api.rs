@@ -251,6 +251,7 @@ mod tests {
             .await
             .unwrap();
         let base = format!("http://{}", api.host_port());
+        conversa::aws::install_tls_provider();
         let client = reqwest::Client::new();
         let runtime = tokio::spawn(async move {
             for i in 0..3 {
@@ -322,6 +323,7 @@ mod tests {
     #[tokio::test]
     async fn an_unknown_request_id_is_refused() {
         let api = RuntimeApi::start("arn").await.unwrap();
+        conversa::aws::install_tls_provider();
         let status = reqwest::Client::new()
             .post(format!(
                 "http://{}/2018-06-01/runtime/invocation/nope/response",

@@ -298,6 +298,7 @@ async fn get_json(http: &reqwest::Client, url: &str, token: &str) -> Result<Valu
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    conversa::aws::install_tls_provider();
     let messages = setting("LOAD_MESSAGES", 10_000);
     let contacts_n = setting("LOAD_CONTACTS", 50).max(1);
     let senders = setting("LOAD_SENDERS", 50).max(1);

@@ -27,6 +27,7 @@ fn stamp(v: &mut Value, secs: &str) {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    conversa::aws::install_tls_provider();
     let mut keep = false;
     let mut positional = Vec::new();
     for a in std::env::args().skip(1) {

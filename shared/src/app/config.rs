@@ -183,7 +183,11 @@ impl Clients {
     }
 
     pub async fn from_env() -> Self {
-        Self::new(&aws_config::load_from_env().await)
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .http_client(crate::aws::http_client())
+            .load()
+            .await;
+        Self::new(&config)
     }
 
     pub fn store(&self, settings: &Settings) -> DynamoStore {

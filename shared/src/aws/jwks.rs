@@ -19,6 +19,7 @@ pub struct JwksVerifier {
 
 impl JwksVerifier {
     pub fn new(issuer: &str, audience: &str) -> Self {
+        crate::aws::install_tls_provider();
         Self {
             issuer: issuer.trim_end_matches('/').to_owned(),
             audience: audience.to_owned(),
