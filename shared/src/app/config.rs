@@ -158,6 +158,32 @@ impl Settings {
     }
 }
 
+/// The SDK configuration of a Lambda function, from what Lambda puts in its environment:
+/// `AWS_REGION` and the execution role's credentials as environment variables
+/// (`AWS_ENDPOINT_URL` too, when set, as the harnesses do). Built directly rather than by
+/// `aws_config::defaults(..).load()`, whose provider chains — profile files, SSO, STS web
+/// identity, IMDS, ECS — a function never uses but would carry in its binary and walk at
+/// every cold start.
+pub fn lambda_sdk_config(env: Lookup<'_>) -> aws_config::SdkConfig {
+    use aws_config::environment::EnvironmentVariableCredentialsProvider;
+    use aws_sdk_dynamodb::config::SharedCredentialsProvider;
+    let region = env("AWS_REGION")
+        .or_else(|| env("AWS_DEFAULT_REGION"))
+        .filter(|r| !r.is_empty())
+        .map(aws_config::Region::new);
+    let mut builder = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(region)
+        .credentials_provider(SharedCredentialsProvider::new(
+            EnvironmentVariableCredentialsProvider::new(),
+        ))
+        .http_client(crate::aws::http_client());
+    if let Some(url) = env("AWS_ENDPOINT_URL").filter(|u| !u.is_empty()) {
+        builder = builder.endpoint_url(url);
+    }
+    builder.build()
+}
+
 /// The AWS clients, built once from one `SdkConfig`.
 #[derive(Clone, Debug)]
 pub struct Clients {
@@ -183,11 +209,7 @@ impl Clients {
     }
 
     pub async fn from_env() -> Self {
-        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .http_client(crate::aws::http_client())
-            .load()
-            .await;
-        Self::new(&config)
+        Self::new(&lambda_sdk_config(&process_env))
     }
 
     pub fn store(&self, settings: &Settings) -> DynamoStore {
