@@ -43,7 +43,7 @@ async fn a_function_configured_from_lambdas_environment_reaches_the_table_and_pr
         "one priming read, signed with the environment's credentials: {calls:?}"
     );
     let described = clients
-        .dynamodb
+        .dynamodb()
         .describe_table()
         .table_name(&table)
         .send()

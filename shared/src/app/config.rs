@@ -2,6 +2,7 @@
 
 use crate::aws::{read_secure_parameters, DynamoStore, EventBridgePublisher, SqsWorkQueue};
 use crate::ports::PortError;
+use std::sync::OnceLock;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -184,14 +185,15 @@ pub fn lambda_sdk_config(env: Lookup<'_>) -> aws_config::SdkConfig {
     builder.build()
 }
 
-/// The AWS clients, built once from one `SdkConfig`.
+/// The AWS clients of a function, built once per cold start from one `SdkConfig`, each on
+/// first use: a function's binary carries only the clients its builder asks for.
 #[derive(Clone, Debug)]
 pub struct Clients {
-    pub dynamodb: aws_sdk_dynamodb::Client,
-    pub sqs: aws_sdk_sqs::Client,
-    pub eventbridge: aws_sdk_eventbridge::Client,
-    pub ssm: aws_sdk_ssm::Client,
-    pub scheduler: aws_sdk_scheduler::Client,
+    dynamodb: OnceLock<aws_sdk_dynamodb::Client>,
+    sqs: OnceLock<aws_sdk_sqs::Client>,
+    eventbridge: OnceLock<aws_sdk_eventbridge::Client>,
+    ssm: OnceLock<aws_sdk_ssm::Client>,
+    scheduler: OnceLock<aws_sdk_scheduler::Client>,
     /// For clients built per function (the WebSocket management endpoint).
     pub config: aws_config::SdkConfig,
 }
@@ -199,13 +201,38 @@ pub struct Clients {
 impl Clients {
     pub fn new(config: &aws_config::SdkConfig) -> Self {
         Self {
-            dynamodb: aws_sdk_dynamodb::Client::new(config),
-            sqs: aws_sdk_sqs::Client::new(config),
-            eventbridge: aws_sdk_eventbridge::Client::new(config),
-            ssm: aws_sdk_ssm::Client::new(config),
-            scheduler: aws_sdk_scheduler::Client::new(config),
+            dynamodb: OnceLock::new(),
+            sqs: OnceLock::new(),
+            eventbridge: OnceLock::new(),
+            ssm: OnceLock::new(),
+            scheduler: OnceLock::new(),
             config: config.clone(),
         }
+    }
+
+    pub fn dynamodb(&self) -> &aws_sdk_dynamodb::Client {
+        self.dynamodb
+            .get_or_init(|| aws_sdk_dynamodb::Client::new(&self.config))
+    }
+
+    pub fn sqs(&self) -> &aws_sdk_sqs::Client {
+        self.sqs
+            .get_or_init(|| aws_sdk_sqs::Client::new(&self.config))
+    }
+
+    pub fn eventbridge(&self) -> &aws_sdk_eventbridge::Client {
+        self.eventbridge
+            .get_or_init(|| aws_sdk_eventbridge::Client::new(&self.config))
+    }
+
+    pub fn ssm(&self) -> &aws_sdk_ssm::Client {
+        self.ssm
+            .get_or_init(|| aws_sdk_ssm::Client::new(&self.config))
+    }
+
+    pub fn scheduler(&self) -> &aws_sdk_scheduler::Client {
+        self.scheduler
+            .get_or_init(|| aws_sdk_scheduler::Client::new(&self.config))
     }
 
     pub async fn from_env() -> Self {
@@ -214,7 +241,7 @@ impl Clients {
 
     pub fn store(&self, settings: &Settings) -> DynamoStore {
         DynamoStore::new(
-            self.dynamodb.clone(),
+            self.dynamodb().clone(),
             &settings.table_name,
             settings.retention_days,
         )
@@ -222,15 +249,15 @@ impl Clients {
     }
 
     pub fn events(&self, settings: &Settings) -> EventBridgePublisher {
-        EventBridgePublisher::new(self.eventbridge.clone(), &settings.event_bus_name)
+        EventBridgePublisher::new(self.eventbridge().clone(), &settings.event_bus_name)
     }
 
     pub fn timers(&self, settings: &Settings) -> crate::aws::timers::AwsTimers {
         crate::aws::timers::AwsTimers {
-            sqs: self.sqs.clone(),
+            sqs: self.sqs().clone(),
             queue_url: settings.timers_queue_url.clone(),
             queue_arn: settings.timers_queue_arn.clone(),
-            scheduler: self.scheduler.clone(),
+            scheduler: self.scheduler().clone(),
             group: settings.schedule_group.clone(),
             role_arn: settings.scheduler_role_arn.clone(),
         }
@@ -241,7 +268,7 @@ impl Clients {
     }
 
     pub fn queue(&self, url: &str) -> SqsWorkQueue {
-        SqsWorkQueue::new(self.sqs.clone(), url)
+        SqsWorkQueue::new(self.sqs().clone(), url)
     }
 
     /// Reads the secrets whose SSM parameter names are in these environment variables,
@@ -256,6 +283,6 @@ impl Clients {
             .map(|v| var(env, v))
             .collect::<Result<Vec<_>, _>>()?;
         let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-        Ok(read_secure_parameters(&self.ssm, &refs).await?)
+        Ok(read_secure_parameters(self.ssm(), &refs).await?)
     }
 }

@@ -264,7 +264,7 @@ pub fn hsm_send(
         campaigns: store.clone(),
         sends: store,
         provider: Arc::new(graph_api(&settings)?),
-        secrets: Arc::new(SsmSecrets::new(clients.ssm.clone())),
+        secrets: Arc::new(SsmSecrets::new(clients.ssm().clone())),
         queue: Arc::new(clients.queue(&settings.outbound_queue_url)),
         dead_letters: Arc::new(clients.queue(&settings.outbound_dlq_url)),
         clock,
@@ -323,7 +323,7 @@ pub fn template_sync(clients: &Clients, env: Lookup<'_>) -> Result<TemplateSync,
         channels: store.clone(),
         templates: store,
         provider: Arc::new(graph_api(&settings)?),
-        secrets: Arc::new(SsmSecrets::new(clients.ssm.clone())),
+        secrets: Arc::new(SsmSecrets::new(clients.ssm().clone())),
         default_token_parameter: settings.graph_token_parameter,
     })
 }
@@ -499,7 +499,7 @@ pub async fn prime_table(clients: &Clients, env: Lookup<'_>) {
     };
     use aws_sdk_dynamodb::types::AttributeValue;
     let read = clients
-        .dynamodb
+        .dynamodb()
         .get_item()
         .table_name(table)
         .key("pk", AttributeValue::S("PRIME".into()))
