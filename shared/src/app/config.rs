@@ -41,7 +41,7 @@ pub struct Settings {
     pub presence_grace_seconds: i64,
     /// `ApiGatewayManagementApi` endpoint of the WebSocket API (`https://{api}.execute-api.{region}.amazonaws.com/{stage}`).
     pub websocket_endpoint: String,
-    /// How stale `inbound`'s and `hsm-send`'s copy of a channel's settings may be (0 to 300 s; 0: read every time).
+    /// How stale the cached channel settings of `inbound`, `hsm-send` and the API's send may be (0 to 300 s; 0: read every time).
     pub channel_cache_seconds: i64,
 }
 
@@ -58,6 +58,27 @@ fn var(env: Lookup<'_>, name: &'static str) -> Result<String, ConfigError> {
     env(name)
         .filter(|v| !v.is_empty())
         .ok_or(ConfigError::Missing(name))
+}
+
+/// A number of seconds within `range`, or `default` when the variable is not set.
+fn seconds(
+    env: Lookup<'_>,
+    name: &'static str,
+    range: std::ops::RangeInclusive<i64>,
+    default: i64,
+) -> Result<i64, ConfigError> {
+    let Some(v) = env(name) else {
+        return Ok(default);
+    };
+    v.parse::<i64>()
+        .ok()
+        .filter(|s| range.contains(s))
+        .ok_or_else(|| {
+            ConfigError::Invalid(
+                name,
+                format!("{v:?} is not {} to {} seconds", range.start(), range.end()),
+            )
+        })
 }
 
 impl Settings {
@@ -100,45 +121,9 @@ impl Settings {
             timers_queue_arn: env("TIMERS_QUEUE_ARN").unwrap_or_default(),
             schedule_group: env("SCHEDULE_GROUP").unwrap_or_default(),
             scheduler_role_arn: env("SCHEDULER_ROLE_ARN").unwrap_or_default(),
-            send_reconcile_seconds: match env("SEND_RECONCILE_SECONDS") {
-                Some(v) => v
-                    .parse::<i64>()
-                    .ok()
-                    .filter(|s| (60..=43_200).contains(s))
-                    .ok_or_else(|| {
-                        ConfigError::Invalid(
-                            "SEND_RECONCILE_SECONDS",
-                            format!("{v:?} is not 60 to 43200 seconds"),
-                        )
-                    })?,
-                None => 600,
-            },
-            presence_grace_seconds: match env("PRESENCE_GRACE_SECONDS") {
-                Some(v) => v
-                    .parse::<i64>()
-                    .ok()
-                    .filter(|s| (0..=600).contains(s))
-                    .ok_or_else(|| {
-                        ConfigError::Invalid(
-                            "PRESENCE_GRACE_SECONDS",
-                            format!("{v:?} is not 0 to 600 seconds"),
-                        )
-                    })?,
-                None => 30,
-            },
-            channel_cache_seconds: match env("CHANNEL_CACHE_SECONDS") {
-                Some(v) => v
-                    .parse::<i64>()
-                    .ok()
-                    .filter(|s| (0..=300).contains(s))
-                    .ok_or_else(|| {
-                        ConfigError::Invalid(
-                            "CHANNEL_CACHE_SECONDS",
-                            format!("{v:?} is not 0 to 300 seconds"),
-                        )
-                    })?,
-                None => 0,
-            },
+            send_reconcile_seconds: seconds(env, "SEND_RECONCILE_SECONDS", 60..=43_200, 600)?,
+            presence_grace_seconds: seconds(env, "PRESENCE_GRACE_SECONDS", 0..=600, 30)?,
+            channel_cache_seconds: seconds(env, "CHANNEL_CACHE_SECONDS", 0..=300, 0)?,
             websocket_endpoint: env("WEBSOCKET_ENDPOINT").unwrap_or_default(),
             graph_api_timeout: std::time::Duration::from_secs(
                 match env("GRAPH_API_TIMEOUT_SECONDS") {
@@ -284,5 +269,37 @@ impl Clients {
             .collect::<Result<Vec<_>, _>>()?;
         let refs: Vec<&str> = names.iter().map(String::as_str).collect();
         Ok(read_secure_parameters(self.ssm(), &refs).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(extra: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let vars: std::collections::HashMap<String, String> =
+            [("TABLE_NAME", "t"), ("EVENT_BUS_NAME", "b")]
+                .iter()
+                .chain(extra)
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect();
+        Settings::from_lookup(&move |k: &str| vars.get(k).cloned())
+    }
+
+    #[test]
+    fn the_channel_cache_is_off_unless_set_and_refuses_values_outside_0_to_300() {
+        assert_eq!(settings(&[]).unwrap().channel_cache_seconds, 0);
+        let set = settings(&[("CHANNEL_CACHE_SECONDS", "30")]).unwrap();
+        assert_eq!(set.channel_cache_seconds, 30);
+        for bad in ["301", "-1", "soon"] {
+            let err = settings(&[("CHANNEL_CACHE_SECONDS", bad)])
+                .err()
+                .map(|e| e.to_string());
+            let err = err.unwrap_or_default();
+            assert!(
+                err.contains("CHANNEL_CACHE_SECONDS") && err.contains("0 to 300 seconds"),
+                "{err}"
+            );
+        }
     }
 }
