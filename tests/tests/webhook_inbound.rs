@@ -844,3 +844,42 @@ async fn a_stale_copy_of_the_open_conversation_is_never_the_base_of_a_write() {
     let stored = t.store().messages(&open.id, None, 10).await.unwrap().items;
     assert_eq!(stored.len(), 2);
 }
+
+/// A copy that no longer decodes (an older shape of the conversation) is read past: the
+/// message is applied from the conversation itself, never failed over a hint.
+#[tokio::test]
+async fn an_unreadable_copy_of_the_open_conversation_does_not_fail_the_message() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let t = stack().await;
+    t.contact_sends(CONTACT, json!({"type": "text", "text": {"body": "oi"}}))
+        .await;
+    let open = t.open_conversation_of(CONTACT).await.expect("open");
+    let table = t
+        .local
+        .stack
+        .reference("ConversationsTable")
+        .expect("table");
+    aws_sdk_dynamodb::Client::new(&t.config)
+        .update_item()
+        .table_name(table)
+        .key(
+            "pk",
+            AttributeValue::S(format!("CONTACT#{SAMPLE_CHANNEL_ID}#{CONTACT}")),
+        )
+        .key("sk", AttributeValue::S("CONTACT".into()))
+        .update_expression("SET open_conversation = :garbage")
+        .expression_attribute_values(":garbage", AttributeValue::S("not a conversation".into()))
+        .send()
+        .await
+        .expect("spoil the copy");
+
+    t.contact_sends(
+        CONTACT,
+        json!({"type": "text", "text": {"body": "de novo"}}),
+    )
+    .await;
+    let after = t.store_conversation(&open.id).await;
+    assert_eq!(after.message_count, 2);
+    let stored = t.store().messages(&open.id, None, 10).await.unwrap().items;
+    assert_eq!(stored.len(), 2);
+}

@@ -95,14 +95,15 @@ impl ContactStore for DynamoStore {
         };
         let copy = item.remove(OPEN_COPY);
         let record = from_item::<Keyed<ContactRecord>>(item)?.value;
-        let copy = match copy {
-            Some(value) => serde_dynamo::from_attribute_value::<_, Conversation>(value)
-                .map_err(|e| PortError::new("dynamodb", format!("decode: {e}")))?,
-            None => return Ok((Some(record), None)),
-        };
+        // A hint only: a copy that no longer decodes (an older shape) is read past, so the
+        // conversation itself is read instead of the message failing.
+        let copy = copy.and_then(|value| {
+            serde_dynamo::from_attribute_value::<_, Conversation>(value)
+                .inspect_err(|e| tracing::warn!(error = %e, "open-conversation copy ignored"))
+                .ok()
+        });
         // Only a copy of the conversation the pointer names is one.
-        let copy =
-            (record.open_conversation_id.as_deref() == Some(copy.id.as_str())).then_some(copy);
+        let copy = copy.filter(|c| record.open_conversation_id.as_deref() == Some(c.id.as_str()));
         Ok((Some(record), copy))
     }
 
