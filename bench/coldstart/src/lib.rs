@@ -4,6 +4,7 @@
 //! floor). Per run: init (spawn → first `next`), the first invocation, a warm one, and
 //! the peak RSS. docs/performance.md ("Cold start") tells how to read the numbers.
 
+pub mod aws_clock;
 pub mod events;
 pub mod report;
 pub mod runtime_api;
@@ -77,13 +78,23 @@ impl Drop for Running {
 /// `VmHWM` (peak resident set) of a process, in KiB.
 pub fn peak_rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    vm_hwm(&status)
+    status_kib(&status, "VmHWM")
 }
 
-fn vm_hwm(status: &str) -> Option<u64> {
+/// The resident set now, split into anonymous memory (heap, stacks, relocated data) and
+/// file-backed pages (the binary's code and read-only data that were touched), in KiB.
+pub fn rss_split_kib(pid: u32) -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    Some((
+        status_kib(&status, "RssAnon")?,
+        status_kib(&status, "RssFile")?,
+    ))
+}
+
+fn status_kib(status: &str, field: &str) -> Option<u64> {
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
@@ -173,10 +184,27 @@ pub async fn measure(
         .map_err(|e| format!("runtime api: {e}"))?;
     let out = std::fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
     let err = out.try_clone().map_err(|e| e.to_string())?;
+    // Every AWS call goes through a proxy that notes how long the function waited.
+    let upstream = target.env.get("AWS_ENDPOINT_URL").map(|u| {
+        u.trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_owned()
+    });
+    let (endpoint, waits) = match upstream {
+        Some(upstream) => {
+            let (url, waits) = aws_clock::start(upstream)
+                .await
+                .map_err(|e| format!("aws proxy: {e}"))?;
+            (Some(url), waits)
+        }
+        None => (None, aws_clock::Waits::default()),
+    };
     let mut command = Command::new(&target.binary);
+    command.env_clear().envs(&target.env);
+    if let Some(endpoint) = endpoint {
+        command.env("AWS_ENDPOINT_URL", endpoint);
+    }
     command
-        .env_clear()
-        .envs(&target.env)
         .env("AWS_LAMBDA_RUNTIME_API", api.host_port())
         .stdin(Stdio::null())
         .stdout(out)
@@ -189,16 +217,21 @@ pub async fn measure(
     );
     let polled = wait_poll(&mut api, &mut child, timeout).await?;
     let init = polled.saturating_duration_since(started);
+    let init_aws = waits.before(polled);
     let first = invoke(&mut api, &mut child, first, timeout).await?;
     wait_poll(&mut api, &mut child, timeout).await?;
     let warm = invoke(&mut api, &mut child, warm, timeout).await?;
     let peak_rss_kib = peak_rss_kib(child.0.id()).ok_or("no /proc/<pid>/status VmHWM")?;
+    let (rss_anon_kib, rss_file_kib) = rss_split_kib(child.0.id()).unwrap_or((0, 0));
     drop(child);
     Ok(Sample {
         init,
+        init_aws,
         first,
         warm,
         peak_rss_kib,
+        rss_anon_kib,
+        rss_file_kib,
     })
 }
 
@@ -208,9 +241,13 @@ mod tests {
 
     #[test]
     fn peak_rss_is_read_from_proc_status() {
-        let status = "Name:\tx\nVmPeak:\t  100 kB\nVmHWM:\t    8452 kB\nVmRSS:\t 8000 kB\n";
-        assert_eq!(vm_hwm(status), Some(8452));
+        let status = "Name:\tx\nVmPeak:\t  100 kB\nVmHWM:\t    8452 kB\nVmRSS:\t 8000 kB\nRssAnon:\t 5000 kB\nRssFile:\t 3000 kB\n";
+        assert_eq!(status_kib(status, "VmHWM"), Some(8452));
+        assert_eq!(status_kib(status, "RssAnon"), Some(5000));
+        assert_eq!(status_kib(status, "Rss"), None);
         assert!(peak_rss_kib(std::process::id()).unwrap() > 0);
+        let (anon, file) = rss_split_kib(std::process::id()).unwrap();
+        assert!(anon > 0 && file > 0);
     }
 
     #[test]

@@ -290,9 +290,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 ),
                 Ok(s) => {
                     eprintln!(
-                        "  {:<16} {run}: init {:7.2} ms, first {:7.2} ms, warm {:6.2} ms, peak RSS {:5.1} MiB",
+                        "  {:<16} {run}: init {:7.2} ms ({:6.2} ms AWS calls), first {:7.2} ms, warm {:6.2} ms, peak RSS {:5.1} MiB",
                         target.name,
                         s.init.as_secs_f64() * 1e3,
+                        s.init_aws.as_secs_f64() * 1e3,
                         s.first.as_secs_f64() * 1e3,
                         s.warm.as_secs_f64() * 1e3,
                         s.peak_rss_kib as f64 / 1024.0

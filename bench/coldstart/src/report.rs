@@ -12,12 +12,17 @@ pub const SECTION: &str = "## Cold start (`make bench-coldstart`)";
 pub struct Sample {
     /// Spawn → first `GET next`.
     pub init: Duration,
+    /// The part of `init` spent waiting on AWS calls (the emulator's answers).
+    pub init_aws: Duration,
     /// Event handed → answer posted, the first invocation.
     pub first: Duration,
     /// The same for the second invocation.
     pub warm: Duration,
     /// `VmHWM` after the second invocation, in KiB.
     pub peak_rss_kib: u64,
+    /// `RssAnon` and `RssFile` after the second invocation, in KiB.
+    pub rss_anon_kib: u64,
+    pub rss_file_kib: u64,
 }
 
 /// The medians of a binary's runs.
@@ -26,9 +31,13 @@ pub struct Row {
     pub name: String,
     pub runs: usize,
     pub init_ms: f64,
+    /// The median of init minus its AWS waits (per run, then the median).
+    pub own_init_ms: f64,
     pub first_ms: f64,
     pub warm_ms: f64,
     pub rss_mib: f64,
+    pub anon_mib: f64,
+    pub file_mib: f64,
     /// What went wrong in runs that are not counted.
     pub failures: Vec<String>,
 }
@@ -58,9 +67,12 @@ impl Row {
             name: name.to_owned(),
             runs: samples.len(),
             init_ms: pick(&|s| ms(s.init)),
+            own_init_ms: pick(&|s| ms(s.init.saturating_sub(s.init_aws))),
             first_ms: pick(&|s| ms(s.first)),
             warm_ms: pick(&|s| ms(s.warm)),
             rss_mib: pick(&|s| s.peak_rss_kib as f64 / 1024.0),
+            anon_mib: pick(&|s| s.rss_anon_kib as f64 / 1024.0),
+            file_mib: pick(&|s| s.rss_file_kib as f64 / 1024.0),
             failures,
         }
     }
@@ -85,8 +97,8 @@ fn ratio(a: f64, b: f64) -> String {
 /// The markdown table; `floor` is the row of the echo function, listed first.
 pub fn table(floor: &Row, rows: &[Row]) -> String {
     let mut out = String::from(
-        "| function | init ms | first invoke ms | warm invoke ms | peak RSS MiB | init ×floor | first/warm | RSS ×floor |\n\
-         |---|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| function | init ms | of it AWS calls ms | first invoke ms | warm invoke ms | peak RSS MiB | RSS anon + file MiB | init ×floor | init without AWS calls ×floor | first/warm | RSS ×floor |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for r in std::iter::once(floor).chain(rows) {
         let name = if std::ptr::eq(r, floor) {
@@ -95,12 +107,16 @@ pub fn table(floor: &Row, rows: &[Row]) -> String {
             r.name.clone()
         };
         out.push_str(&format!(
-            "| {name} | {} | {} | {} | {} | {} | {} | {} |\n",
+            "| {name} | {} | {} | {} | {} | {} | {} + {} | {} | {} | {} | {} |\n",
             num(r.init_ms, 1),
+            num(r.init_ms - r.own_init_ms, 1),
             num(r.first_ms, 2),
             num(r.warm_ms, 2),
             num(r.rss_mib, 1),
+            num(r.anon_mib, 1),
+            num(r.file_mib, 1),
             ratio(r.init_ms, floor.init_ms),
+            ratio(r.own_init_ms, floor.own_init_ms),
             ratio(r.first_ms, r.warm_ms),
             ratio(r.rss_mib, floor.rss_mib),
         ));
@@ -126,9 +142,12 @@ mod tests {
     fn sample(init: u64, first: u64, warm: u64, rss: u64) -> Sample {
         Sample {
             init: Duration::from_millis(init),
+            init_aws: Duration::from_millis(init / 3),
             first: Duration::from_millis(first),
             warm: Duration::from_millis(warm),
             peak_rss_kib: rss,
+            rss_anon_kib: rss / 4,
+            rss_file_kib: rss / 2,
         }
     }
 
@@ -155,7 +174,7 @@ mod tests {
         let t = table(&floor, &[f]);
         assert!(t.contains("| *echo-floor (floor)* | 3.0 |"), "{t}");
         assert!(
-            t.contains("| webhook | 33.0 | 10.00 | 2.00 | 8.0 | 11.0× | 5.0× | 4.0× |"),
+            t.contains("| webhook | 33.0 | 11.0 | 10.00 | 2.00 | 8.0 | 2.0 + 4.0 | 11.0× | 11.0× | 5.0× | 4.0× |"),
             "{t}"
         );
         let none = Row::of("x", &[], vec!["init error".into()]);

@@ -9,9 +9,11 @@ use conversa::ports::SystemClock;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use std::sync::Arc;
 
-#[tokio::main]
+// One thread: a function serves one event at a time, its waits are on the network, and
+// at 256 MB Lambda gives it a fraction of a vCPU; worker threads would only add memory.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    conversa::app::logging::init();
     let clients = Clients::from_env().await;
     let relay = Arc::new(functions::event_relay(
         &clients,

@@ -8,7 +8,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if std::env::var("AWS_LAMBDA_LOG_FORMAT").is_err() {
         std::env::set_var("AWS_LAMBDA_LOG_FORMAT", "JSON");
     }
-    lambda_http::tracing::init_default_subscriber();
+    conversa::app::logging::init();
     let port: u16 = std::env::var("PORT")
         .ok()
         .and_then(|p| p.parse().ok())

@@ -10,7 +10,7 @@ use conversa::app::functions;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    lambda_http::tracing::init_default_subscriber();
+    conversa::app::logging::init();
     let clients = Clients::from_env().await;
     let sync = functions::template_sync(&clients, &process_env)?;
     let report = sync.run().await?;

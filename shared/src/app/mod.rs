@@ -19,6 +19,7 @@
 //! | [`closing`] | lazy expiry and the closing message, shared by api, timers, expiry |
 //! | [`history`], [`ids`], [`outbound_item`], [`events`], [`fifo`], [`http`], [`auth`] | shared pieces, imported downward only |
 //! | [`config`], [`functions`] | settings, clients and wiring: each function's ports |
+//! | [`logging`] | the functions' log subscriber (Lambda's log level and format) |
 
 pub mod api;
 pub mod assignment;
@@ -35,6 +36,7 @@ pub mod history;
 pub mod http;
 pub mod ids;
 pub mod inbound;
+pub mod logging;
 pub mod notifier;
 pub mod outbound;
 pub mod outbound_item;
