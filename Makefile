@@ -143,21 +143,52 @@ load: venv
 	$(CARGO) build -q -p conversa-infra --bin local-stack --bin load
 	LOAD_MESSAGES=$(LOAD_MESSAGES) LOAD_CONTACTS=$(LOAD_CONTACTS) $${CARGO_TARGET_DIR:-target}/debug/load
 
-## `sam build` for Lambda: an arm64 `bootstrap` per function, no Docker.
-# rustup cannot fetch the aarch64 std here, so the cross build uses Debian's rustc-web
-# (system package) with the same version's arm64 std unpacked into .tools, SAM CLI,
-# cargo-lambda and zig from PyPI into .tools/venv. The compiler and the std must be the
-# same version: the pin below is used while the archive has it, else the current one.
+## `sam build` for Lambda: an arm64 `bootstrap` per function, no Docker: cargo-lambda
+## cross-links with zig. SAM CLI, cargo-lambda and zig come from PyPI, pinned, into
+## .tools/venv on every route; Rust's aarch64 standard library by one of two, chosen by
+## infra/build/route.sh and logged (docs/deploy.md):
+##   rustup  `rustup target add aarch64-unknown-linux-gnu` works (a developer machine, a
+##           CI with internet; also a Mac): no root;
+##   debian  no rustup, or it cannot fetch targets: Debian's rustc-web (apt-get, root) with
+##           the same version's arm64 std unpacked into .tools.
+## BUILD_ROUTE=rustup|debian forces a route; `make build-route` prints the one chosen.
+# The Debian compiler and std must be the same version: the pin below is used while the
+# archive has it, else the current one.
 TOOLS := $(CURDIR)/.tools
 DEB_RUST_VERSION ?= 1.96.0+dfsg1-1~deb12u2
 SAM_CLI_VERSION := 1.170.0
 CARGO_LAMBDA_VERSION := 1.9.2
 ZIGLANG_VERSION := 0.15.2
 
-build-tools: $(TOOLS)/.rust-ok $(TOOLS)/.venv-ok
+.PHONY: build-route build-route-test
+
+# Chosen once per run, and only for these goals: trying rustup may download the target.
+ifneq ($(filter build build-tools build-route,$(MAKECMDGOALS)),)
+BUILD_ROUTE_CHOSEN := $(shell BUILD_ROUTE='$(BUILD_ROUTE)' RUSTUP_TARGET_TIMEOUT='$(RUSTUP_TARGET_TIMEOUT)' $(CURDIR)/infra/build/route.sh)
+ifeq ($(filter rustup debian,$(BUILD_ROUTE_CHOSEN)),)
+$(error no build route chosen (infra/build/route.sh, above))
+endif
+endif
+
+ifeq ($(BUILD_ROUTE_CHOSEN),debian)
+BUILD_RUST := $(TOOLS)/.rust-ok
+# RUSTUP points at nothing on purpose: cargo-lambda then skips `rustup target add`.
+BUILD_ENV := PATH="$(TOOLS)/bin:$(TOOLS)/venv/bin:$$PATH" RUSTC="$(TOOLS)/bin/rustc" RUSTUP="$(TOOLS)/no-rustup"
+else
+# rustup's cargo and rustc (the target was added by route.sh); cargo-lambda and zig from the venv.
+BUILD_RUST :=
+BUILD_ENV := PATH="$(TOOLS)/venv/bin:$$PATH"
+endif
+
+build-route:
+	@echo $(BUILD_ROUTE_CHOSEN)
+
+build-tools: $(BUILD_RUST) $(TOOLS)/.venv-ok
 
 $(TOOLS)/.rust-ok:
 	set -eu -o pipefail; \
+	command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] || { \
+	  echo "the debian build route needs apt-get and root; with rustup able to add aarch64-unknown-linux-gnu, no root is needed (BUILD_ROUTE=rustup, docs/deploy.md)"; exit 1; }; \
 	apt-get update -qq; \
 	v="$(DEB_RUST_VERSION)"; \
 	if ! apt-cache madison rustc-web | grep -qF " $$v "; then \
@@ -183,15 +214,22 @@ $(TOOLS)/.venv-ok:
 	  cargo-lambda==$(CARGO_LAMBDA_VERSION) ziglang==$(ZIGLANG_VERSION)
 	touch $@
 
-# RUSTUP points at nothing on purpose: cargo-lambda then skips `rustup target add`.
+# samconfig.toml's [default.build.parameters] apply; every function's bootstrap must be there.
 build: build-tools
 	set -eu -o pipefail; \
-	export PATH="$(TOOLS)/bin:$(TOOLS)/venv/bin:$$PATH" RUSTC="$(TOOLS)/bin/rustc" RUSTUP="$(TOOLS)/no-rustup" \
-	  SAM_CLI_TELEMETRY=0 ZIG_GLOBAL_CACHE_DIR="$(TOOLS)/zig-cache"; \
+	echo "build: the $(BUILD_ROUTE_CHOSEN) route"; \
+	export $(BUILD_ENV) SAM_CLI_TELEMETRY=0 ZIG_GLOBAL_CACHE_DIR="$(TOOLS)/zig-cache"; \
 	time sam build --template-file template.yaml </dev/null; \
+	want=$$(grep -c 'BuildMethod: rust-cargolambda' template.yaml); n=0; \
 	for f in .aws-sam/build/*/bootstrap; do \
 	  file "$$f" | grep -q 'ARM aarch64' || { echo "$$f is not an arm64 binary"; exit 1; }; \
-	  echo "$$f $$(du -k "$$f" | cut -f1) KiB"; done
+	  echo "$$f $$(du -k "$$f" | cut -f1) KiB"; n=$$((n + 1)); done; \
+	[ "$$n" -eq "$$want" ] || { echo "$$n bootstraps for $$want functions"; exit 1; }; \
+	echo "$$n arm64 bootstraps ($(BUILD_ROUTE_CHOSEN) route)"
+
+## The build route's choice with stub rustups (offline, seconds): infra/build/route_test.sh.
+build-route-test:
+	infra/build/route_test.sh
 
 clean:
 	rm -rf $(VENV) .tools .aws-sam target
