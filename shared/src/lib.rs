@@ -5,12 +5,14 @@
 //! - [`aws`]: adapters on the AWS SDK.
 //! - [`provider`]: the WhatsApp Cloud API (webhook payloads, signature).
 //! - [`app`]: use cases and Lambda handlers, wiring domain decisions to ports.
+//! - [`tls`]: the trusted roots of the TLS clients (a leaf both adapters use).
 
 pub mod app;
 pub mod aws;
 pub mod domain;
 pub mod ports;
 pub mod provider;
+pub mod tls;
 
 #[cfg(test)]
 mod architecture;

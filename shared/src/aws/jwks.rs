@@ -23,7 +23,7 @@ impl JwksVerifier {
         Self {
             issuer: issuer.trim_end_matches('/').to_owned(),
             audience: audience.to_owned(),
-            http: reqwest::Client::builder()
+            http: crate::tls::roots(reqwest::Client::builder())
                 .timeout(std::time::Duration::from_secs(5))
                 .build()
                 .unwrap_or_default(),

@@ -19,19 +19,29 @@ use std::fmt::Debug;
 /// The SDK clients' HTTP client: hyper with rustls on ring, the same TLS and crypto stack
 /// as the Graph API client (`reqwest`), so a binary carries one of each. Build it once
 /// per cold start; the clients share its connection pool.
+/// Its roots are the system's CA bundle file ([`crate::tls`]).
 pub fn http_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
-    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+    use aws_smithy_http_client::tls::{
+        rustls_provider::CryptoMode, Provider, TlsContext, TrustStore,
+    };
     install_tls_provider();
-    aws_smithy_http_client::Builder::new()
-        .tls_provider(Provider::Rustls(CryptoMode::Ring))
-        .build_https()
+    let builder =
+        aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring));
+    let context = crate::tls::ca_bundle().and_then(|pem| {
+        TlsContext::builder()
+            .with_trust_store(TrustStore::empty().with_pem_certificate(pem))
+            .build()
+            .ok()
+    });
+    match context {
+        Some(context) => builder.tls_context(context).build_https(),
+        None => builder.build_https(),
+    }
 }
 
-/// Makes ring the process's rustls provider, which `reqwest` (built without a provider of
-/// its own) uses. Idempotent; every constructor of an HTTP client calls it first.
+/// Makes ring the process's rustls provider ([`crate::tls::install_ring_provider`]).
 pub fn install_tls_provider() {
-    // Err only means a provider is already installed.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    crate::tls::install_ring_provider();
 }
 
 /// Folds an SDK error into a port error with the service's own message.

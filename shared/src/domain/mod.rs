@@ -12,6 +12,7 @@ pub mod phone;
 pub mod routing;
 pub mod template;
 pub mod window;
+pub mod working_hours;
 pub mod workspace;
 
 pub use channel::{Channel, ChannelId};

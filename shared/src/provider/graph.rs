@@ -30,10 +30,8 @@ impl GraphApi {
         version: impl Into<String>,
         timeout: Duration,
     ) -> Result<Self, ProviderError> {
-        // ring as reqwest's rustls provider, as `aws::install_tls_provider` does (a layer
-        // below cannot be named from here); Err means one is installed already.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
+        crate::tls::install_ring_provider();
+        let http = crate::tls::roots(reqwest::Client::builder())
             .timeout(timeout)
             .connect_timeout(Duration::from_secs(3))
             .build()
