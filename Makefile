@@ -160,7 +160,7 @@ SAM_CLI_VERSION := 1.170.0
 CARGO_LAMBDA_VERSION := 1.9.2
 ZIGLANG_VERSION := 0.15.2
 
-.PHONY: build-route build-route-test
+.PHONY: build-route build-route-test deploy-doc-test
 
 # Chosen once per run, and only for these goals: trying rustup may download the target.
 ifneq ($(filter build build-tools build-route,$(MAKECMDGOALS)),)
@@ -230,6 +230,12 @@ build: build-tools
 ## The build route's choice with stub rustups (offline, seconds): infra/build/route_test.sh.
 build-route-test:
 	infra/build/route_test.sh
+
+## docs/deploy.md's commands that need no AWS account, as written, against a local stack
+## and its emulator: the secrets, the queue, the channel item, the smoke test; and what
+## the AWS-only ones rely on (infra/build/deploy_doc_test.sh; about a minute once built).
+deploy-doc-test: venv
+	CARGO="$(CARGO)" VENV="$(VENV)" infra/build/deploy_doc_test.sh
 
 clean:
 	rm -rf $(VENV) .tools .aws-sam target
