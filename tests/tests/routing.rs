@@ -727,6 +727,7 @@ async fn the_largest_handoff_is_published_within_the_event_limit() {
             context_id: None,
             sender: Some("ana-bot".into()),
             provider_id: None,
+            sent_at: None,
             failure: None,
             outcome_unknown_since: None,
         };

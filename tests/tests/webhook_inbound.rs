@@ -326,6 +326,7 @@ async fn seed_outbound(t: &TestStack, id: &str) -> String {
             context_id: None,
             sender: Some("agent-1".into()),
             provider_id: None,
+            sent_at: None,
             failure: None,
             outcome_unknown_since: None,
         })

@@ -285,6 +285,7 @@ impl CampaignDispatcher {
             context_id: None,
             sender: Some(campaign::sender(&c.id, &r.phone)),
             provider_id: None,
+            sent_at: None,
             failure: None,
             outcome_unknown_since: None,
         };

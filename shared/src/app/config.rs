@@ -1,8 +1,8 @@
 //! Settings from the environment, and AWS clients built once per cold start.
 
 use crate::aws::{read_secure_parameters, DynamoStore, EventBridgePublisher, SqsWorkQueue};
-use crate::ports::PortError;
-use std::sync::OnceLock;
+use crate::ports::{MetricSink, PortError, StdoutMetrics};
+use std::sync::{Arc, OnceLock};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -43,6 +43,8 @@ pub struct Settings {
     pub websocket_endpoint: String,
     /// How stale the cached channel settings of `inbound`, `hsm-send` and the API's send may be (0 to 300 s; 0: read every time).
     pub channel_cache_seconds: i64,
+    /// The CloudWatch namespace of the metrics (`METRICS_NAMESPACE`; `conversa` when unset).
+    pub metrics_namespace: String,
 }
 
 /// Where settings come from: the process environment in Lambda, the template's
@@ -125,6 +127,9 @@ impl Settings {
             presence_grace_seconds: seconds(env, "PRESENCE_GRACE_SECONDS", 0..=600, 30)?,
             channel_cache_seconds: seconds(env, "CHANNEL_CACHE_SECONDS", 0..=300, 0)?,
             websocket_endpoint: env("WEBSOCKET_ENDPOINT").unwrap_or_default(),
+            metrics_namespace: env("METRICS_NAMESPACE")
+                .filter(|n| !n.trim().is_empty())
+                .unwrap_or_else(|| super::metrics::DEFAULT_NAMESPACE.into()),
             graph_api_timeout: std::time::Duration::from_secs(
                 match env("GRAPH_API_TIMEOUT_SECONDS") {
                     Some(v) => v
@@ -171,7 +176,8 @@ pub fn lambda_sdk_config(env: Lookup<'_>) -> aws_config::SdkConfig {
 }
 
 /// The AWS clients of a function, built once per cold start from one `SdkConfig`, each on
-/// first use: a function's binary carries only the clients its builder asks for.
+/// first use: a function's binary carries only the clients its builder asks for. With
+/// them, where its metric lines go (standard output unless the local stack says).
 #[derive(Clone, Debug)]
 pub struct Clients {
     dynamodb: OnceLock<aws_sdk_dynamodb::Client>,
@@ -181,6 +187,7 @@ pub struct Clients {
     scheduler: OnceLock<aws_sdk_scheduler::Client>,
     /// For clients built per function (the WebSocket management endpoint).
     pub config: aws_config::SdkConfig,
+    metric_sink: Arc<dyn MetricSink>,
 }
 
 impl Clients {
@@ -192,7 +199,22 @@ impl Clients {
             ssm: OnceLock::new(),
             scheduler: OnceLock::new(),
             config: config.clone(),
+            metric_sink: Arc::new(StdoutMetrics),
         }
+    }
+
+    /// The same clients, writing metric lines to `sink` (the local stack keeps them).
+    pub fn with_metric_sink(mut self, sink: Arc<dyn MetricSink>) -> Self {
+        self.metric_sink = sink;
+        self
+    }
+
+    /// What a handler records its metrics on, flushed to this instance's sink.
+    pub fn metrics(&self, settings: &Settings) -> Arc<super::metrics::Metrics> {
+        Arc::new(super::metrics::Metrics::new(
+            settings.metrics_namespace.clone(),
+            self.metric_sink.clone(),
+        ))
     }
 
     pub fn dynamodb(&self) -> &aws_sdk_dynamodb::Client {
@@ -284,6 +306,15 @@ mod tests {
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect();
         Settings::from_lookup(&move |k: &str| vars.get(k).cloned())
+    }
+
+    #[test]
+    fn the_metrics_namespace_is_conversa_unless_set() {
+        assert_eq!(settings(&[]).unwrap().metrics_namespace, "conversa");
+        let set = settings(&[("METRICS_NAMESPACE", "conversa/prod")]).unwrap();
+        assert_eq!(set.metrics_namespace, "conversa/prod");
+        let blank = settings(&[("METRICS_NAMESPACE", " ")]).unwrap();
+        assert_eq!(blank.metrics_namespace, "conversa");
     }
 
     #[test]

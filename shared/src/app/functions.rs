@@ -267,6 +267,7 @@ pub fn hsm_send(
         secrets: Arc::new(SsmSecrets::new(clients.ssm().clone())),
         queue: Arc::new(clients.queue(&settings.outbound_queue_url)),
         dead_letters: Arc::new(clients.queue(&settings.outbound_dlq_url)),
+        metrics: clients.metrics(&settings),
         clock,
         default_token_parameter: settings.graph_token_parameter,
         reconcile_after_seconds: settings.send_reconcile_seconds,
@@ -364,6 +365,7 @@ pub fn inbound(
         inbound_log: store,
         events: Arc::new(clients.events(&settings)),
         dead_letters: Arc::new(clients.queue(&settings.inbound_dlq_url)),
+        metrics: clients.metrics(&settings),
         clock,
     })
 }
@@ -482,6 +484,7 @@ pub fn event_relay(
         events: Arc::new(clients.events(&settings)),
         outbound: Arc::new(clients.queue(&settings.outbound_queue_url)),
         timers: Arc::new(clients.timers(&settings)),
+        metrics: clients.metrics(&settings),
         clock,
     })
 }

@@ -6,6 +6,7 @@
 
 use super::events;
 use super::ids::new_id;
+use super::metrics::{Metric, Metrics};
 use super::outbound_item::{key_of_callback, OutboundItem};
 use crate::domain::{
     conversation::InboundDecision, inbound::plan_inbound, phone::mask_phone, Channel,
@@ -33,6 +34,8 @@ pub struct Inbound {
     /// Provider errors (no change of state) are published from here.
     pub events: Arc<dyn EventPublisher>,
     pub dead_letters: Arc<dyn WorkQueue>,
+    /// Delivery latency and what status webhooks say of sends, flushed once per batch.
+    pub metrics: Arc<Metrics>,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -52,6 +55,7 @@ impl Inbound {
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
         let (response, _) =
             super::fifo::process_by_group(&event, "work item", |record| self.process(record)).await;
+        self.metrics.flush(self.clock.now());
         response
     }
 
@@ -75,6 +79,7 @@ impl Inbound {
                     .await
             }
             WorkItem::Status {
+                channel,
                 message_id,
                 status,
                 at,
@@ -88,6 +93,7 @@ impl Inbound {
                     return Ok(());
                 };
                 self.on_status(
+                    &channel,
                     StatusUpdate {
                         message_id,
                         status,
@@ -180,6 +186,7 @@ impl Inbound {
                 context_id: inbound.context_id.clone(),
                 sender: None,
                 provider_id: None,
+                sent_at: None,
                 failure: None,
                 outcome_unknown_since: None,
             };
@@ -199,6 +206,7 @@ impl Inbound {
                     context_id: None,
                     sender: Some("conversa".into()),
                     provider_id: None,
+                    sent_at: None,
                     failure: None,
                     outcome_unknown_since: None,
                 })
@@ -286,6 +294,7 @@ impl Inbound {
 
     async fn on_status(
         &self,
+        channel: &str,
         update: StatusUpdate,
         callback_data: Option<&str>,
     ) -> Result<(), RetryableError> {
@@ -295,6 +304,7 @@ impl Inbound {
             .await?
         {
             StatusOutcome::Applied(message) => {
+                self.status_metrics(channel, &message);
                 tracing::info!(
                     conversation_id = %message.conversation_id,
                     status = update.status.as_str(),
@@ -318,6 +328,7 @@ impl Inbound {
                             &events::status_effects,
                         )
                         .await?;
+                    self.metrics.count(Metric::MessagesSent, channel);
                     tracing::info!(
                         conversation_id = %m.conversation_id,
                         status = update.status.as_str(),
@@ -332,6 +343,26 @@ impl Inbound {
             }
         }
         Ok(())
+    }
+
+    /// A status that moved a message: `delivered` ends the delivery latency (from the
+    /// provider's acceptance to now, by this function's clock); `failed` is a send the
+    /// provider failed after accepting it.
+    fn status_metrics(&self, channel: &str, message: &Message) {
+        match (message.status, message.sent_at) {
+            (Some(DeliveryStatus::Delivered), Some(sent_at)) => {
+                let latency = (self.clock.now() - sent_at).max(0);
+                self.metrics
+                    .record(Metric::DeliveryLatency, channel, latency);
+            }
+            (Some(DeliveryStatus::Failed), _) => {
+                let code = message
+                    .error_code
+                    .map_or_else(|| "unknown".to_owned(), |c| c.to_string());
+                self.metrics.count(Metric::SendsFailed, &code);
+            }
+            _ => {}
+        }
     }
 
     async fn unknown_channel(

@@ -20,6 +20,7 @@
 //! | [`history`], [`ids`], [`outbound_item`], [`events`], [`fifo`], [`http`], [`auth`] | shared pieces, imported downward only |
 //! | [`config`], [`functions`] | settings, clients and wiring: each function's ports |
 //! | [`logging`] | the functions' log subscriber (Lambda's log level and format) |
+//! | [`metrics`] | business and health metrics as CloudWatch EMF lines (docs/metrics.md) |
 
 pub mod api;
 pub mod assignment;
@@ -37,6 +38,7 @@ pub mod http;
 pub mod ids;
 pub mod inbound;
 pub mod logging;
+pub mod metrics;
 pub mod notifier;
 pub mod outbound;
 pub mod outbound_item;

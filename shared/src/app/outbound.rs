@@ -6,6 +6,7 @@
 //! jitter), never in the handler.
 
 use super::events;
+use super::metrics::{provider_error_code, Metric, Metrics};
 use super::outbound_item::{callback_data, OutboundItem, ReadReceipt, READ_RECEIPT};
 use crate::domain::campaign::{self, PauseReason};
 use crate::domain::{channel::AmbiguousSend, phone::mask_phone, DeliveryStatus};
@@ -31,6 +32,8 @@ pub struct Sender {
     pub campaigns: Arc<dyn CampaignStore>,
     pub queue: Arc<dyn WorkQueue>,
     pub dead_letters: Arc<dyn WorkQueue>,
+    /// Messages the provider accepted and sends that failed, flushed once per batch.
+    pub metrics: Arc<Metrics>,
     pub clock: Arc<dyn Clock>,
     pub default_token_parameter: String,
     /// How long a send whose outcome is unknown waits for a status before the channel's
@@ -93,6 +96,7 @@ impl Sender {
                 }
             }
         }
+        self.metrics.flush(self.clock.now());
         response
     }
 
@@ -156,6 +160,7 @@ impl Sender {
                         &events::status_effects,
                     )
                     .await?;
+                self.metrics.count(Metric::SendsFailed, "outcome_unknown");
                 tracing::warn!(conversation_id = %item.key.conversation_id, "send outcome unknown: failed by the channel's policy");
                 return Ok(());
             }
@@ -179,6 +184,7 @@ impl Sender {
                         &events::status_effects,
                     )
                     .await?;
+                self.metrics.count(Metric::SendsFailed, "window_closed");
                 tracing::info!(conversation_id = %item.key.conversation_id, "free-form message not sent: window closed");
                 return Ok(());
             }
@@ -215,7 +221,12 @@ impl Sender {
             to: item.to.clone(),
             payload,
         };
-        match self.provider.send(&token, &request).await {
+        let answer = self.provider.send(&token, &request).await;
+        if let Err(e) = &answer {
+            self.metrics
+                .count(Metric::SendsFailed, &provider_error_code(e));
+        }
+        match answer {
             Ok(provider_id) => {
                 self.sends
                     .record_sent(
@@ -225,6 +236,7 @@ impl Sender {
                         &events::status_effects,
                     )
                     .await?;
+                self.metrics.count(Metric::MessagesSent, &item.channel);
                 tracing::info!(conversation_id = %item.key.conversation_id, to = %mask_phone(&item.to), "message sent");
                 Ok(())
             }

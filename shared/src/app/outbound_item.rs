@@ -115,6 +115,7 @@ pub fn automatic_text(
         context_id: None,
         sender: Some("conversa".into()),
         provider_id: None,
+        sent_at: None,
         failure: None,
         outcome_unknown_since: None,
     };

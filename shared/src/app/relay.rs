@@ -4,6 +4,11 @@
 //! sends on `outbound.fifo` and arms the timers. Each effect is safe to repeat (stable
 //! `event_id`s, FIFO deduplication on the message id, timers that re-read their record),
 //! so a retried batch only repeats, never loses.
+//!
+//! It also turns the events it published into metrics (`super::metrics::of_event`), one
+//! flush per batch: an event counts once it is published, so a batch retried from its
+//! failed record counts nothing twice; only an invocation that dies after its flush but
+//! before Lambda hears of its success repeats its counts (at least once, like the events).
 
 use crate::ports::{
     Clock, DomainEvent, EventPublisher, OutboxEntry, PortError, QueuedItem, TimerService,
@@ -17,6 +22,8 @@ pub struct EventRelay {
     pub events: Arc<dyn EventPublisher>,
     pub outbound: Arc<dyn WorkQueue>,
     pub timers: Arc<dyn TimerService>,
+    /// What the published events count for.
+    pub metrics: Arc<super::metrics::Metrics>,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -50,8 +57,14 @@ impl EventRelay {
     /// Carries out the batch in stream order. At the first failure, it reports that
     /// record: Lambda retries from there (what came before is done), bisects a batch that
     /// keeps failing, and after its retries sends the batch's place in the stream to the
-    /// on-failure destination.
+    /// on-failure destination. The metrics of what it published go out at the end.
     pub async fn handle(&self, event: Event) -> DynamoDbEventResponse {
+        let response = self.relay(event).await;
+        self.metrics.flush(self.clock.now());
+        response
+    }
+
+    async fn relay(&self, event: Event) -> DynamoDbEventResponse {
         let mut response = DynamoDbEventResponse::default();
         // Runs of effects, each with the sequence number of its first record.
         let mut runs: Vec<(Option<String>, Run)> = Vec::new();
@@ -124,6 +137,9 @@ impl EventRelay {
             if let Run::Events(events) = &run {
                 for e in events {
                     tracing::debug!(detail_type = %e.detail_type, event_id = %e.detail["event_id"], "event relayed");
+                    for o in super::metrics::of_event(e) {
+                        self.metrics.observe(&o);
+                    }
                 }
             }
         }

@@ -185,6 +185,9 @@ pub struct Message {
     /// The provider's id (`wamid`) of an outbound message, once the provider accepted it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider_id: Option<String>,
+    /// When the provider accepted an outbound message (delivery latency counts from here).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_at: Option<Millis>,
     /// Why an outbound message failed, in words.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<String>,

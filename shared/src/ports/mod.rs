@@ -4,7 +4,8 @@
 //! - [`store`]: the table, cut by aggregate (channels, templates, contacts,
 //!   conversations, message log, inbound log, send ledger, queues, work lists, expiry).
 //! - [`records`]: what those ports read and write (write sets, outcomes, keys, pages).
-//! - [`outside`]: everything beyond the table: events, queues, timers, the provider, secrets.
+//! - [`outside`]: everything beyond the table: events, queues, timers, the provider, secrets,
+//!   metrics.
 
 pub mod agents;
 pub mod outside;

@@ -1,5 +1,5 @@
 //! The ports beyond the table: events for the outside world, work queues, timers, the
-//! WhatsApp provider and secrets.
+//! WhatsApp provider, secrets and the metric sink.
 
 use crate::domain::{template::Template, Millis};
 use async_trait::async_trait;
@@ -88,4 +88,34 @@ pub trait TimerService: Send + Sync {
 #[async_trait]
 pub trait Secrets: Send + Sync {
     async fn secret(&self, name: &str) -> PortResult<String>;
+}
+
+/// Where metric documents go: CloudWatch's Embedded Metric Format, one JSON object a
+/// line, which CloudWatch Logs turns into metrics. Standard output in Lambda
+/// ([`StdoutMetrics`]); a buffer in the local stack and the tests.
+pub trait MetricSink: Send + Sync + std::fmt::Debug {
+    /// Writes these lines together.
+    fn write_lines(&self, lines: &[String]);
+}
+
+/// The function's standard output, which Lambda sends to its log stream: the lines of a
+/// flush in one write, so that no log line lands inside a metric document.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct StdoutMetrics;
+
+impl MetricSink for StdoutMetrics {
+    fn write_lines(&self, lines: &[String]) {
+        use std::io::Write;
+        if lines.is_empty() {
+            return;
+        }
+        let mut text = String::with_capacity(lines.iter().map(|l| l.len() + 1).sum());
+        for line in lines {
+            text.push_str(line);
+            text.push('\n');
+        }
+        let mut out = std::io::stdout().lock();
+        // Metrics never fail a function: a closed stdout loses them, nothing else.
+        let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+    }
 }

@@ -31,6 +31,7 @@ impl AgentApi {
             context_id: None,
             sender: Some(who.sub.clone()),
             provider_id: None,
+            sent_at: None,
             failure: None,
             outcome_unknown_since: None,
         }

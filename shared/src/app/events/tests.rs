@@ -42,6 +42,7 @@ fn largest_text(i: usize) -> Message {
         context_id: None,
         sender: None,
         provider_id: None,
+        sent_at: None,
         failure: None,
         outcome_unknown_since: None,
     }

@@ -91,21 +91,23 @@ impl SendLedger for DynamoStore {
             .map_err(|e| crate::aws::sdk_error("dynamodb", e))?
             .attributes
             .and_then(|a| from_item::<PendingStatus>(a).ok());
-        // 2. The message gets its provider id and gives back its claim, whatever its status
-        //    — unless another send of it was recorded already (a late status for an
-        //    earlier attempt whose outcome was unknown changes nothing).
+        // 2. The message gets its provider id and when it was accepted (the first time)
+        //    and gives back its claim, whatever its status — unless another send of it
+        //    was recorded already (a late status for an earlier attempt whose outcome was
+        //    unknown changes nothing).
         let recorded = self
             .update_message(
                 key,
                 self.client
                     .update_item()
                     .update_expression(
-                        "SET provider_id = :pid REMOVE sending_since, outcome_unknown_since",
+                        "SET provider_id = :pid, sent_at = if_not_exists(sent_at, :now) REMOVE sending_since, outcome_unknown_since",
                     )
                     .condition_expression(
                         "attribute_exists(pk) AND (attribute_not_exists(provider_id) OR provider_id = :pid)",
                     )
-                    .expression_attribute_values(":pid", s(provider_id)),
+                    .expression_attribute_values(":pid", s(provider_id))
+                    .expression_attribute_values(":now", n(now)),
             )
             .await?;
         let Some(recorded) = recorded else {
