@@ -90,7 +90,13 @@ pub struct LocalStack {
     last_runs: Mutex<HashMap<String, i64>>,
     /// Open WebSocket connections (`/ws`).
     pub ws: websocket::Connections,
+    /// The functions' metric lines (CloudWatch EMF), the last [`METRIC_LINES_KEPT`]:
+    /// `GET /_dev/metrics`, and what tests read.
+    pub metrics: Arc<conversa::app::metrics::CapturedLines>,
 }
+
+/// How many metric lines the local stack keeps.
+pub const METRIC_LINES_KEPT: usize = 10_000;
 
 /// How many published events `make run` keeps for `GET /_dev/events`.
 pub const EVENTS_KEPT: usize = 10_000;
@@ -191,7 +197,12 @@ impl LocalStack {
         }
         let events_queue_url = capture_events(&stack, "EventBus", &config).await?;
         let clock = Arc::new(DevClock::default());
-        let runtime = Arc::new(Runtime::build(&stack, &config, clock.clone(), base_url).await?);
+        let metrics = Arc::new(conversa::app::metrics::CapturedLines::new(
+            METRIC_LINES_KEPT,
+        ));
+        let runtime = Arc::new(
+            Runtime::build(&stack, &config, clock.clone(), base_url, metrics.clone()).await?,
+        );
         Ok(Self {
             stack,
             config,
@@ -208,7 +219,17 @@ impl LocalStack {
             emulator_time: false,
             last_runs: Mutex::new(HashMap::new()),
             ws: websocket::Connections::default(),
+            metrics,
         })
+    }
+
+    /// The metric documents the functions wrote so far, oldest first.
+    pub fn metric_documents(&self) -> Vec<serde_json::Value> {
+        self.metrics
+            .lines()
+            .iter()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
     }
 
     /// Runs every event source mapping and fires due schedules, until the process ends;

@@ -123,8 +123,9 @@ impl Runtime {
         config: &SdkConfig,
         clock: Arc<dyn Clock>,
         base_url: &str,
+        metrics: Arc<dyn conversa::ports::MetricSink>,
     ) -> Result<Self, RuntimeError> {
-        let clients = Clients::new(config);
+        let clients = Clients::new(config).with_metric_sink(metrics);
         let mut websocket = None;
         let mut routes = Vec::new();
         let mut pollers = Vec::new();

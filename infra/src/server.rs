@@ -41,6 +41,7 @@ pub fn router(stack: Arc<LocalStack>) -> Router {
         .route("/_dev/token", post(issue_token))
         .route("/_dev/clock", post(advance_clock).get(read_clock))
         .route("/_dev/events", get(list_events))
+        .route("/_dev/metrics", get(list_metrics))
         .route("/_dev/outbox", get(list_outbox))
         .route("/_dev/run/{function}", post(run_scheduled))
         .route(
@@ -240,6 +241,12 @@ fn clock_body(s: &LocalStack, now: i64) -> Response {
 
 async fn list_events(State(s): State<Arc<LocalStack>>) -> Response {
     Json(json!({"events": s.events_seen().await})).into_response()
+}
+
+/// `GET /_dev/metrics`: the functions' metric documents (CloudWatch EMF), oldest first.
+async fn list_metrics(State(s): State<Arc<LocalStack>>) -> Response {
+    s.runtime.drain_streams().await;
+    Json(json!({"metrics": s.metric_documents()})).into_response()
 }
 
 /// Routes a request to the template's function, as API Gateway (HTTP API, payload 2.0).
