@@ -1,6 +1,7 @@
 //! The local stack: the AWS emulator, resources created from `template.yaml`, and every
 //! function of the template served in one process with the same handlers as in Lambda.
 
+pub mod calls;
 pub mod clock;
 pub mod console;
 pub mod devauth;

@@ -44,6 +44,13 @@ impl Route {
     }
 }
 
+fn most_specific<'a>(routes: &'a [Route], method: &str, path: &str) -> Option<&'a Route> {
+    routes
+        .iter()
+        .filter(|r| r.matches(method, path))
+        .min_by_key(|r| (r.path.contains("+}"), r.method == "ANY"))
+}
+
 pub struct Poller {
     pub function: String,
     pub queue_url: String,
@@ -105,6 +112,9 @@ pub struct Runtime {
     pub scheduled: Vec<Scheduled>,
     pub sqs: aws_sdk_sqs::Client,
     pub streams_client: aws_sdk_dynamodbstreams::Client,
+    /// Each function's AWS calls, when the stack was built to record them
+    /// ([`crate::calls::record_aws_calls`]).
+    pub calls: Option<Arc<crate::calls::CallLog>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -131,7 +141,19 @@ impl Runtime {
         let mut pollers = Vec::new();
         let mut scheduled = Vec::new();
         let mut streams = Vec::new();
+        let calls = crate::calls::recording().then(|| Arc::new(crate::calls::CallLog::default()));
         for f in &stack.functions {
+            // Recording: the function's own clients, which note each request under its name.
+            let recorded;
+            let clients = match &calls {
+                Some(log) => {
+                    let mut own = clients.clone();
+                    own.config = crate::calls::recorded_config(config, &f.logical_id, log);
+                    recorded = own;
+                    &recorded
+                }
+                None => &clients,
+            };
             let mut env = f.environment.clone();
             // PostToConnection goes to the local stack's management endpoint.
             if env.contains_key("WEBSOCKET_ENDPOINT") {
@@ -145,10 +167,10 @@ impl Runtime {
                 let verifier = Arc::new(crate::devauth::DevVerifier {
                     audience: stack.jwt_audience.clone(),
                 });
-                functions::ws_connect_with(&clients, &lookup, clock.clone(), verifier)
+                functions::ws_connect_with(clients, &lookup, clock.clone(), verifier)
                     .map(|s| Function::WebSocket(Arc::new(s)))
             } else {
-                functions::build(&f.binary, &clients, &lookup, clock.clone()).await
+                functions::build(&f.binary, clients, &lookup, clock.clone()).await
             }
             .map_err(|e| RuntimeError::Config(f.logical_id.clone(), e))?;
             if let Function::WebSocket(h) = &built {
@@ -257,6 +279,7 @@ impl Runtime {
             scheduled,
             sqs: aws_sdk_sqs::Client::new(config),
             streams_client: aws_sdk_dynamodbstreams::Client::new(config),
+            calls,
         })
     }
 
@@ -270,8 +293,12 @@ impl Runtime {
         self.pollers.iter().find(|p| p.function == function)
     }
 
+    /// The route API Gateway picks: the most specific of those that match — one without a
+    /// greedy `{name+}` before one with it, a method before `ANY` — so
+    /// `GET /v1/channels/{channel}/contacts/{phone}/window` reaches `window-check`, not
+    /// the `/v1/{proxy+}` of the agent API.
     pub fn route(&self, method: &str, path: &str) -> Option<&Route> {
-        self.routes.iter().find(|r| r.matches(method, path))
+        most_specific(&self.routes, method, path)
     }
 
     /// One receive-invoke-delete cycle of an event source mapping. Returns how many
@@ -435,5 +462,23 @@ mod tests {
         assert!(route("GET", "/v1/conversations/{id}").matches("GET", "/v1/conversations/abc"));
         assert!(!route("GET", "/v1/conversations/{id}")
             .matches("GET", "/v1/conversations/abc/messages"));
+    }
+
+    #[test]
+    fn the_most_specific_route_wins_like_api_gateway() {
+        let routes = [
+            route("ANY", "/v1/{proxy+}"),
+            route("GET", "/v1/channels/{c}/window"),
+        ];
+        let pick =
+            |method: &str, path: &str| most_specific(&routes, method, path).map(|r| r.path.clone());
+        assert_eq!(
+            pick("GET", "/v1/channels/1/window").as_deref(),
+            Some("/v1/channels/{c}/window")
+        );
+        assert_eq!(
+            pick("POST", "/v1/channels/1/window").as_deref(),
+            Some("/v1/{proxy+}")
+        );
     }
 }

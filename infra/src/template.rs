@@ -395,7 +395,9 @@ impl Resolver {
             .ok_or_else(|| TemplateError::Invalid(format!("GetAtt {name}.{attr} is not known")))
     }
 
-    fn sub(&self, text: &str) -> Result<String, TemplateError> {
+    /// `Fn::Sub`: `${Name}` and `${Resource.Attribute}`, and the names of `vars` (the
+    /// variable map of the two-element form, as SAM's policy templates write it).
+    fn sub(&self, text: &str, vars: &HashMap<String, String>) -> Result<String, TemplateError> {
         let mut out = String::with_capacity(text.len());
         let mut rest = text;
         while let Some(start) = rest.find("${") {
@@ -406,6 +408,7 @@ impl Resolver {
                 .ok_or_else(|| TemplateError::Invalid(format!("unclosed ${{ in {text:?}")))?;
             let name = &after[..end];
             let value = match name.split_once('.') {
+                _ if vars.contains_key(name) => vars[name].clone(),
                 Some((res, attr)) if !name.starts_with("AWS::") => self.attribute(res, attr)?,
                 _ => self.reference(name)?,
             };
@@ -469,7 +472,18 @@ impl Resolver {
         };
         Ok(Json::String(match name {
             "Ref" => self.reference(&text(arg)?)?,
-            "Sub" => self.sub(&text(arg)?)?,
+            "Sub" => match arg {
+                Value::Sequence(s) if s.len() == 2 => {
+                    let mut vars = HashMap::new();
+                    if let Value::Mapping(m) = &s[1] {
+                        for (k, v) in m {
+                            vars.insert(text(k)?, self.resolve_string(v)?);
+                        }
+                    }
+                    self.sub(&text(&s[0])?, &vars)?
+                }
+                _ => self.sub(&text(arg)?, &HashMap::new())?,
+            },
             "GetAtt" => {
                 let (res, attr) = match arg {
                     Value::Sequence(s) if s.len() == 2 => (text(&s[0])?, text(&s[1])?),
@@ -526,6 +540,17 @@ mod tests {
         assert_eq!(j["d"], "/x/y");
         assert_eq!(j["e"], "arn:aws:ssm:parameter/x/y");
         assert_eq!(j["f"], "arn:q");
+    }
+
+    #[test]
+    fn sub_takes_a_variable_map_as_sam_policy_templates_write_it() {
+        let v: Value = serde_norway::from_str(
+            "a: {\"Fn::Sub\": [\"arn:${AWS::Partition}:sqs:${AWS::Region}:${queueName}\", {queueName: !GetAtt Q.Arn}]}\nb: !Sub [\"${x}-${P}\", {x: !Ref Q}]",
+        )
+        .unwrap();
+        let j = resolver().resolve(&v).unwrap();
+        assert_eq!(j["a"], "arn:aws:sqs:us-east-1:arn:q");
+        assert_eq!(j["b"], "http://q-/x/y");
     }
 
     #[test]
