@@ -19,6 +19,17 @@ $(VENV)/.installed: infra/emulator/requirements.txt infra/lint-requirements.txt 
 	$(PIP) install -r infra/contract/requirements.txt
 	touch $@
 
+## SAM CLI for `sam validate --lint`, and the SAM translator's policy templates the
+## template consistency test expands, in a venv of their own: SAM CLI pins boto3,
+## botocore, pydantic and click to other versions than the emulator's. About 45 s to
+## install (infra/sam-requirements.txt, with infra/lint-requirements.txt's cfn-lint).
+SAM_VENV := $(VENV)/sam
+$(SAM_VENV)/.installed: infra/lint-requirements.txt infra/sam-requirements.txt
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip --quiet --disable-pip-version-check install \
+	  -r infra/lint-requirements.txt -r infra/sam-requirements.txt
+	touch $@
+
 ## The whole stack locally on http://127.0.0.1:3000.
 run: venv
 	$(CARGO) run -p conversa-infra --bin local-stack
@@ -33,8 +44,12 @@ fmt-check:
 clippy:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-lint-template: venv
+# `sam validate --lint` needs no AWS account (cfn-lint on the SAM template, offline).
+lint-template: venv $(SAM_VENV)/.installed
 	$(VENV)/bin/cfn-lint template.yaml
+	@grep -qx 'aws-sam-cli==$(SAM_CLI_VERSION)' infra/sam-requirements.txt || \
+	  { echo "infra/sam-requirements.txt does not pin SAM_CLI_VERSION ($(SAM_CLI_VERSION))"; exit 1; }
+	SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam validate --lint --template-file template.yaml --region us-east-1
 	$(VENV)/bin/openapi-spec-validator docs/openapi.yaml
 
 # The binaries are thin `main.rs` files without tests: linking a test build of each would
@@ -47,7 +62,7 @@ unit:
 SOAK_TESTS := soak send_soak campaign_soak
 FAST_TESTS := $(filter-out $(SOAK_TESTS),$(basename $(notdir $(wildcard tests/tests/*.rs))))
 
-integration: venv
+integration: venv $(SAM_VENV)/.installed
 	$(CARGO) test --workspace --test '*' --no-run
 	mkdir -p target; \
 	$(CARGO) test --workspace $(addprefix --test ,$(SOAK_TESTS)) > target/soak-tests.log 2>&1 & soak=$$!; \
