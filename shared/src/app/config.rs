@@ -1,4 +1,5 @@
-//! Settings from the environment, and AWS clients built once per cold start.
+//! Settings from the environment, each read where it is used, and AWS clients built once
+//! per cold start.
 
 use crate::aws::{read_secure_parameters, DynamoStore, EventBridgePublisher, SqsWorkQueue};
 use crate::ports::{MetricSink, PortError, StdoutMetrics};
@@ -14,41 +15,14 @@ pub enum ConfigError {
     Port(#[from] PortError),
 }
 
-/// Everything the functions read from their environment (see README, "Configuration").
-#[derive(Debug, Clone)]
-pub struct Settings {
-    pub table_name: String,
-    pub event_bus_name: String,
-    pub inbound_queue_url: String,
-    pub inbound_dlq_url: String,
-    pub outbound_queue_url: String,
-    pub outbound_dlq_url: String,
-    pub retention_days: i64,
-    /// Auto-close hours of channels that set none (1..=72).
-    pub default_auto_close_hours: u32,
-    pub graph_api_base_url: String,
-    pub graph_api_version: String,
-    pub graph_api_timeout: std::time::Duration,
-    /// SSM parameter with the Graph API access token (a channel may name its own).
-    pub graph_token_parameter: String,
-    pub timers_queue_url: String,
-    pub timers_queue_arn: String,
-    pub schedule_group: String,
-    pub scheduler_role_arn: String,
-    /// How long an ambiguous send waits for a status (60 s to 12 h).
-    pub send_reconcile_seconds: i64,
-    /// How long an agent stays online after its last WebSocket closed (0 to 600 s).
-    pub presence_grace_seconds: i64,
-    /// `ApiGatewayManagementApi` endpoint of the WebSocket API (`https://{api}.execute-api.{region}.amazonaws.com/{stage}`).
-    pub websocket_endpoint: String,
-    /// How stale the cached channel settings of `inbound`, `hsm-send` and the API's send may be (0 to 300 s; 0: read every time).
-    pub channel_cache_seconds: i64,
-    /// The CloudWatch namespace of the metrics (`METRICS_NAMESPACE`; `conversa` when unset).
-    pub metrics_namespace: String,
-}
-
 /// Where settings come from: the process environment in Lambda, the template's
 /// resolved variables in the local stack.
+///
+/// A function reads a variable where its wiring (`functions.rs`) uses it, through the
+/// readers below, never a set of variables "just in case": what a function reads is
+/// what `template.yaml` must set for it, and all it must set
+/// (`tests/tests/template_consistency.rs` builds each function with a lookup that notes
+/// every name asked, and compares with the template).
 pub type Lookup<'a> = &'a (dyn Fn(&str) -> Option<String> + Sync);
 
 /// The process environment as a [`Lookup`].
@@ -56,10 +30,16 @@ pub fn process_env(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
 
-fn var(env: Lookup<'_>, name: &'static str) -> Result<String, ConfigError> {
+/// A variable that must be set, and not empty.
+pub fn required(env: Lookup<'_>, name: &'static str) -> Result<String, ConfigError> {
     env(name)
         .filter(|v| !v.is_empty())
         .ok_or(ConfigError::Missing(name))
+}
+
+/// A variable whose absence is an empty value (a queue URL: the calls on it fail).
+pub fn optional(env: Lookup<'_>, name: &'static str) -> String {
+    env(name).unwrap_or_default()
 }
 
 /// A number of seconds within `range`, or `default` when the variable is not set.
@@ -83,70 +63,55 @@ fn seconds(
         })
 }
 
-impl Settings {
-    pub fn from_lookup(env: Lookup<'_>) -> Result<Self, ConfigError> {
-        let retention_days = match env("RETENTION_DAYS") {
-            Some(v) => v.parse::<i64>().ok().filter(|d| *d > 0).ok_or_else(|| {
+/// How stale the cached channel settings of `inbound`, `hsm-send` and the API's send may
+/// be: `CHANNEL_CACHE_SECONDS`, 0 to 300 s, 0 (read every time) when unset.
+pub fn channel_cache_seconds(env: Lookup<'_>) -> Result<i64, ConfigError> {
+    seconds(env, "CHANNEL_CACHE_SECONDS", 0..=300, 0)
+}
+
+/// How long an agent stays online after its last WebSocket closed:
+/// `PRESENCE_GRACE_SECONDS`, 0 to 600 s, 30 when unset.
+pub fn presence_grace_seconds(env: Lookup<'_>) -> Result<i64, ConfigError> {
+    seconds(env, "PRESENCE_GRACE_SECONDS", 0..=600, 30)
+}
+
+/// How long an ambiguous send waits for a status: `SEND_RECONCILE_SECONDS`, 60 s to
+/// 12 h, 600 when unset.
+pub fn send_reconcile_seconds(env: Lookup<'_>) -> Result<i64, ConfigError> {
+    seconds(env, "SEND_RECONCILE_SECONDS", 60..=43_200, 600)
+}
+
+/// The CloudWatch namespace of the metrics: `METRICS_NAMESPACE`, `conversa` when unset
+/// or blank.
+pub fn metrics_namespace(env: Lookup<'_>) -> String {
+    env("METRICS_NAMESPACE")
+        .filter(|n| !n.trim().is_empty())
+        .unwrap_or_else(|| super::metrics::DEFAULT_NAMESPACE.into())
+}
+
+/// The Graph API's base URL, version and timeout (`GRAPH_API_BASE_URL`,
+/// `GRAPH_API_VERSION`, `GRAPH_API_TIMEOUT_SECONDS` 1 to 60).
+pub fn graph_api_settings(
+    env: Lookup<'_>,
+) -> Result<(String, String, std::time::Duration), ConfigError> {
+    let timeout = match env("GRAPH_API_TIMEOUT_SECONDS") {
+        Some(v) => v
+            .parse::<u64>()
+            .ok()
+            .filter(|s| (1..=60).contains(s))
+            .ok_or_else(|| {
                 ConfigError::Invalid(
-                    "RETENTION_DAYS",
-                    format!("{v:?} is not a positive number of days"),
+                    "GRAPH_API_TIMEOUT_SECONDS",
+                    format!("{v:?} is not 1..=60 seconds"),
                 )
             })?,
-            None => 90,
-        };
-        Ok(Self {
-            table_name: var(env, "TABLE_NAME")?,
-            event_bus_name: var(env, "EVENT_BUS_NAME")?,
-            inbound_queue_url: env("INBOUND_QUEUE_URL").unwrap_or_default(),
-            inbound_dlq_url: env("INBOUND_DLQ_URL").unwrap_or_default(),
-            outbound_queue_url: env("OUTBOUND_QUEUE_URL").unwrap_or_default(),
-            outbound_dlq_url: env("OUTBOUND_DLQ_URL").unwrap_or_default(),
-            retention_days,
-            default_auto_close_hours: match env("DEFAULT_AUTO_CLOSE_HOURS") {
-                Some(v) => v
-                    .parse::<u32>()
-                    .ok()
-                    .filter(|h| (1..=72).contains(h))
-                    .ok_or_else(|| {
-                        ConfigError::Invalid(
-                            "DEFAULT_AUTO_CLOSE_HOURS",
-                            format!("{v:?} is not 1 to 72 hours"),
-                        )
-                    })?,
-                None => 24,
-            },
-            graph_api_base_url: env("GRAPH_API_BASE_URL")
-                .unwrap_or_else(|| "https://graph.facebook.com".into()),
-            graph_api_version: env("GRAPH_API_VERSION").unwrap_or_else(|| "v23.0".into()),
-            graph_token_parameter: env("GRAPH_TOKEN_PARAMETER").unwrap_or_default(),
-            timers_queue_url: env("TIMERS_QUEUE_URL").unwrap_or_default(),
-            timers_queue_arn: env("TIMERS_QUEUE_ARN").unwrap_or_default(),
-            schedule_group: env("SCHEDULE_GROUP").unwrap_or_default(),
-            scheduler_role_arn: env("SCHEDULER_ROLE_ARN").unwrap_or_default(),
-            send_reconcile_seconds: seconds(env, "SEND_RECONCILE_SECONDS", 60..=43_200, 600)?,
-            presence_grace_seconds: seconds(env, "PRESENCE_GRACE_SECONDS", 0..=600, 30)?,
-            channel_cache_seconds: seconds(env, "CHANNEL_CACHE_SECONDS", 0..=300, 0)?,
-            websocket_endpoint: env("WEBSOCKET_ENDPOINT").unwrap_or_default(),
-            metrics_namespace: env("METRICS_NAMESPACE")
-                .filter(|n| !n.trim().is_empty())
-                .unwrap_or_else(|| super::metrics::DEFAULT_NAMESPACE.into()),
-            graph_api_timeout: std::time::Duration::from_secs(
-                match env("GRAPH_API_TIMEOUT_SECONDS") {
-                    Some(v) => v
-                        .parse::<u64>()
-                        .ok()
-                        .filter(|s| (1..=60).contains(s))
-                        .ok_or_else(|| {
-                            ConfigError::Invalid(
-                                "GRAPH_API_TIMEOUT_SECONDS",
-                                format!("{v:?} is not 1..=60 seconds"),
-                            )
-                        })?,
-                    None => 10,
-                },
-            ),
-        })
-    }
+        None => 10,
+    };
+    Ok((
+        env("GRAPH_API_BASE_URL").unwrap_or_else(|| "https://graph.facebook.com".into()),
+        env("GRAPH_API_VERSION").unwrap_or_else(|| "v23.0".into()),
+        std::time::Duration::from_secs(timeout),
+    ))
 }
 
 /// The SDK configuration of a Lambda function, from what Lambda puts in its environment:
@@ -209,10 +174,11 @@ impl Clients {
         self
     }
 
-    /// What a handler records its metrics on, flushed to this instance's sink.
-    pub fn metrics(&self, settings: &Settings) -> Arc<super::metrics::Metrics> {
+    /// What a handler records its metrics on, flushed to this instance's sink, under
+    /// `METRICS_NAMESPACE` (`conversa` when unset or blank).
+    pub fn metrics(&self, env: Lookup<'_>) -> Arc<super::metrics::Metrics> {
         Arc::new(super::metrics::Metrics::new(
-            settings.metrics_namespace.clone(),
+            metrics_namespace(env),
             self.metric_sink.clone(),
         ))
     }
@@ -246,36 +212,76 @@ impl Clients {
         Self::new(&lambda_sdk_config(&process_env))
     }
 
-    pub fn store(&self, settings: &Settings) -> DynamoStore {
-        DynamoStore::new(
+    /// The table (`TABLE_NAME`), keeping closed data `RETENTION_DAYS` (90 when unset),
+    /// channels without their own auto-close at `DEFAULT_AUTO_CLOSE_HOURS` (1 to 72, 24
+    /// when unset).
+    pub fn store(&self, env: Lookup<'_>) -> Result<DynamoStore, ConfigError> {
+        let retention_days = match env("RETENTION_DAYS") {
+            Some(v) => v.parse::<i64>().ok().filter(|d| *d > 0).ok_or_else(|| {
+                ConfigError::Invalid(
+                    "RETENTION_DAYS",
+                    format!("{v:?} is not a positive number of days"),
+                )
+            })?,
+            None => 90,
+        };
+        let default_auto_close_hours = match env("DEFAULT_AUTO_CLOSE_HOURS") {
+            Some(v) => v
+                .parse::<u32>()
+                .ok()
+                .filter(|h| (1..=72).contains(h))
+                .ok_or_else(|| {
+                    ConfigError::Invalid(
+                        "DEFAULT_AUTO_CLOSE_HOURS",
+                        format!("{v:?} is not 1 to 72 hours"),
+                    )
+                })?,
+            None => 24,
+        };
+        Ok(DynamoStore::new(
             self.dynamodb().clone(),
-            &settings.table_name,
-            settings.retention_days,
+            &required(env, "TABLE_NAME")?,
+            retention_days,
         )
-        .with_default_auto_close_hours(settings.default_auto_close_hours)
+        .with_default_auto_close_hours(default_auto_close_hours))
     }
 
-    pub fn events(&self, settings: &Settings) -> EventBridgePublisher {
-        EventBridgePublisher::new(self.eventbridge().clone(), &settings.event_bus_name)
+    /// The event bus (`EVENT_BUS_NAME`).
+    pub fn events(&self, env: Lookup<'_>) -> Result<EventBridgePublisher, ConfigError> {
+        Ok(EventBridgePublisher::new(
+            self.eventbridge().clone(),
+            &required(env, "EVENT_BUS_NAME")?,
+        ))
     }
 
-    pub fn timers(&self, settings: &Settings) -> crate::aws::timers::AwsTimers {
+    /// Timers: the timers queue (`TIMERS_QUEUE_URL`, `TIMERS_QUEUE_ARN`) and the
+    /// Scheduler's group and role (`SCHEDULE_GROUP`, `SCHEDULER_ROLE_ARN`).
+    pub fn timers(&self, env: Lookup<'_>) -> crate::aws::timers::AwsTimers {
         crate::aws::timers::AwsTimers {
             sqs: self.sqs().clone(),
-            queue_url: settings.timers_queue_url.clone(),
-            queue_arn: settings.timers_queue_arn.clone(),
+            queue_url: optional(env, "TIMERS_QUEUE_URL"),
+            queue_arn: optional(env, "TIMERS_QUEUE_ARN"),
             scheduler: self.scheduler().clone(),
-            group: settings.schedule_group.clone(),
-            role_arn: settings.scheduler_role_arn.clone(),
+            group: optional(env, "SCHEDULE_GROUP"),
+            role_arn: optional(env, "SCHEDULER_ROLE_ARN"),
         }
     }
 
-    pub fn push(&self, settings: &Settings) -> crate::aws::push::ApiGatewayPush {
-        crate::aws::push::ApiGatewayPush::new(&self.config, &settings.websocket_endpoint)
+    /// The WebSocket API's management endpoint (`WEBSOCKET_ENDPOINT`).
+    pub fn push(&self, env: Lookup<'_>) -> Result<crate::aws::push::ApiGatewayPush, ConfigError> {
+        Ok(crate::aws::push::ApiGatewayPush::new(
+            &self.config,
+            &required(env, "WEBSOCKET_ENDPOINT")?,
+        ))
     }
 
     pub fn queue(&self, url: &str) -> SqsWorkQueue {
         SqsWorkQueue::new(self.sqs().clone(), url)
+    }
+
+    /// The queue whose URL is in the variable `name`.
+    pub fn queue_in(&self, env: Lookup<'_>, name: &'static str) -> SqsWorkQueue {
+        self.queue(&optional(env, name))
     }
 
     /// Reads the secrets whose SSM parameter names are in these environment variables,
@@ -287,7 +293,7 @@ impl Clients {
     ) -> Result<Vec<String>, ConfigError> {
         let names = env_vars
             .iter()
-            .map(|v| var(env, v))
+            .map(|v| required(env, v))
             .collect::<Result<Vec<_>, _>>()?;
         let refs: Vec<&str> = names.iter().map(String::as_str).collect();
         Ok(read_secure_parameters(self.ssm(), &refs).await?)
@@ -298,32 +304,32 @@ impl Clients {
 mod tests {
     use super::*;
 
-    fn settings(extra: &[(&str, &str)]) -> Result<Settings, ConfigError> {
-        let vars: std::collections::HashMap<String, String> =
-            [("TABLE_NAME", "t"), ("EVENT_BUS_NAME", "b")]
-                .iter()
-                .chain(extra)
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect();
-        Settings::from_lookup(&move |k: &str| vars.get(k).cloned())
+    fn lookup(extra: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + Sync {
+        let vars: std::collections::HashMap<String, String> = extra
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |k: &str| vars.get(k).cloned()
     }
 
     #[test]
     fn the_metrics_namespace_is_conversa_unless_set() {
-        assert_eq!(settings(&[]).unwrap().metrics_namespace, "conversa");
-        let set = settings(&[("METRICS_NAMESPACE", "conversa/prod")]).unwrap();
-        assert_eq!(set.metrics_namespace, "conversa/prod");
-        let blank = settings(&[("METRICS_NAMESPACE", " ")]).unwrap();
-        assert_eq!(blank.metrics_namespace, "conversa");
+        let namespace = |extra: &[(&str, &str)]| metrics_namespace(&lookup(extra));
+        assert_eq!(namespace(&[]), "conversa");
+        assert_eq!(
+            namespace(&[("METRICS_NAMESPACE", "conversa/prod")]),
+            "conversa/prod"
+        );
+        assert_eq!(namespace(&[("METRICS_NAMESPACE", " ")]), "conversa");
     }
 
     #[test]
     fn the_channel_cache_is_off_unless_set_and_refuses_values_outside_0_to_300() {
-        assert_eq!(settings(&[]).unwrap().channel_cache_seconds, 0);
-        let set = settings(&[("CHANNEL_CACHE_SECONDS", "30")]).unwrap();
-        assert_eq!(set.channel_cache_seconds, 30);
+        assert_eq!(channel_cache_seconds(&lookup(&[])).unwrap(), 0);
+        let set = channel_cache_seconds(&lookup(&[("CHANNEL_CACHE_SECONDS", "30")]));
+        assert_eq!(set.unwrap(), 30);
         for bad in ["301", "-1", "soon"] {
-            let err = settings(&[("CHANNEL_CACHE_SECONDS", bad)])
+            let err = channel_cache_seconds(&lookup(&[("CHANNEL_CACHE_SECONDS", bad)]))
                 .err()
                 .map(|e| e.to_string());
             let err = err.unwrap_or_default();

@@ -3,7 +3,7 @@
 
 use super::api::{AgentApi, WindowCheck};
 use super::closing::Closer;
-use super::config::{Clients, ConfigError, Lookup, Settings};
+use super::config::{self, Clients, ConfigError, Lookup};
 use super::expiry::Sweeper;
 use super::inbound::Inbound;
 use super::outbound::Sender;
@@ -187,34 +187,34 @@ pub enum Function {
     Scheduled(Arc<dyn ScheduledFunction>),
 }
 
-fn graph_api(settings: &Settings) -> Result<GraphApi, ConfigError> {
-    GraphApi::new(
-        &settings.graph_api_base_url,
-        &settings.graph_api_version,
-        settings.graph_api_timeout,
-    )
-    .map_err(|e| ConfigError::Invalid("GRAPH_API_BASE_URL", e.to_string()))
+// Each constructor reads the variables it uses, where it uses them (`config`'s readers):
+// what a function reads is what `template.yaml` sets for it.
+
+fn graph_api(env: Lookup<'_>) -> Result<GraphApi, ConfigError> {
+    let (base_url, version, timeout) = config::graph_api_settings(env)?;
+    GraphApi::new(&base_url, &version, timeout)
+        .map_err(|e| ConfigError::Invalid("GRAPH_API_BASE_URL", e.to_string()))
 }
 
 /// The table's adapter: one value behind every store port a function names.
-fn store(clients: &Clients, settings: &Settings) -> Arc<DynamoStore> {
-    Arc::new(clients.store(settings))
+fn store(clients: &Clients, env: Lookup<'_>) -> Result<Arc<DynamoStore>, ConfigError> {
+    Ok(Arc::new(clients.store(env)?))
 }
 
-/// What closing a conversation touches, on the same clients.
 /// The channel settings of a hot path, cached for `CHANNEL_CACHE_SECONDS`.
 fn cached_channels(
     store: &Arc<DynamoStore>,
-    settings: &Settings,
+    env: Lookup<'_>,
     clock: Arc<dyn Clock>,
-) -> Arc<super::channel_cache::CachedChannels> {
-    Arc::new(super::channel_cache::CachedChannels::new(
+) -> Result<Arc<super::channel_cache::CachedChannels>, ConfigError> {
+    Ok(Arc::new(super::channel_cache::CachedChannels::new(
         store.clone(),
         clock,
-        settings.channel_cache_seconds,
-    ))
+        config::channel_cache_seconds(env)?,
+    )))
 }
 
+/// What closing a conversation touches, on the same clients.
 fn closer(store: &Arc<DynamoStore>) -> Closer {
     Closer {
         conversations: store.clone(),
@@ -239,8 +239,7 @@ pub fn window_check(
     env: Lookup<'_>,
     clock: Arc<dyn Clock>,
 ) -> Result<WindowCheck, ConfigError> {
-    let settings = Settings::from_lookup(env)?;
-    let store = store(clients, &settings);
+    let store = store(clients, env)?;
     Ok(WindowCheck {
         channels: store.clone(),
         contacts: store.clone(),
@@ -254,23 +253,22 @@ pub fn hsm_send(
     env: Lookup<'_>,
     clock: Arc<dyn Clock>,
 ) -> Result<Sender, ConfigError> {
-    let settings = Settings::from_lookup(env)?;
-    let store = store(clients, &settings);
+    let store = store(clients, env)?;
     Ok(Sender {
-        channels: cached_channels(&store, &settings, clock.clone()),
+        channels: cached_channels(&store, env, clock.clone())?,
         contacts: store.clone(),
         messages: store.clone(),
         pacer: store.clone(),
         campaigns: store.clone(),
         sends: store,
-        provider: Arc::new(graph_api(&settings)?),
+        provider: Arc::new(graph_api(env)?),
         secrets: Arc::new(SsmSecrets::new(clients.ssm().clone())),
-        queue: Arc::new(clients.queue(&settings.outbound_queue_url)),
-        dead_letters: Arc::new(clients.queue(&settings.outbound_dlq_url)),
-        metrics: clients.metrics(&settings),
+        queue: Arc::new(clients.queue_in(env, "OUTBOUND_QUEUE_URL")),
+        dead_letters: Arc::new(clients.queue_in(env, "OUTBOUND_DLQ_URL")),
+        metrics: clients.metrics(env),
         clock,
-        default_token_parameter: settings.graph_token_parameter,
-        reconcile_after_seconds: settings.send_reconcile_seconds,
+        default_token_parameter: config::optional(env, "GRAPH_TOKEN_PARAMETER"),
+        reconcile_after_seconds: config::send_reconcile_seconds(env)?,
     })
 }
 
@@ -279,9 +277,8 @@ pub fn handoff_timeout(
     env: Lookup<'_>,
     clock: Arc<dyn Clock>,
 ) -> Result<TimerHandler, ConfigError> {
-    let settings = Settings::from_lookup(env)?;
-    let store = store(clients, &settings);
-    let timers: Arc<dyn crate::ports::TimerService> = Arc::new(clients.timers(&settings));
+    let store = store(clients, env)?;
+    let timers: Arc<dyn crate::ports::TimerService> = Arc::new(clients.timers(env));
     Ok(TimerHandler {
         campaigns: super::campaigns::CampaignDispatcher {
             campaigns: store.clone(),
@@ -306,9 +303,7 @@ pub fn auto_expiry(
     env: Lookup<'_>,
     clock: Arc<dyn Clock>,
 ) -> Result<Sweeper, ConfigError> {
-    let settings = Settings::from_lookup(env)?;
-    let store = store(clients, &settings);
-    let _outbound = Arc::new(clients.queue(&settings.outbound_queue_url));
+    let store = store(clients, env)?;
     Ok(Sweeper {
         closer: closer(&store),
         expiry: store,
@@ -318,14 +313,13 @@ pub fn auto_expiry(
 }
 
 pub fn template_sync(clients: &Clients, env: Lookup<'_>) -> Result<TemplateSync, ConfigError> {
-    let settings = Settings::from_lookup(env)?;
-    let store = store(clients, &settings);
+    let store = store(clients, env)?;
     Ok(TemplateSync {
         channels: store.clone(),
         templates: store,
-        provider: Arc::new(graph_api(&settings)?),
+        provider: Arc::new(graph_api(env)?),
         secrets: Arc::new(SsmSecrets::new(clients.ssm().clone())),
-        default_token_parameter: settings.graph_token_parameter,
+        default_token_parameter: config::optional(env, "GRAPH_TOKEN_PARAMETER"),
     })
 }
 
@@ -334,7 +328,6 @@ pub async fn webhook(
     env: Lookup<'_>,
     clock: Arc<dyn Clock>,
 ) -> Result<Webhook, ConfigError> {
-    let settings = Settings::from_lookup(env)?;
     let secrets = clients
         .secrets(env, &["VERIFY_TOKEN_PARAMETER", "APP_SECRET_PARAMETER"])
         .await?;
@@ -344,8 +337,8 @@ pub async fn webhook(
     Ok(Webhook {
         verify_token,
         app_secret: app_secret.into_bytes(),
-        queue: Arc::new(clients.queue(&settings.inbound_queue_url)),
-        dead_letters: Arc::new(clients.queue(&settings.inbound_dlq_url)),
+        queue: Arc::new(clients.queue_in(env, "INBOUND_QUEUE_URL")),
+        dead_letters: Arc::new(clients.queue_in(env, "INBOUND_DLQ_URL")),
         clock,
     })
 }
@@ -355,17 +348,16 @@ pub fn inbound(
     env: Lookup<'_>,
     clock: Arc<dyn Clock>,
 ) -> Result<Inbound, ConfigError> {
-    let settings = Settings::from_lookup(env)?;
-    let store = store(clients, &settings);
+    let store = store(clients, env)?;
     Ok(Inbound {
-        channels: cached_channels(&store, &settings, clock.clone()),
+        channels: cached_channels(&store, env, clock.clone())?,
         contacts: store.clone(),
         conversations: store.clone(),
         sends: store.clone(),
         inbound_log: store,
-        events: Arc::new(clients.events(&settings)),
-        dead_letters: Arc::new(clients.queue(&settings.inbound_dlq_url)),
-        metrics: clients.metrics(&settings),
+        events: Arc::new(clients.events(env)?),
+        dead_letters: Arc::new(clients.queue_in(env, "INBOUND_DLQ_URL")),
+        metrics: clients.metrics(env),
         clock,
     })
 }
@@ -375,13 +367,11 @@ pub fn agent_api(
     env: Lookup<'_>,
     clock: Arc<dyn Clock>,
 ) -> Result<AgentApi, ConfigError> {
-    let settings = Settings::from_lookup(env)?;
-    let store = store(clients, &settings);
-    let _outbound = Arc::new(clients.queue(&settings.outbound_queue_url));
+    let store = store(clients, env)?;
     Ok(AgentApi {
         closer: closer(&store),
         channels: store.clone(),
-        sending_channels: cached_channels(&store, &settings, clock.clone()),
+        sending_channels: cached_channels(&store, env, clock.clone())?,
         templates: store.clone(),
         contacts: store.clone(),
         conversations: store.clone(),
@@ -390,25 +380,22 @@ pub fn agent_api(
         work_lists: store.clone(),
         campaigns: store.clone(),
         agents: store.clone(),
-        presence: super::presence::Presence {
-            agents: store,
-            clock: clock.clone(),
-            grace_millis: settings.presence_grace_seconds * 1000,
-        },
+        presence: presence_of(&store, env, clock.clone())?,
         clock,
     })
 }
 
+/// Presence, with the grace period of `PRESENCE_GRACE_SECONDS`.
 fn presence_of(
     store: &Arc<DynamoStore>,
-    settings: &Settings,
+    env: Lookup<'_>,
     clock: Arc<dyn Clock>,
-) -> super::presence::Presence {
-    super::presence::Presence {
+) -> Result<super::presence::Presence, ConfigError> {
+    Ok(super::presence::Presence {
         agents: store.clone(),
         clock,
-        grace_millis: settings.presence_grace_seconds * 1000,
-    }
+        grace_millis: config::presence_grace_seconds(env)? * 1000,
+    })
 }
 
 pub fn notifier(
@@ -416,16 +403,13 @@ pub fn notifier(
     env: Lookup<'_>,
     clock: Arc<dyn Clock>,
 ) -> Result<super::notifier::Notifier, ConfigError> {
-    let settings = Settings::from_lookup(env)?;
-    if settings.websocket_endpoint.is_empty() {
-        return Err(ConfigError::Missing("WEBSOCKET_ENDPOINT"));
-    }
-    let store = store(clients, &settings);
+    let push = Arc::new(clients.push(env)?);
+    let store = store(clients, env)?;
     Ok(super::notifier::Notifier {
         connections: store.clone(),
         conversations: store.clone(),
-        push: Arc::new(clients.push(&settings)),
-        presence: presence_of(&store, &settings, clock),
+        push,
+        presence: presence_of(&store, env, clock)?,
     })
 }
 
@@ -434,8 +418,7 @@ pub fn assigner(
     env: Lookup<'_>,
     clock: Arc<dyn Clock>,
 ) -> Result<super::assignment::Assigner, ConfigError> {
-    let settings = Settings::from_lookup(env)?;
-    Ok(assigner_of(&store(clients, &settings), clock))
+    Ok(assigner_of(&store(clients, env)?, clock))
 }
 
 /// `ws-connect` with the token verifier given (the local stack's development tokens).
@@ -445,11 +428,10 @@ pub fn ws_connect_with(
     clock: Arc<dyn Clock>,
     verifier: Arc<dyn crate::ports::TokenVerifier>,
 ) -> Result<super::sockets::Sockets, ConfigError> {
-    let settings = Settings::from_lookup(env)?;
-    let store = store(clients, &settings);
+    let store = store(clients, env)?;
     Ok(super::sockets::Sockets {
         connections: store.clone(),
-        presence: presence_of(&store, &settings, clock.clone()),
+        presence: presence_of(&store, env, clock.clone())?,
         verifier,
         clock,
     })
@@ -462,16 +444,10 @@ pub fn ws_connect(
     env: Lookup<'_>,
     clock: Arc<dyn Clock>,
 ) -> Result<super::sockets::Sockets, ConfigError> {
-    let issuer = var_of(env, "JWT_ISSUER")?;
-    let audience = var_of(env, "JWT_AUDIENCE")?;
+    let issuer = config::required(env, "JWT_ISSUER")?;
+    let audience = config::required(env, "JWT_AUDIENCE")?;
     let verifier = Arc::new(crate::aws::jwks::JwksVerifier::new(&issuer, &audience));
     ws_connect_with(clients, env, clock, verifier)
-}
-
-fn var_of(env: Lookup<'_>, name: &'static str) -> Result<String, ConfigError> {
-    env(name)
-        .filter(|v| !v.is_empty())
-        .ok_or(ConfigError::Missing(name))
 }
 
 pub fn event_relay(
@@ -479,12 +455,11 @@ pub fn event_relay(
     env: Lookup<'_>,
     clock: Arc<dyn Clock>,
 ) -> Result<EventRelay, ConfigError> {
-    let settings = Settings::from_lookup(env)?;
     Ok(EventRelay {
-        events: Arc::new(clients.events(&settings)),
-        outbound: Arc::new(clients.queue(&settings.outbound_queue_url)),
-        timers: Arc::new(clients.timers(&settings)),
-        metrics: clients.metrics(&settings),
+        events: Arc::new(clients.events(env)?),
+        outbound: Arc::new(clients.queue_in(env, "OUTBOUND_QUEUE_URL")),
+        timers: Arc::new(clients.timers(env)),
+        metrics: clients.metrics(env),
         clock,
     })
 }

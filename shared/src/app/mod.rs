@@ -50,6 +50,5 @@ pub mod timers;
 pub mod webhook;
 
 pub use api::AgentApi;
-pub use config::Settings;
 pub use inbound::Inbound;
 pub use webhook::Webhook;
