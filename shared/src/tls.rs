@@ -5,7 +5,6 @@
 //! `aws` and `provider` layers both use it.
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
 /// Where systems keep their bundle: Amazon Linux 2023 (Lambda's `provided.al2023`) and
 /// Fedora, then Debian and Ubuntu, then Alpine and macOS.
@@ -27,23 +26,21 @@ pub fn bundle_path(
     CA_BUNDLES.iter().map(PathBuf::from).find(|p| exists(p))
 }
 
-/// The bundle's PEM bytes, read once per process.
-pub fn ca_bundle() -> Option<&'static [u8]> {
-    static BUNDLE: OnceLock<Option<Vec<u8>>> = OnceLock::new();
-    BUNDLE
-        .get_or_init(|| {
-            let path = bundle_path(|n| std::env::var(n).ok(), Path::exists)?;
-            std::fs::read(&path)
-                .map_err(|e| tracing::warn!(path = %path.display(), error = %e, "CA bundle not read; using the default roots"))
-                .ok()
+/// The bundle's PEM bytes, read by each client that needs them (a read is a fraction of a
+/// millisecond; keeping a copy would hold 200 KB for the life of the process).
+pub fn ca_bundle() -> Option<Vec<u8>> {
+    let path = bundle_path(|n| std::env::var(n).ok(), Path::exists)?;
+    std::fs::read(&path)
+        .map_err(|e| {
+            tracing::warn!(path = %path.display(), error = %e, "CA bundle not read; using the default roots")
         })
-        .as_deref()
+        .ok()
 }
 
 /// A `reqwest` client trusting the bundle's roots only (its own default would load the
 /// platform's store the slow way); unchanged when there is no bundle.
 pub fn roots(builder: reqwest::ClientBuilder) -> reqwest::ClientBuilder {
-    match ca_bundle().map(reqwest::Certificate::from_pem_bundle) {
+    match ca_bundle().map(|pem| reqwest::Certificate::from_pem_bundle(&pem)) {
         Some(Ok(certs)) if !certs.is_empty() => builder.tls_certs_only(certs),
         _ => builder,
     }
@@ -86,7 +83,7 @@ mod tests {
     fn this_machine_s_bundle_gives_both_clients_their_roots() {
         install_ring_provider();
         let pem = ca_bundle().expect("a CA bundle on this machine");
-        let certs = reqwest::Certificate::from_pem_bundle(pem).expect("PEM");
+        let certs = reqwest::Certificate::from_pem_bundle(&pem).expect("PEM");
         assert!(certs.len() > 50, "{} roots", certs.len());
         reqwest::Client::builder()
             .tls_certs_only(certs)
