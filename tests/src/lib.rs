@@ -2,6 +2,7 @@
 //! created from `template.yaml`) per test, the local stack's server on a free port.
 
 pub mod campaign;
+pub mod iam;
 pub mod realtime;
 
 use aws_config::SdkConfig;
