@@ -44,13 +44,6 @@ impl Route {
     }
 }
 
-fn most_specific<'a>(routes: &'a [Route], method: &str, path: &str) -> Option<&'a Route> {
-    routes
-        .iter()
-        .filter(|r| r.matches(method, path))
-        .min_by_key(|r| (r.path.contains("+}"), r.method == "ANY"))
-}
-
 pub struct Poller {
     pub function: String,
     pub queue_url: String,
@@ -293,12 +286,8 @@ impl Runtime {
         self.pollers.iter().find(|p| p.function == function)
     }
 
-    /// The route API Gateway picks: the most specific of those that match — one without a
-    /// greedy `{name+}` before one with it, a method before `ANY` — so
-    /// `GET /v1/channels/{channel}/contacts/{phone}/window` reaches `window-check`, not
-    /// the `/v1/{proxy+}` of the agent API.
     pub fn route(&self, method: &str, path: &str) -> Option<&Route> {
-        most_specific(&self.routes, method, path)
+        self.routes.iter().find(|r| r.matches(method, path))
     }
 
     /// One receive-invoke-delete cycle of an event source mapping. Returns how many
@@ -462,23 +451,5 @@ mod tests {
         assert!(route("GET", "/v1/conversations/{id}").matches("GET", "/v1/conversations/abc"));
         assert!(!route("GET", "/v1/conversations/{id}")
             .matches("GET", "/v1/conversations/abc/messages"));
-    }
-
-    #[test]
-    fn the_most_specific_route_wins_like_api_gateway() {
-        let routes = [
-            route("ANY", "/v1/{proxy+}"),
-            route("GET", "/v1/channels/{c}/window"),
-        ];
-        let pick =
-            |method: &str, path: &str| most_specific(&routes, method, path).map(|r| r.path.clone());
-        assert_eq!(
-            pick("GET", "/v1/channels/1/window").as_deref(),
-            Some("/v1/channels/{c}/window")
-        );
-        assert_eq!(
-            pick("POST", "/v1/channels/1/window").as_deref(),
-            Some("/v1/{proxy+}")
-        );
     }
 }
