@@ -36,7 +36,7 @@ run: venv
 
 ## Formatting, clippy (warnings denied), template and API-contract checks, unit and
 ## integration tests, and the contract run against the local stack.
-test: fmt-check clippy lint-template unit integration-and-contract
+test: fmt-check clippy lint-template build-route-test unit integration-and-contract deploy-doc-test
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
