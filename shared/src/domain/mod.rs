@@ -10,6 +10,7 @@ pub mod inbound;
 pub mod message;
 pub mod phone;
 pub mod routing;
+pub mod sms;
 pub mod template;
 pub mod window;
 pub mod working_hours;
