@@ -4,6 +4,7 @@
 pub mod campaign;
 pub mod iam;
 pub mod realtime;
+pub mod template_yaml;
 
 use aws_config::SdkConfig;
 use aws_lambda_events::sqs::SqsEvent;

@@ -11,6 +11,7 @@ use conversa_infra::emulator::{ACCOUNT_ID, REGION};
 use conversa_infra::repo_root;
 use conversa_tests::campaign;
 use conversa_tests::iam::{self, Context};
+use conversa_tests::template_yaml::{fail_with, template_yaml};
 use conversa_tests::*;
 use serde_json::json;
 use serde_norway::Value;
@@ -19,11 +20,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const CONTACT: &str = "5548999990000";
-
-fn template_yaml() -> Value {
-    let text = std::fs::read_to_string(repo_root().join("template.yaml")).expect("template.yaml");
-    serde_norway::from_str(&text).expect("template.yaml is YAML")
-}
 
 /// The template's `AWS::Serverless::Function` resources: logical id and definition.
 fn functions_of(template: &Value) -> Vec<(String, Value)> {
@@ -43,10 +39,6 @@ fn variable_names(variables: &Value) -> BTreeSet<String> {
         .flatten()
         .filter_map(|(k, _)| k.as_str().map(str::to_owned))
         .collect()
-}
-
-fn fail_with(problems: &[String]) {
-    assert!(problems.is_empty(), "\n{}\n", problems.join("\n"));
 }
 
 #[test]

@@ -6,13 +6,9 @@
 //! local stack deploys with them) and a row in README's table.
 
 use conversa_infra::repo_root;
+use conversa_tests::template_yaml::{fail_with, template_yaml};
 use serde_norway::Value;
 use std::collections::BTreeSet;
-
-fn template() -> Value {
-    let text = std::fs::read_to_string(repo_root().join("template.yaml")).expect("template.yaml");
-    serde_norway::from_str(&text).expect("template.yaml is YAML")
-}
 
 /// The logical id a `!Ref X`, `!GetAtt X.Attr` or `{Ref: X}` names.
 fn names(v: &Value) -> Option<String> {
@@ -59,13 +55,9 @@ fn alarmed(t: &Value) -> BTreeSet<(String, String)> {
         .collect()
 }
 
-fn fail_with(problems: &[String]) {
-    assert!(problems.is_empty(), "\n{}\n", problems.join("\n"));
-}
-
 #[test]
 fn every_dead_letter_queue_has_a_depth_alarm_and_the_work_queues_an_age_alarm() {
-    let t = template();
+    let t = template_yaml();
     let alarmed = alarmed(&t);
     let mut problems = Vec::new();
     let queues = resources_of(&t, "AWS::SQS::Queue");
@@ -92,7 +84,7 @@ fn every_dead_letter_queue_has_a_depth_alarm_and_the_work_queues_an_age_alarm() 
 
 #[test]
 fn every_function_has_an_errors_and_a_throttles_alarm() {
-    let t = template();
+    let t = template_yaml();
     let alarmed = alarmed(&t);
     let mut problems = Vec::new();
     let functions = resources_of(&t, "AWS::Serverless::Function");
@@ -109,7 +101,7 @@ fn every_function_has_an_errors_and_a_throttles_alarm() {
 
 #[test]
 fn every_alarm_reaches_the_alarm_topic_and_names_its_runbook() {
-    let t = template();
+    let t = template_yaml();
     let mut problems = Vec::new();
     let alarms = resources_of(&t, "AWS::CloudWatch::Alarm");
     // Every DLQ and function alarm above, the queue ages and the webhook's two.
@@ -140,7 +132,7 @@ fn every_alarm_reaches_the_alarm_topic_and_names_its_runbook() {
 
 #[test]
 fn the_webhook_has_5xx_rate_and_p99_latency_alarms() {
-    let t = template();
+    let t = template_yaml();
     let alarms = resources_of(&t, "AWS::CloudWatch::Alarm");
     let yaml = |v: &Value| serde_norway::to_string(v).unwrap_or_default();
     let rate = alarms.iter().any(|(_, a)| {
@@ -159,7 +151,7 @@ fn the_webhook_has_5xx_rate_and_p99_latency_alarms() {
 
 #[test]
 fn the_api_and_the_webhook_route_are_throttled_by_parameters() {
-    let t = template();
+    let t = template_yaml();
     let (_, api) = resources_of(&t, "AWS::Serverless::HttpApi")
         .into_iter()
         .next()
@@ -200,7 +192,7 @@ fn the_api_and_the_webhook_route_are_throttled_by_parameters() {
 
 #[test]
 fn every_function_logs_to_a_group_kept_log_retention_days_and_tracing_is_a_parameter() {
-    let t = template();
+    let t = template_yaml();
     let mut problems = Vec::new();
     for (id, f) in resources_of(&t, "AWS::Serverless::Function") {
         let Some(group) = names(&f["Properties"]["LoggingConfig"]["LogGroup"]) else {
@@ -224,7 +216,7 @@ fn every_function_logs_to_a_group_kept_log_retention_days_and_tracing_is_a_param
 
 #[test]
 fn every_parameter_has_a_default_or_is_required_and_a_row_in_the_readme() {
-    let t = template();
+    let t = template_yaml();
     let readme = std::fs::read_to_string(repo_root().join("README.md")).expect("README.md");
     // Deployers must give these: a stack deployed without them would trust a sample issuer.
     let required = ["JwtIssuer", "JwtAudience"];
