@@ -82,6 +82,9 @@ pub struct LocalStack {
     pub status_webhooks: std::sync::atomic::AtomicBool,
     /// The wait before each status webhook, in milliseconds.
     pub status_delay_ms: std::sync::atomic::AtomicU64,
+    /// Status webhooks the sandbox has yet to post (a test jumps the clocks only when
+    /// none is under way: in real time they arrive long before any reconcile delay).
+    pub status_webhooks_in_flight: std::sync::atomic::AtomicUsize,
     /// The sandbox's fault draws (fixed seed: a run repeats).
     pub fault_seed: std::sync::atomic::AtomicU64,
     /// `make run`: moving the development clock also moves the emulator's clock, so SQS
@@ -216,6 +219,7 @@ impl LocalStack {
             base_url: base_url.to_owned(),
             status_webhooks: std::sync::atomic::AtomicBool::new(false),
             status_delay_ms: std::sync::atomic::AtomicU64::new(200),
+            status_webhooks_in_flight: std::sync::atomic::AtomicUsize::new(0),
             fault_seed: std::sync::atomic::AtomicU64::new(0x9E37_79B9_7F4A_7C15),
             emulator_time: false,
             last_runs: Mutex::new(HashMap::new()),

@@ -124,7 +124,10 @@ impl LocalStack {
         }
         let delay = Duration::from_millis(self.status_delay_ms.load(Ordering::Relaxed));
         let stack = self.clone();
+        self.status_webhooks_in_flight
+            .fetch_add(1, Ordering::SeqCst);
         tokio::spawn(async move {
+            let _done = InFlight(&stack.status_webhooks_in_flight);
             let client = reqwest::Client::new();
             let url = format!("{}/webhooks/whatsapp", stack.base_url);
             for status in ["sent", "delivered", "read"] {
@@ -174,6 +177,15 @@ impl LocalStack {
                 }
             }
         });
+    }
+}
+
+/// Counts a status-webhook task down when it ends, however it ends.
+struct InFlight<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

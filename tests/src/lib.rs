@@ -180,6 +180,23 @@ impl TestStack {
         }
     }
 
+    /// Waits until the sandbox has posted every status webhook it owes.
+    pub async fn status_webhooks_settled(&self) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while self
+            .local
+            .status_webhooks_in_flight
+            .load(std::sync::atomic::Ordering::SeqCst)
+            > 0
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the sandbox's status webhooks did not settle"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     /// Invokes the inbound handler directly with these items, as one SQS batch.
     pub async fn invoke_inbound(
         &self,
