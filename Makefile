@@ -7,7 +7,8 @@ VENV := .venv
 PIP := $(VENV)/bin/pip --quiet --disable-pip-version-check
 CARGO ?= cargo
 
-.PHONY: run test venv fmt-check clippy unit integration integration-and-contract contract lint-template build build-tools bench bench-batch bench-campaign bench-coldstart cost soak campaign-soak load e2e clean
+
+.PHONY: run test venv fmt-check clippy build-tests unit integration integration-and-contract contract lint-template build build-tools bench bench-batch bench-campaign bench-coldstart cost soak campaign-soak load e2e clean
 
 ## The emulator (moto server) for `make run` and the integration tests, the linters and
 ## schemathesis for `make contract`.
@@ -36,7 +37,30 @@ run: venv
 
 ## Formatting, clippy (warnings denied), template and API-contract checks, unit and
 ## integration tests, and the contract run against the local stack.
-test: fmt-check clippy lint-template build-route-test unit integration-and-contract deploy-doc-test
+##
+## Clippy's lints run inside the one test build instead of a `cargo clippy` beside it:
+## clippy-driver is rustc with clippy's lint passes added, and `cargo clippy` itself runs it
+## as RUSTC_WORKSPACE_WRAPPER with its arguments in CLIPPY_ARGS. So the workspace's
+## dependencies are compiled once (a `cargo clippy` first checked all of them, 3 of
+## `make test`'s minutes), and every target is still linted with warnings denied. Each cargo
+## command under `make test` sees the same wrapper, so none rebuilds the workspace. The
+## Python tools install meanwhile. `make clippy` stays plain `cargo clippy`.
+CLIPPY_DRIVER := $(shell rustc --print sysroot 2>/dev/null)/bin/clippy-driver
+test: export RUSTC_WORKSPACE_WRAPPER := $(CLIPPY_DRIVER)
+test: export CLIPPY_ARGS := -D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__
+test: fmt-check
+	@test -x "$(CLIPPY_DRIVER)" || { echo "make test: no clippy-driver at $(CLIPPY_DRIVER) (rustup component add clippy)"; exit 1; }
+	mkdir -p target; \
+	$(MAKE) --no-print-directory venv $(SAM_VENV)/.installed > target/venv.log 2>&1 & tools=$$!; \
+	$(MAKE) --no-print-directory build-tests; built=$$?; \
+	wait $$tools; installed=$$?; cat target/venv.log; \
+	test $$built -eq 0 && test $$installed -eq 0
+	$(MAKE) --no-print-directory lint-template build-route-test unit integration-and-contract deploy-doc-test
+
+## Every target of the workspace (libraries, binaries, tests, benchmarks) in the test
+## profile; under `make test` with clippy's lints, warnings denied.
+build-tests:
+	$(CARGO) test --workspace --all-targets --no-run
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
