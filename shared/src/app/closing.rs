@@ -118,12 +118,11 @@ impl Closer {
         let Some(text) = channel.handoff.closing_message.clone() else {
             return Ok(None);
         };
-        let window = self
+        let record = self
             .contacts
             .contact(&closed.channel, &closed.contact)
-            .await?
-            .map(|r| r.window(now))
-            .unwrap_or_else(|| crate::domain::Window::at(None, now));
+            .await?;
+        let window = crate::ports::window_of(&closed.channel, record.as_ref(), now);
         if !window.open {
             return Ok(None);
         }

@@ -171,9 +171,7 @@ impl Sender {
             reclaimed = true;
         }
         if item.free_form {
-            let window = contact
-                .map(|c| c.window(now))
-                .unwrap_or_else(|| crate::domain::Window::at(None, now));
+            let window = crate::ports::window_of(&item.channel, contact.as_ref(), now);
             if !window.open {
                 self.sends
                     .record_send_failure(

@@ -1,6 +1,90 @@
-//! A channel is one WhatsApp business number (Meta `phone_number_id`) and its settings.
+//! A channel is one business number and its settings: a WhatsApp number (Meta's
+//! `phone_number_id`) or an SMS origination number (AWS End User Messaging SMS).
+//!
+//! The kind is read from the id, the one place both kinds name their channels: an SMS
+//! channel is `sms-{its number's digits}`, so an inbound SMS finds its channel from the
+//! number it was sent to without a lookup; Meta's ids are digits only. Everything that
+//! differs between the kinds is a method of [`ChannelKind`], never a comparison at the
+//! call site.
 
+use super::sms::{SmsError, SmsSegments};
+use super::{Millis, Window};
 use serde::{Deserialize, Serialize};
+
+/// What carries a channel's messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChannelKind {
+    Whatsapp,
+    Sms,
+}
+
+/// The prefix of an SMS channel's id.
+pub const SMS_CHANNEL_PREFIX: &str = "sms-";
+
+/// WhatsApp's limit on a text message's body, in characters.
+pub const WHATSAPP_MAX_TEXT: usize = 4096;
+
+/// Why a text cannot be sent on a channel.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TextError {
+    #[error("text is limited to {max} characters")]
+    TooLong { max: usize },
+    #[error(transparent)]
+    Sms(#[from] SmsError),
+}
+
+impl ChannelKind {
+    /// The kind of the channel with this id.
+    pub fn of(channel_id: &str) -> Self {
+        if channel_id.starts_with(SMS_CHANNEL_PREFIX) {
+            Self::Sms
+        } else {
+            Self::Whatsapp
+        }
+    }
+
+    /// The id of the SMS channel of this origination number (digits, `+` ignored).
+    pub fn sms_channel_id(number: &str) -> String {
+        let digits: String = number.chars().filter(char::is_ascii_digit).collect();
+        format!("{SMS_CHANNEL_PREFIX}{digits}")
+    }
+
+    /// May a business message be free text now? WhatsApp: inside the 24-hour window
+    /// (closed early when Meta said so); SMS has no window: always.
+    pub fn window(
+        self,
+        last_inbound_at: Option<Millis>,
+        closed_by_provider_at: Option<Millis>,
+        now: Millis,
+    ) -> Window {
+        match self {
+            Self::Whatsapp => Window::of(last_inbound_at, closed_by_provider_at, now),
+            Self::Sms => Window::always_open(last_inbound_at),
+        }
+    }
+
+    /// Does the channel send approved templates (HSM)? SMS sends text only.
+    pub fn has_templates(self) -> bool {
+        matches!(self, Self::Whatsapp)
+    }
+
+    /// Does the channel carry media, locations, reactions and interactive messages?
+    pub fn has_rich_content(self) -> bool {
+        matches!(self, Self::Whatsapp)
+    }
+
+    /// Can this text be sent, and as how many SMS segments (SMS only)?
+    pub fn check_text(self, text: &str) -> Result<Option<SmsSegments>, TextError> {
+        match self {
+            Self::Whatsapp if text.chars().count() > WHATSAPP_MAX_TEXT => Err(TextError::TooLong {
+                max: WHATSAPP_MAX_TEXT,
+            }),
+            Self::Whatsapp => Ok(None),
+            Self::Sms => Ok(Some(super::sms::segments(text)?)),
+        }
+    }
+}
 
 pub type ChannelId = String;
 
@@ -9,7 +93,7 @@ pub const MAX_AUTO_CLOSE_HOURS: u32 = 72;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Channel {
-    /// Meta's `phone_number_id`.
+    /// Meta's `phone_number_id`, or `sms-{digits}` for an SMS number ([`ChannelKind`]).
     pub id: ChannelId,
     /// The business number as digits, e.g. `554830000001`.
     pub display_number: String,
@@ -62,6 +146,10 @@ pub struct Channel {
     /// Answers that opt a contact out of campaigns.
     #[serde(default = "super::campaign::default_opt_out_keywords")]
     pub opt_out_keywords: Vec<String>,
+    /// SMS: the origination identity sends go from (a phone number, its ARN or a pool's
+    /// ARN); none means `+{display_number}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origination_identity: Option<String>,
     /// Settings version: every change is conditional on it (`If-Match`).
     #[serde(default)]
     pub version: u64,
@@ -79,6 +167,17 @@ pub enum AmbiguousSend {
 }
 
 impl Channel {
+    pub fn kind(&self) -> ChannelKind {
+        ChannelKind::of(&self.id)
+    }
+
+    /// Where an SMS channel's sends go from.
+    pub fn sms_origination(&self) -> String {
+        self.origination_identity
+            .clone()
+            .unwrap_or_else(|| format!("+{}", self.display_number))
+    }
+
     /// The routing in force: the configured one, or the default queue.
     pub fn effective_routing(&self) -> super::routing::Routing {
         self.routing
@@ -131,7 +230,86 @@ impl Channel {
             throughput_per_second: default_throughput(),
             messaging_limit: None,
             opt_out_keywords: super::campaign::default_opt_out_keywords(),
+            origination_identity: None,
             version: 0,
         }
+    }
+}
+
+#[cfg(test)]
+mod kind_tests {
+    use super::*;
+
+    const HOUR: Millis = 3_600_000;
+
+    #[test]
+    fn a_channel_is_sms_when_its_id_is_sms_and_its_number_else_whatsapp() {
+        assert_eq!(ChannelKind::of("100000000000001"), ChannelKind::Whatsapp);
+        assert_eq!(ChannelKind::of("sms-554830000099"), ChannelKind::Sms);
+        assert_eq!(
+            ChannelKind::sms_channel_id("+55 48 3000-0099"),
+            "sms-554830000099"
+        );
+        assert_eq!(
+            Channel::new("sms-554830000099", "554830000099").kind(),
+            ChannelKind::Sms
+        );
+    }
+
+    #[test]
+    fn sms_has_no_24_hour_window_free_text_at_any_time() {
+        let sms = ChannelKind::Sms;
+        assert!(
+            sms.window(None, None, 100 * HOUR).open,
+            "a contact who never wrote"
+        );
+        assert!(
+            sms.window(Some(0), None, 25 * HOUR).open,
+            "25 h after the last message"
+        );
+        assert!(!sms.window(Some(0), None, 25 * HOUR).requires_template());
+        let wa = ChannelKind::Whatsapp;
+        assert!(!wa.window(Some(0), None, 25 * HOUR).open);
+        assert!(!wa.window(None, None, HOUR).open);
+    }
+
+    #[test]
+    fn sms_has_no_templates_and_no_rich_content() {
+        assert!(!ChannelKind::Sms.has_templates());
+        assert!(!ChannelKind::Sms.has_rich_content());
+        assert!(ChannelKind::Whatsapp.has_templates());
+        assert!(ChannelKind::Whatsapp.has_rich_content());
+    }
+
+    #[test]
+    fn a_text_is_checked_by_the_kinds_own_length_rule() {
+        assert_eq!(
+            ChannelKind::Whatsapp.check_text(&"a".repeat(4096)),
+            Ok(None)
+        );
+        assert_eq!(
+            ChannelKind::Whatsapp.check_text(&"a".repeat(4097)),
+            Err(TextError::TooLong { max: 4096 })
+        );
+        let two = ChannelKind::Sms
+            .check_text(&"a".repeat(161))
+            .unwrap()
+            .unwrap();
+        assert_eq!(two.segments, 2);
+        assert!(matches!(
+            ChannelKind::Sms.check_text(&"a".repeat(1531)),
+            Err(TextError::Sms(SmsError::TooLong { .. }))
+        ));
+    }
+
+    #[test]
+    fn an_sms_channel_sends_from_its_number_unless_an_identity_is_set() {
+        let mut c = Channel::new("sms-554830000099", "554830000099");
+        assert_eq!(c.sms_origination(), "+554830000099");
+        c.origination_identity = Some("arn:aws:sms-voice:us-east-1:1:pool/pool-1".into());
+        assert_eq!(
+            c.sms_origination(),
+            "arn:aws:sms-voice:us-east-1:1:pool/pool-1"
+        );
     }
 }

@@ -16,7 +16,7 @@ pub mod window;
 pub mod working_hours;
 pub mod workspace;
 
-pub use channel::{Channel, ChannelId};
+pub use channel::{Channel, ChannelId, ChannelKind};
 pub use conversation::{CloseReason, Conversation, ConversationState, Origin};
 pub use message::{DeliveryStatus, Direction, Message, MessageContent};
 pub use phone::{Phone, PhoneError};

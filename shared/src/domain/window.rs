@@ -45,6 +45,15 @@ impl Window {
         }
     }
 
+    /// A channel without a window (SMS): free text at any time.
+    pub fn always_open(last_inbound_at: Option<Millis>) -> Self {
+        Self {
+            open: true,
+            last_inbound_at,
+            closes_at: None,
+        }
+    }
+
     pub fn requires_template(&self) -> bool {
         !self.open
     }

@@ -77,6 +77,29 @@ pub trait Provider: Send + Sync {
     ) -> Result<(), ProviderError>;
 }
 
+/// One SMS, in AWS End User Messaging SMS's terms (`SendTextMessage`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SmsRequest {
+    /// The channel's origination identity: a phone number in E.164, or a number's or a
+    /// pool's ARN.
+    pub origination_identity: String,
+    /// The contact, in E.164 (`+5548...`).
+    pub destination: String,
+    pub body: String,
+    /// Handed back in the send's delivery events ([`crate::app::outbound_item::callback_data`]),
+    /// as WhatsApp's `biz_opaque_callback_data` is: a status finds a send whose answer
+    /// was lost.
+    pub callback_data: String,
+}
+
+/// Sends SMS. Its own port rather than a wider [`Provider`]: SMS has no token, no
+/// templates and no read receipts.
+#[async_trait]
+pub trait SmsProvider: Send + Sync {
+    /// Sends a text; returns the service's message id.
+    async fn send_text(&self, request: &SmsRequest) -> Result<String, ProviderError>;
+}
+
 /// Wakes a handler at a deadline: SQS delays up to 15 minutes, EventBridge Scheduler
 /// one-time schedules beyond.
 #[async_trait]

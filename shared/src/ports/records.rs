@@ -34,8 +34,25 @@ pub struct ContactRecord {
 }
 
 impl ContactRecord {
+    /// The contact's window on its channel (SMS has none: always open).
     pub fn window(&self, now: Millis) -> crate::domain::Window {
-        crate::domain::Window::of(self.last_inbound_at, self.window_closed_at, now)
+        crate::domain::ChannelKind::of(&self.channel).window(
+            self.last_inbound_at,
+            self.window_closed_at,
+            now,
+        )
+    }
+}
+
+/// The window of a contact on a channel, whether or not the contact has a record yet.
+pub fn window_of(
+    channel: &str,
+    record: Option<&ContactRecord>,
+    now: Millis,
+) -> crate::domain::Window {
+    match record {
+        Some(r) => r.window(now),
+        None => crate::domain::ChannelKind::of(channel).window(None, None, now),
     }
 }
 

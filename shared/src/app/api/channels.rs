@@ -69,7 +69,7 @@ impl AgentApi {
                     "name": c.name,
                     "color": c.color,
                     "display_number": c.display_number,
-                    "kind": "whatsapp",
+                    "kind": c.kind(),
                     "can_start": may_start(c),
                 })
             })

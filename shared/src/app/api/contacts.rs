@@ -9,7 +9,7 @@ use super::request::{parse_body, MAX_ATTRIBUTES_BYTES};
 use super::AgentApi;
 use crate::app::auth::{Caller, Role};
 use crate::app::http::{json, ApiError, ApiResult};
-use crate::domain::{Phone, Window};
+use crate::domain::Phone;
 use crate::ports::ContactRecord;
 use lambda_http::{http::StatusCode, Request, RequestExt};
 use serde::Deserialize;
@@ -96,10 +96,7 @@ impl AgentApi {
         record: Option<ContactRecord>,
     ) -> ApiResult {
         let now = self.clock.now();
-        let window = record
-            .as_ref()
-            .map(|r| r.window(now))
-            .unwrap_or_else(|| Window::at(None, now));
+        let window = crate::ports::window_of(channel, record.as_ref(), now);
         // The open conversation, only to a caller who may see it.
         let mut open = Value::Null;
         if let Some(id) = record

@@ -31,6 +31,10 @@ struct StartRequest {
     phone: String,
     #[serde(default)]
     template: Option<TemplateChoice>,
+    /// A first message of free text: inside the window on WhatsApp, at any time on SMS
+    /// (Voitel Lynk: an SMS session starts with the agent's text).
+    #[serde(default)]
+    text: Option<String>,
     /// The service ("serviço", Dígitro) the conversation belongs to: it shows in that
     /// queue's in-progress list.
     #[serde(default)]
@@ -82,10 +86,7 @@ impl AgentApi {
         authorize(who, &c)?;
         let now = self.clock.now();
         let record = self.contacts.contact(&c.channel, &c.contact).await?;
-        let window = record
-            .as_ref()
-            .map(|r| r.window(now))
-            .unwrap_or_else(|| crate::domain::Window::at(None, now));
+        let window = crate::ports::window_of(&c.channel, record.as_ref(), now);
         let mut body = serde_json::to_value(&c).map_err(|e| ApiError::internal(e.to_string()))?;
         body["window"] = json!(window);
         body["contact_names"] = json!({
@@ -172,6 +173,16 @@ impl AgentApi {
                 )));
             }
         }
+        let segments = match (&body.text, &body.template) {
+            (Some(_), Some(_)) => {
+                return Err(ApiError::unprocessable(
+                    "invalid_body",
+                    "give \"template\" or \"text\" for the first message, not both",
+                ))
+            }
+            (Some(text), None) => super::request::checked_text(&channel.id, text)?,
+            _ => None,
+        };
         let template = match &body.template {
             Some(choice) => {
                 choice.check()?;
@@ -192,10 +203,7 @@ impl AgentApi {
                 },
                 None => None,
             };
-            let window = record
-                .as_ref()
-                .map(|r| r.window(now))
-                .unwrap_or_else(|| crate::domain::Window::at(None, now));
+            let window = crate::ports::window_of(&channel.id, record.as_ref(), now);
             let mut conversation = decide_start(
                 open.as_ref(),
                 &window,
@@ -244,8 +252,8 @@ impl AgentApi {
                     conversation.state = crate::domain::ConversationState::AwaitingReply;
                 }
             }
-            let message = match (&body.template, &template) {
-                (Some(choice), Some(_)) => Some(self.outbound_message(
+            let message = match (&body.template, &template, &body.text) {
+                (Some(choice), Some(_), _) => Some(self.outbound_message(
                     &conversation,
                     MessageContent::Template {
                         name: choice.name.clone(),
@@ -255,8 +263,15 @@ impl AgentApi {
                     who,
                     now,
                 )),
+                (None, _, Some(text)) => Some(self.outbound_message(
+                    &conversation,
+                    MessageContent::Text { body: text.clone() },
+                    who,
+                    now,
+                )),
                 _ => None,
             };
+            conversation.message_count = u64::from(message.is_some());
             let sends = match &message {
                 Some(m) => vec![self.send_item(&conversation, m, template.as_ref())?],
                 None => Vec::new(),
@@ -281,10 +296,12 @@ impl AgentApi {
             match self.conversations.start_conversation(&write, now).await? {
                 WriteOutcome::Committed => {
                     tracing::info!(conversation_id = %conversation.id, channel = %channel.id, contact = %phone, state = ?conversation.state, "conversation started by an agent");
-                    return Ok(json(
-                        StatusCode::CREATED,
-                        &json!({"conversation": conversation, "message": message, "window": window}),
-                    ));
+                    let mut answer =
+                        json!({"conversation": conversation, "message": message, "window": window});
+                    if let Some(segments) = &segments {
+                        answer["segments"] = json!(segments);
+                    }
+                    return Ok(json(StatusCode::CREATED, &answer));
                 }
                 WriteOutcome::Conflict | WriteOutcome::Duplicate(_) => continue,
             }

@@ -49,6 +49,7 @@ impl AgentApi {
         channel: &str,
         choice: &TemplateChoice,
     ) -> Result<Template, ApiError> {
+        super::request::text_only(channel, "template")?;
         self.templates
             .template(channel, &choice.name, &choice.language)
             .await?

@@ -5,7 +5,8 @@
 use super::access::{authorize, authorize_reply, owner_only};
 use super::errors::{send_error, template_error, workspace_error};
 use super::request::{
-    cursor_or_backend, field_error, page_limit, parse_body, TemplateChoice, MAX_ATTEMPTS, MAX_TEXT,
+    checked_text, cursor_or_backend, field_error, page_limit, parse_body, text_only,
+    TemplateChoice, MAX_ATTEMPTS,
 };
 use super::AgentApi;
 use crate::app::auth::{Caller, Role};
@@ -80,14 +81,10 @@ impl AgentApi {
         }
         let first = self.conversation(id).await?;
         authorize_reply(who, &first)?;
+        let mut segments = None;
         let (content, template) = match (body.text, body.template, body.media) {
             (Some(text), None, None) => {
-                if text.trim().is_empty() || text.chars().count() > MAX_TEXT {
-                    return Err(ApiError::unprocessable(
-                        "invalid_text",
-                        format!("text must have 1 to {MAX_TEXT} characters"),
-                    ));
-                }
+                segments = checked_text(&first.channel, &text)?;
                 (MessageContent::Text { body: text }, None)
             }
             (None, Some(choice), None) => {
@@ -103,7 +100,10 @@ impl AgentApi {
                     Some(t),
                 )
             }
-            (None, None, Some(media)) => (media_content(media)?, None),
+            (None, None, Some(media)) => {
+                text_only(&first.channel, "media")?;
+                (media_content(media)?, None)
+            }
             _ => {
                 return Err(ApiError::unprocessable(
                     "invalid_body",
@@ -130,9 +130,7 @@ impl AgentApi {
                     (c, contact)
                 }
             };
-            let window = contact
-                .map(|r| r.window(now))
-                .unwrap_or_else(|| crate::domain::Window::at(None, now));
+            let window = crate::ports::window_of(&conversation.channel, contact.as_ref(), now);
             let free_form = !matches!(content, MessageContent::Template { .. });
             decide_send(&conversation, &window, free_form).map_err(send_error)?;
             owner_only(who, &conversation)?;
@@ -184,13 +182,18 @@ impl AgentApi {
                         tracing::info!(conversation_id = %conversation.id, agent = %who.sub, "captured by the first reply");
                     }
                     tracing::info!(conversation_id = %conversation.id, message_type = message.content.type_name(), "outbound message accepted");
-                    return Ok(json(StatusCode::ACCEPTED, &json!({ "message": message })));
+                    let mut answer = json!({ "message": message });
+                    if let Some(segments) = &segments {
+                        answer["segments"] = json!(segments);
+                    }
+                    return Ok(json(StatusCode::ACCEPTED, &answer));
                 }
                 WriteOutcome::Duplicate(existing) => {
-                    return Ok(json(
-                        StatusCode::OK,
-                        &json!({ "message": existing, "duplicate": true }),
-                    ));
+                    let mut answer = json!({ "message": existing, "duplicate": true });
+                    if let Some(segments) = &segments {
+                        answer["segments"] = json!(segments);
+                    }
+                    return Ok(json(StatusCode::OK, &answer));
                 }
                 WriteOutcome::Conflict => continue,
             }

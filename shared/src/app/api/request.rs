@@ -27,6 +27,57 @@ pub fn parse_body<T: serde::de::DeserializeOwned>(req: &Request) -> Result<T, Ap
     })
 }
 
+/// A text an agent sends on a channel, checked by the channel kind's rules: WhatsApp's
+/// 4,096 characters, SMS's segments (returned, for the answer).
+pub fn checked_text(
+    channel: &str,
+    text: &str,
+) -> Result<Option<crate::domain::sms::SmsSegments>, ApiError> {
+    use crate::domain::channel::TextError;
+    use crate::domain::sms::SmsError;
+    if text.trim().is_empty() {
+        return Err(ApiError::unprocessable(
+            "invalid_text",
+            format!("text must have 1 to {MAX_TEXT} characters"),
+        ));
+    }
+    crate::domain::ChannelKind::of(channel)
+        .check_text(text)
+        .map_err(|e| match e {
+            TextError::Sms(SmsError::TooLong { segments, max }) => ApiError::unprocessable(
+                "text_too_long",
+                format!("text is too long for an SMS: {e}"),
+            )
+            .with_details(serde_json::json!({ "segments": segments, "max_segments": max })),
+            TextError::Sms(SmsError::Empty) => ApiError::unprocessable(
+                "invalid_text",
+                "an SMS cannot be empty or only white space",
+            ),
+            TextError::TooLong { max } => ApiError::unprocessable(
+                "invalid_text",
+                format!("text must have 1 to {max} characters"),
+            ),
+        })
+}
+
+/// SMS channels send text only: templates, media and the like are refused by name.
+pub fn text_only(channel: &str, what: &str) -> Result<(), ApiError> {
+    let kind = crate::domain::ChannelKind::of(channel);
+    if what == "template" && !kind.has_templates() || what != "template" && !kind.has_rich_content()
+    {
+        let code = if what == "template" {
+            "templates_not_supported"
+        } else {
+            "content_not_supported"
+        };
+        return Err(ApiError::unprocessable(
+            code,
+            format!("channel {channel} is an SMS channel: it sends text only, no {what}"),
+        ));
+    }
+    Ok(())
+}
+
 pub fn page_limit(raw: Option<&str>) -> Result<u32, ApiError> {
     match raw {
         None => Ok(DEFAULT_PAGE),

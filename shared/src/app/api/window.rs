@@ -63,9 +63,7 @@ impl WindowCheck {
                 }
             }
         }
-        let window = record
-            .map(|r| r.window(now))
-            .unwrap_or_else(|| crate::domain::Window::at(None, now));
+        let window = crate::ports::window_of(channel, record.as_ref(), now);
         Ok(json(
             StatusCode::OK,
             &json!({
