@@ -46,6 +46,10 @@ pub mod dev {
     pub const SAMPLE_CHANNEL_ID: &str = "100000000000001";
     pub const SAMPLE_DISPLAY_NUMBER: &str = "554830000001";
     pub const SAMPLE_WABA_ID: &str = "200000000000001";
+    /// The sample SMS channel's origination number; its channel id is
+    /// `sms-554830000099` (`ChannelKind::sms_channel_id`).
+    pub const SAMPLE_SMS_NUMBER: &str = "554830000099";
+    pub const SAMPLE_SMS_CHANNEL_ID: &str = "sms-554830000099";
     pub const GRAPH_TOKEN: &str = "dev-graph-token";
     pub const STACK_NAME: &str = "conversa-local";
     pub const PORT: u16 = 3000;
@@ -118,6 +122,20 @@ pub fn sample_channel() -> Channel {
     c
 }
 
+/// The sample SMS channel (Voitel Lynk, manual 004): agents may start sessions on it; its
+/// sends go from its number. `make run` seeds it beside the WhatsApp one; a test stack
+/// adds it when a test asks ([`LocalStack::seed_sms_channel`]), so tests that start
+/// conversations on "the one channel that may start" keep one.
+pub fn sample_sms_channel() -> Channel {
+    let mut c = Channel::new(dev::SAMPLE_SMS_CHANNEL_ID, dev::SAMPLE_SMS_NUMBER);
+    c.name = "Conversa SMS".into();
+    c.color = "#1E88E5".into();
+    c.outbound_enabled = true;
+    c.default_queue = "support".into();
+    c.auto_close_hours = 0;
+    c
+}
+
 /// The sample queues: `support` (manual capture, the sample channel's default) and
 /// `sales` (automatic capture: the first agent to answer takes the conversation).
 pub fn sample_queues() -> Vec<conversa::domain::workspace::Queue> {
@@ -165,6 +183,12 @@ pub fn sandbox_templates() -> Vec<conversa::domain::template::Template> {
 }
 
 impl LocalStack {
+    /// Adds the sample SMS channel ([`sample_sms_channel`]).
+    pub async fn seed_sms_channel(&self) -> Result<(), conversa::ports::PortError> {
+        use conversa::ports::ChannelStore;
+        self.store().put_channel(&sample_sms_channel()).await
+    }
+
     /// Creates the template's resources under `stack_name`, stores the development
     /// secrets, seeds the sample channel and builds every function.
     /// `base_url` is where this stack is served: the sandbox provider lives there unless

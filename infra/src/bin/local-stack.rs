@@ -31,6 +31,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     )
     .await?;
     local.emulator_time = true;
+    local.seed_sms_channel().await?;
     // The sandbox answers like the Cloud API, status webhooks included.
     local
         .status_webhooks
