@@ -55,7 +55,7 @@ test: fmt-check
 	$(MAKE) --no-print-directory build-tests; built=$$?; \
 	wait $$tools; installed=$$?; cat target/venv.log; \
 	test $$built -eq 0 && test $$installed -eq 0
-	$(MAKE) --no-print-directory lint-template build-route-test unit integration-and-contract deploy-doc-test
+	$(MAKE) --no-print-directory lint-template build-route-test unit integration-and-contract
 
 ## Every target of the workspace (libraries, binaries, tests, benchmarks) in the test
 ## profile; under `make test` with clippy's lints, warnings denied.
@@ -81,26 +81,30 @@ lint-template: venv $(SAM_VENV)/.installed
 unit:
 	$(CARGO) test --workspace --lib
 
-# The soaks run beside the other integration tests (each test binary has its own
-# emulator), so the two cores share the work; their output follows the others'.
-SOAK_TESTS := soak send_soak campaign_soak
-FAST_TESTS := $(filter-out $(SOAK_TESTS),$(basename $(notdir $(wildcard tests/tests/*.rs))))
+# The long tests (the soaks and the crash-point exploration) run beside the others (each
+# test binary has its own emulator), so the two cores share the work; their output
+# follows the others'. The two lanes take about as long.
+SLOW_TESTS := soak send_soak campaign_soak crash_points
+FAST_TESTS := $(filter-out $(SLOW_TESTS),$(basename $(notdir $(wildcard tests/tests/*.rs))))
 
 integration: venv $(SAM_VENV)/.installed
 	$(CARGO) test --workspace --test '*' --no-run
 	mkdir -p target; \
-	$(CARGO) test --workspace $(addprefix --test ,$(SOAK_TESTS)) > target/soak-tests.log 2>&1 & soak=$$!; \
+	$(CARGO) test --workspace $(addprefix --test ,$(SLOW_TESTS)) > target/slow-tests.log 2>&1 & soak=$$!; \
 	$(CARGO) test --workspace $(addprefix --test ,$(FAST_TESTS)); fast=$$?; \
-	wait $$soak; slow=$$?; cat target/soak-tests.log; \
+	wait $$soak; slow=$$?; cat target/slow-tests.log; \
 	test $$fast -eq 0 && test $$slow -eq 0
 
-## The integration tests and the contract run side by side (each has its own emulator and
-## stack; both mostly wait on them), the contract's output after the tests'.
+## The integration tests beside the contract run and then docs/deploy.md's offline
+## commands (each has its own emulator and stack; all mostly wait on them); the contract's
+## and the guide's output after the tests'.
 integration-and-contract: venv
 	mkdir -p target; \
-	CARGO="$(CARGO)" VENV="$(VENV)" infra/contract/run.sh > target/contract.log 2>&1 & contract=$$!; \
+	{ CARGO="$(CARGO)" VENV="$(VENV)" infra/contract/run.sh > target/contract.log 2>&1; c=$$?; \
+	  $(MAKE) --no-print-directory deploy-doc-test > target/deploy-doc.log 2>&1; d=$$?; \
+	  test $$c -eq 0 && test $$d -eq 0; } & beside=$$!; \
 	$(MAKE) --no-print-directory integration; tests=$$?; \
-	wait $$contract; checks=$$?; cat target/contract.log; \
+	wait $$beside; checks=$$?; cat target/contract.log target/deploy-doc.log; \
 	test $$tests -eq 0 && test $$checks -eq 0
 
 ## schemathesis against the running local stack, docs/openapi.yaml as the contract: every
