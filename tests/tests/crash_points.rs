@@ -99,6 +99,7 @@ fn inbound(id: &str, body: &str) -> WorkItem {
         channel: SAMPLE_CHANNEL_ID.into(),
         contact: CONTACT.into(),
         contact_name: Some("Ana".into()),
+        opt_out: false,
         message: InboundMessage {
             id: id.into(),
             at: chrono::Utc::now().timestamp_millis(),

@@ -235,6 +235,7 @@ fn text_item(id: &str, body: &str) -> WorkItem {
         channel: SAMPLE_CHANNEL_ID.into(),
         contact: CONTACT.into(),
         contact_name: None,
+        opt_out: false,
         message: InboundMessage {
             id: id.into(),
             at: 1_764_057_600_000,
@@ -560,6 +561,7 @@ async fn a_failing_record_fails_only_the_later_records_of_its_own_contact() {
         channel: "broken".into(),
         contact: CONTACT.into(),
         contact_name: None,
+        opt_out: false,
         message: InboundMessage {
             id: id.into(),
             at: 1,

@@ -425,6 +425,7 @@ async fn pagination_across_120_waiting_conversations_returns_each_once_oldest_fi
                     channel: SAMPLE_CHANNEL_ID.into(),
                     contact: format!("55489{:08}", n),
                     contact_name: None,
+                    opt_out: false,
                     message: InboundMessage {
                         id: format!("wamid.P{n}"),
                         at: chrono::Utc::now().timestamp_millis(),

@@ -77,6 +77,7 @@ fn text(contact: &str, id: String, at: i64) -> WorkItem {
         channel: conversa_tests::SAMPLE_CHANNEL_ID.into(),
         contact: contact.into(),
         contact_name: None,
+        opt_out: false,
         message: InboundMessage {
             id,
             at,

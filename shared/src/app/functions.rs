@@ -134,6 +134,27 @@ impl EventFunction for super::assignment::Assigner {
     }
 }
 
+/// A function subscribed to an SNS topic (SNS invokes it asynchronously: an error makes
+/// Lambda retry, then send the event to the function's on-failure destination).
+#[async_trait]
+pub trait SnsFunction: Send + Sync {
+    async fn call(
+        &self,
+        event: aws_lambda_events::sns::SnsEvent,
+    ) -> Result<serde_json::Value, String>;
+}
+
+#[async_trait]
+impl SnsFunction for super::sms_inbound::SmsInbound {
+    async fn call(
+        &self,
+        event: aws_lambda_events::sns::SnsEvent,
+    ) -> Result<serde_json::Value, String> {
+        let report = self.handle(event).await.map_err(|e| e.to_string())?;
+        serde_json::to_value(report).map_err(|e| e.to_string())
+    }
+}
+
 /// The WebSocket API's `$connect` / `$disconnect` routes.
 #[async_trait]
 pub trait WebSocketFunction: Send + Sync {
@@ -185,6 +206,7 @@ pub enum Function {
     Sqs(Arc<dyn SqsFunction>),
     Stream(Arc<dyn StreamFunction>),
     Scheduled(Arc<dyn ScheduledFunction>),
+    Sns(Arc<dyn SnsFunction>),
 }
 
 // Each constructor reads the variables it uses, where it uses them (`config`'s readers):
@@ -340,6 +362,20 @@ pub async fn webhook(
         queue: Arc::new(clients.queue_in(env, "INBOUND_QUEUE_URL")),
         dead_letters: Arc::new(clients.queue_in(env, "INBOUND_DLQ_URL")),
         clock,
+    })
+}
+
+/// `sms-inbound`: the SMS topic's notifications onto `inbound.fifo`, as `webhook` does.
+pub fn sms_inbound(
+    clients: &Clients,
+    env: Lookup<'_>,
+    clock: Arc<dyn Clock>,
+) -> Result<super::sms_inbound::SmsInbound, ConfigError> {
+    let store = store(clients, env)?;
+    Ok(super::sms_inbound::SmsInbound {
+        channels: cached_channels(&store, env, clock)?,
+        queue: Arc::new(clients.queue_in(env, "INBOUND_QUEUE_URL")),
+        dead_letters: Arc::new(clients.queue_in(env, "INBOUND_DLQ_URL")),
     })
 }
 
@@ -501,6 +537,7 @@ pub async fn build(
     Ok(match binary {
         "webhook" => Function::Http(Arc::new(webhook(clients, env, clock).await?)),
         "inbound" => Function::Sqs(Arc::new(inbound(clients, env, clock)?)),
+        "sms-inbound" => Function::Sns(Arc::new(sms_inbound(clients, env, clock)?)),
         "agent-api" => Function::Http(Arc::new(agent_api(clients, env, clock)?)),
         "window-check" => Function::Http(Arc::new(window_check(clients, env, clock)?)),
         "hsm-send" => Function::Sqs(Arc::new(hsm_send(clients, env, clock)?)),

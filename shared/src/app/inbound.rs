@@ -70,12 +70,13 @@ impl Inbound {
                 channel,
                 contact,
                 contact_name,
+                opt_out,
                 message,
             } => {
                 let Some(settings) = self.channels.channel(&channel).await? else {
                     return self.unknown_channel(record, body, &channel).await;
                 };
-                self.on_message(&settings, &contact, contact_name, message)
+                self.on_message(&settings, &contact, contact_name, opt_out, message)
                     .await
             }
             WorkItem::Status {
@@ -126,6 +127,7 @@ impl Inbound {
         channel: &Channel,
         contact: &str,
         contact_name: Option<String>,
+        provider_opt_out: bool,
         inbound: InboundMessage,
     ) -> Result<(), RetryableError> {
         if !channel.serves(contact) {
@@ -136,12 +138,14 @@ impl Inbound {
             return Ok(());
         }
         // An opt-out keyword ("PARAR") takes the contact out of campaigns; the message is
-        // still a message. Before the record: a redelivery repeats it harmlessly.
-        if let MessageContent::Text { body } = &inbound.content {
-            if crate::domain::campaign::is_opt_out(body, &channel.opt_out_keywords) {
-                self.contacts.opt_out(&channel.id, contact).await?;
-                tracing::info!(channel = %channel.id, contact = %mask_phone(contact), "contact opted out of campaigns");
-            }
+        // still a message. Before the record: a redelivery repeats it harmlessly. The
+        // provider's own opt-out (SMS: STOP and AWS's other keywords, which the service
+        // honours on its side) counts whatever the channel's keywords are.
+        let keyword = matches!(&inbound.content, MessageContent::Text { body }
+            if crate::domain::campaign::is_opt_out(body, &channel.opt_out_keywords));
+        if keyword || provider_opt_out {
+            self.contacts.opt_out(&channel.id, contact).await?;
+            tracing::info!(channel = %channel.id, contact = %mask_phone(contact), provider_opt_out, "contact opted out of campaigns");
         }
         // One read on the warm path: the contact with its copy of the open conversation.
         // After a conflict the copy may be what lost, so the conversation is read itself.

@@ -4,6 +4,7 @@
 //! | module | owns |
 //! |---|---|
 //! | [`webhook`] | `webhook`: signature check, split, enqueue to `inbound.fifo` |
+//! | [`sms_inbound`] | `sms-inbound`: SMS notifications (SNS) read and enqueued to `inbound.fifo` |
 //! | [`inbound`] | `inbound`: apply messages and statuses, route, follow-ups |
 //! | [`api`] | `agent-api` and `window-check`: one module per HTTP resource |
 //! | [`outbound`] | `hsm-send`: one send per outbound message to the Graph API |
@@ -44,6 +45,7 @@ pub mod outbound;
 pub mod outbound_item;
 pub mod presence;
 pub mod relay;
+pub mod sms_inbound;
 pub mod sockets;
 pub mod templates;
 pub mod timers;

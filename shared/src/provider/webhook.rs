@@ -22,6 +22,10 @@ pub enum WorkItem {
         contact: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         contact_name: Option<String>,
+        /// The provider took the message as an opt-out (an SMS opt-out keyword, which AWS
+        /// End User Messaging SMS honours whatever the channel's own keywords say).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        opt_out: bool,
         message: InboundMessage,
     },
     Status {
@@ -297,6 +301,7 @@ pub fn split_payload(body: &[u8], received_at: Millis) -> Result<Split, PayloadE
                 channel: channel.clone(),
                 contact: m.from.clone(),
                 contact_name,
+                opt_out: false,
                 message: InboundMessage {
                     at: timestamp_millis(m.timestamp.as_deref(), received_at),
                     context_id: m.context.as_ref().and_then(|c| c.id.clone()),

@@ -63,6 +63,7 @@ fn text_message_keeps_contact_name_and_timestamp() {
             channel: "100000000000001".into(),
             contact: "5548999990000".into(),
             contact_name: Some("Ana".into()),
+            opt_out: false,
             message: InboundMessage {
                 id: "wamid.A".into(),
                 at: 1_700_000_000_000,
