@@ -258,3 +258,26 @@ async fn the_start_picker_lists_sms_channels_with_their_kind() {
         (422, Some("channel_required"))
     );
 }
+
+#[tokio::test]
+async fn template_sync_leaves_sms_channels_alone() {
+    let t = sms_stack().await;
+    // Even one given a WhatsApp account by mistake: SMS has no templates.
+    let mut sms = conversa_infra::sample_sms_channel();
+    sms.waba_id = conversa_infra::dev::SAMPLE_WABA_ID.into();
+    t.store().put_channel(&sms).await.unwrap();
+    let r = t
+        .http
+        .post(t.url("/_dev/run/TemplateSyncFunction"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let report: Value = r.json().await.unwrap();
+    assert_eq!(
+        report["result"]["channels"], 1,
+        "only the WhatsApp channel: {report}"
+    );
+    let stored = t.store().templates(SMS).await.unwrap();
+    assert!(stored.is_empty(), "no template stored for the SMS channel");
+}

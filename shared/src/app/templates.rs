@@ -35,7 +35,9 @@ impl TemplateSync {
     pub async fn run(&self) -> Result<SyncReport, SyncError> {
         let mut report = SyncReport::default();
         for channel in self.channels.channels().await? {
-            if channel.waba_id.is_empty() {
+            // SMS channels have no templates; a WhatsApp one without its account has none
+            // to fetch.
+            if !channel.kind().has_templates() || channel.waba_id.is_empty() {
                 continue;
             }
             report.channels += 1;
