@@ -12,6 +12,7 @@ pub mod runtime;
 pub mod sandbox;
 pub mod scheduler;
 pub mod server;
+pub mod sms_dev;
 pub mod streams;
 pub mod template;
 pub mod websocket;

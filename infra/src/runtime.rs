@@ -8,7 +8,9 @@ use aws_config::SdkConfig;
 use aws_lambda_events::sqs::SqsEvent;
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
 use conversa::app::config::{Clients, ConfigError};
-use conversa::app::functions::{self, Function, HttpFunction, ScheduledFunction, SqsFunction};
+use conversa::app::functions::{
+    self, Function, HttpFunction, ScheduledFunction, SnsFunction, SqsFunction,
+};
 use conversa::ports::Clock;
 use serde_json::json;
 use std::collections::HashSet;
@@ -62,6 +64,15 @@ pub struct Poller {
 /// one receive at a time, so the groups stay in order.
 pub const POLLERS_PER_QUEUE: usize = 4;
 
+/// A function subscribed to an SNS topic: the local stack hands it the topic's
+/// notifications itself (`crate::sms_dev`), as SNS invokes Lambda.
+pub struct SnsSubscription {
+    pub function: String,
+    /// The topic as the template's `Topic` resolves locally (its `Ref`).
+    pub topic: String,
+    pub handler: Arc<dyn SnsFunction>,
+}
+
 pub struct Scheduled {
     pub function: String,
     pub expression: String,
@@ -103,6 +114,7 @@ pub struct Runtime {
     pub pollers: Vec<Poller>,
     pub streams: Vec<Arc<StreamPoller>>,
     pub scheduled: Vec<Scheduled>,
+    pub sns: Vec<SnsSubscription>,
     pub sqs: aws_sdk_sqs::Client,
     pub streams_client: aws_sdk_dynamodbstreams::Client,
     /// Each function's AWS calls, when the stack was built to record them
@@ -134,6 +146,7 @@ impl Runtime {
         let mut pollers = Vec::new();
         let mut scheduled = Vec::new();
         let mut streams = Vec::new();
+        let mut sns = Vec::new();
         let calls = crate::calls::recording().then(|| Arc::new(crate::calls::CallLog::default()));
         for f in &stack.functions {
             // Recording: the function's own clients, which note each request under its name.
@@ -252,6 +265,11 @@ impl Runtime {
                             handler: Arc::new(RuleTarget(h.clone())),
                         })
                     }
+                    (FunctionEvent::Sns { topic }, Function::Sns(h)) => sns.push(SnsSubscription {
+                        function: f.logical_id.clone(),
+                        topic: topic.clone(),
+                        handler: h.clone(),
+                    }),
                     (FunctionEvent::Schedule { expression }, Function::Scheduled(h)) => scheduled
                         .push(Scheduled {
                             function: f.logical_id.clone(),
@@ -270,6 +288,7 @@ impl Runtime {
             pollers,
             streams,
             scheduled,
+            sns,
             sqs: aws_sdk_sqs::Client::new(config),
             streams_client: aws_sdk_dynamodbstreams::Client::new(config),
             calls,
@@ -280,6 +299,14 @@ impl Runtime {
     pub async fn run_scheduled(&self, function: &str) -> Option<Result<serde_json::Value, String>> {
         let s = self.scheduled.iter().find(|s| s.function == function)?;
         Some(s.handler.call().await)
+    }
+
+    /// The functions subscribed to a topic (its `Ref`).
+    pub fn subscribers<'a>(
+        &'a self,
+        topic: &'a str,
+    ) -> impl Iterator<Item = &'a SnsSubscription> + 'a {
+        self.sns.iter().filter(move |s| s.topic == topic)
     }
 
     pub fn poller(&self, function: &str) -> Option<&Poller> {

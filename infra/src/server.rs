@@ -43,6 +43,7 @@ pub fn router(stack: Arc<LocalStack>) -> Router {
         .route("/_dev/events", get(list_events))
         .route("/_dev/metrics", get(list_metrics))
         .route("/_dev/outbox", get(list_outbox))
+        .route("/_dev/sms", post(crate::sms_dev::post_sms))
         .route("/_dev/run/{function}", post(run_scheduled))
         .route(
             "/_dev/faults",

@@ -54,6 +54,8 @@ pub enum FunctionEvent {
     Schedule { expression: String },
     /// An EventBridge rule on a bus, with its event pattern.
     EventBridgeRule { bus: String, pattern: Json },
+    /// A subscription to an SNS topic (`Topic`, resolved: the topic's `Ref`).
+    Sns { topic: String },
     /// A DynamoDB stream event source mapping.
     DynamoDb {
         stream_arn: String,
@@ -309,6 +311,14 @@ impl Template {
                                 .unwrap_or(Json::Null);
                             events.push(FunctionEvent::EventBridgeRule { bus, pattern });
                         }
+                        Some("SNS") => {
+                            let topic = props.and_then(|p| p.get("Topic")).ok_or_else(|| {
+                                TemplateError::Invalid("SNS event without Topic".into())
+                            })?;
+                            events.push(FunctionEvent::Sns {
+                                topic: resolver.resolve_string(topic)?,
+                            });
+                        }
                         Some("Schedule") | Some("ScheduleV2") => {
                             let expression = props
                                 .and_then(|p| {
@@ -563,6 +573,21 @@ mod tests {
             .collect();
         assert!(names.contains(&"WebhookFunction".to_owned()));
         assert!(names.contains(&"InboundFunction".to_owned()));
+    }
+
+    #[test]
+    fn an_sns_event_names_its_topic() {
+        let t = Template::parse(
+            "Resources:\n  F:\n    Type: AWS::Serverless::Function\n    Metadata: {BuildProperties: {Binary: f}}\n    Properties:\n      Events:\n        N:\n          Type: SNS\n          Properties:\n            Topic: !Ref Q\n",
+        )
+        .unwrap();
+        let f = t.functions(&resolver()).unwrap();
+        assert_eq!(
+            f[0].events,
+            vec![FunctionEvent::Sns {
+                topic: "http://q".into()
+            }]
+        );
     }
 
     #[test]

@@ -130,7 +130,7 @@ fn every_function_in_the_template_has_its_crate_and_bootstrap() {
             ));
         }
     }
-    assert_eq!(binaries.len(), 12, "{binaries:?}");
+    assert_eq!(binaries.len(), 13, "{binaries:?}");
     fail_with(&problems);
 }
 
@@ -295,7 +295,8 @@ async fn every_aws_call_a_function_makes_is_granted_by_its_policies() {
 /// conversation and replies, the reply is delivered, the delivery
 /// status comes back; an assistant hands a conversation off and nobody takes it; a
 /// campaign starts now and one starts in two hours; a conversation is removed; templates
-/// are synced; conversations expire; the agent goes offline.
+/// are synced; conversations expire; a contact's SMS arrives (one for a number that is no
+/// channel); the agent goes offline.
 async fn drive_every_function(t: &TestStack) {
     let boss = campaign::supervisor(t).await;
     // ws-connect, agent-api: an agent registered, connected, available.
@@ -470,6 +471,31 @@ async fn drive_every_function(t: &TestStack) {
     t.advance_clock(73 * 3600).await;
     let swept = t.local.runtime.run_scheduled("AutoExpiryFunction").await;
     assert!(matches!(swept, Some(Ok(_))), "{swept:?}");
+    t.settle().await;
+
+    // sms-inbound (its dead letters too): a contact's SMS to the SMS channel, applied by
+    // inbound, and one to a number that is no channel of the stack.
+    t.local
+        .seed_sms_channel()
+        .await
+        .expect("seed the SMS channel");
+    for (channel, id) in [
+        (conversa_infra::dev::SAMPLE_SMS_CHANNEL_ID, "sms-tc-1"),
+        ("554830000777", "sms-tc-2"),
+    ] {
+        let sms = conversa_infra::sms_dev::InboundSms {
+            from: CONTACT.into(),
+            channel: channel.into(),
+            body: "oi".into(),
+            message_id: Some(id.into()),
+            keyword: None,
+        };
+        t.local
+            .receive_sms(&sms)
+            .await
+            .expect("sms-inbound answered");
+    }
+    t.drain_inbound().await;
     t.settle().await;
 
     // ws-connect: the agent's connection closes.

@@ -88,7 +88,7 @@ fn every_function_has_an_errors_and_a_throttles_alarm() {
     let alarmed = alarmed(&t);
     let mut problems = Vec::new();
     let functions = resources_of(&t, "AWS::Serverless::Function");
-    assert_eq!(functions.len(), 12);
+    assert_eq!(functions.len(), 13);
     for (id, _) in functions {
         for metric in ["Errors", "Throttles"] {
             if !alarmed.contains(&(metric.into(), id.clone())) {

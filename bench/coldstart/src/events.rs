@@ -129,6 +129,28 @@ pub fn sqs_event(queue_arn: &str, body: &str, group: Option<&str>, n: u64) -> Va
     }]})
 }
 
+/// An SNS event of one notification, as SNS invokes a subscribed function.
+pub fn sns_event(topic_arn: &str, message: &str) -> Value {
+    json!({"Records": [{
+        "EventSource": "aws:sns",
+        "EventVersion": "1.0",
+        "EventSubscriptionArn": format!("{topic_arn}:coldstart"),
+        "Sns": {
+            "Type": "Notification",
+            "MessageId": ulid::Ulid::new().to_string(),
+            "TopicArn": topic_arn,
+            "Subject": null,
+            "Message": message,
+            "Timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "SignatureVersion": "1",
+            "Signature": "coldstart",
+            "SigningCertUrl": "https://sns.us-east-1.amazonaws.com/coldstart.pem",
+            "UnsubscribeUrl": "https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe",
+            "MessageAttributes": {}
+        }
+    }]})
+}
+
 /// An EventBridge event as a rule delivers it.
 pub fn bus_event(source: &str, detail_type: &str, detail: Value, resources: Vec<String>) -> Value {
     json!({
@@ -247,6 +269,18 @@ pub fn event_for(binary: &str, def: Option<&FunctionDef>, n: u64) -> Event {
                 sqs_event(&sqs_arn(def), &body, Some(&group), n),
                 "SQS: a new contact's first text message (opens a conversation)".into(),
                 Expect::Batch,
+            )
+        }
+        ("sms-inbound", Some(_)) => {
+            let message = json!({"originationNumber": format!("+{contact}"),
+                "destinationNumber": format!("+{}", dev::SAMPLE_SMS_NUMBER), "messageKeyword": "",
+                "messageBody": "Olá, preciso de ajuda com meu pedido",
+                "inboundMessageId": format!("coldstart-sms-{n}"), "previousPublishedMessageId": null})
+            .to_string();
+            (
+                sns_event(&format!("arn:aws:sns:{REGION}:{ACCOUNT_ID}:coldstart-sms"), &message),
+                "SNS: a contact's two-way SMS to the sample SMS channel (read its channel, queue on `inbound.fifo`)".into(),
+                Expect::Any,
             )
         }
         ("agent-api", Some(_)) => (
@@ -400,6 +434,9 @@ fn generic(def: &FunctionDef, n: u64) -> (Value, String, Expect) {
             "EventBridge: an event".into(),
             Expect::Any,
         ),
+        Some(FunctionEvent::Sns { topic }) => {
+            (sns_event(topic, "{}"), "SNS: `{}`".into(), Expect::Any)
+        }
         Some(FunctionEvent::Schedule { .. }) | None => scheduled(def),
     }
 }
@@ -452,6 +489,13 @@ mod tests {
         );
         let _: aws_lambda_events::apigw::ApiGatewayV2httpRequest =
             serde_json::from_value(v).unwrap();
+    }
+
+    #[test]
+    fn the_sns_event_reads_as_an_sns_event() {
+        let v = sns_event("arn:aws:sns:us-east-1:123456789012:t", "{}");
+        let e: aws_lambda_events::sns::SnsEvent = serde_json::from_value(v).unwrap();
+        assert_eq!(e.records[0].sns.message, "{}");
     }
 
     #[test]

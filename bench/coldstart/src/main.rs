@@ -171,6 +171,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let local = Arc::new(
         LocalStack::create(&template, &stack_name, config, &base_url, HashMap::new()).await?,
     );
+    // The sample SMS channel too, as `make run` seeds it (sms-inbound's event is for it).
+    local.seed_sms_channel().await?;
     let router = server::router(local.clone());
     tokio::spawn(async move {
         let _ = axum::serve(listener, router).await;
