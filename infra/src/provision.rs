@@ -103,6 +103,8 @@ pub async fn provision(
         account_id: ACCOUNT_ID.into(),
         parameters: template.parameter_defaults(),
         physical: HashMap::new(),
+        conditions: template.conditions(),
+        list_parameters: template.list_parameters(),
     };
     // What a deploy must be given (no defaults in the template), the local stack fills
     // with its own: its dev tokens' issuer and audience.

@@ -1,9 +1,11 @@
 //! Reads `template.yaml`, the single source of truth for resources, and resolves the
-//! intrinsic functions the template uses (`Ref`, `Fn::Sub`, `Fn::GetAtt`).
+//! intrinsic functions the template uses (`Ref`, `Fn::Sub`, `Fn::GetAtt`, and, for
+//! conditional parts such as a function's optional policy statements, `Fn::If` with the
+//! template's `Conditions`, `Fn::Join` and `AWS::NoValue`).
 
 use serde_json::{Map, Value as Json};
 use serde_norway::Value;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 #[derive(Debug, thiserror::Error)]
@@ -107,6 +109,37 @@ impl Template {
                         _ => continue,
                     };
                     out.insert(name.to_owned(), value);
+                }
+            }
+        }
+        out
+    }
+
+    /// The template's `Conditions`, by name, as written (evaluated by [`Resolver`]).
+    pub fn conditions(&self) -> HashMap<String, Value> {
+        let mut out = HashMap::new();
+        if let Some(Value::Mapping(conditions)) = self.root.get("Conditions") {
+            for (k, v) in conditions {
+                if let Some(name) = k.as_str() {
+                    out.insert(name.to_owned(), v.clone());
+                }
+            }
+        }
+        out
+    }
+
+    /// The parameters of a list type (`CommaDelimitedList`, `List<...>`): their `Ref` is
+    /// a list.
+    pub fn list_parameters(&self) -> HashSet<String> {
+        let mut out = HashSet::new();
+        if let Some(Value::Mapping(params)) = self.root.get("Parameters") {
+            for (k, v) in params {
+                let kind = v.get("Type").and_then(Value::as_str).unwrap_or_default();
+                if let (Some(name), true) = (
+                    k.as_str(),
+                    kind == "CommaDelimitedList" || kind.starts_with("List<"),
+                ) {
+                    out.insert(name.to_owned());
                 }
             }
         }
@@ -368,13 +401,19 @@ impl Template {
 }
 
 /// Resolves intrinsics against a stack name, parameter values and created resources.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Resolver {
     pub stack_name: String,
     pub region: String,
     pub account_id: String,
+    /// Parameter values; a list parameter's is its items joined by commas, as
+    /// `sam deploy --parameter-overrides` takes it.
     pub parameters: HashMap<String, String>,
     pub physical: HashMap<String, Physical>,
+    /// The template's `Conditions` ([`Template::conditions`]), for `Fn::If`.
+    pub conditions: HashMap<String, Value>,
+    /// The list parameters ([`Template::list_parameters`]).
+    pub list_parameters: HashSet<String>,
 }
 
 impl Resolver {
@@ -440,47 +479,134 @@ impl Resolver {
         }
     }
 
-    /// Resolves intrinsics anywhere in a value and returns it as JSON.
+    /// Resolves intrinsics anywhere in a value and returns it as JSON (`AWS::NoValue` at
+    /// the top is `null`).
     pub fn resolve(&self, v: &Value) -> Result<Json, TemplateError> {
-        Ok(match v {
+        Ok(self.resolve_opt(v)?.unwrap_or(Json::Null))
+    }
+
+    /// As [`Self::resolve`]; `None` is `AWS::NoValue`, which removes the list item or the
+    /// key it stands for.
+    fn resolve_opt(&self, v: &Value) -> Result<Option<Json>, TemplateError> {
+        Ok(Some(match v {
             Value::Null => Json::Null,
             Value::Bool(b) => Json::Bool(*b),
             Value::Number(n) => {
                 serde_json::to_value(n).map_err(|e| TemplateError::Invalid(e.to_string()))?
             }
             Value::String(s) => Json::String(s.clone()),
-            Value::Sequence(seq) => Json::Array(
-                seq.iter()
-                    .map(|x| self.resolve(x))
-                    .collect::<Result<_, _>>()?,
-            ),
-            Value::Tagged(t) => self.intrinsic(&tag_name(&t.tag), &t.value)?,
+            Value::Sequence(seq) => {
+                let mut out = Vec::with_capacity(seq.len());
+                for x in seq {
+                    out.extend(self.resolve_opt(x)?);
+                }
+                Json::Array(out)
+            }
+            Value::Tagged(t) => return self.intrinsic(&tag_name(&t.tag), &t.value),
             Value::Mapping(m) => {
                 if m.len() == 1 {
                     if let Some((Value::String(k), inner)) = m.iter().next() {
-                        if k == "Ref" || k.starts_with("Fn::") {
+                        if k == "Ref" || k.starts_with("Fn::") || k == "Condition" {
                             return self.intrinsic(k.trim_start_matches("Fn::"), inner);
                         }
                     }
                 }
                 let mut out = Map::new();
                 for (k, v) in m {
-                    if let Some(k) = k.as_str() {
-                        out.insert(k.to_owned(), self.resolve(v)?);
+                    if let (Some(k), Some(v)) = (k.as_str(), self.resolve_opt(v)?) {
+                        out.insert(k.to_owned(), v);
                     }
                 }
                 Json::Object(out)
             }
-        })
+        }))
     }
 
-    fn intrinsic(&self, name: &str, arg: &Value) -> Result<Json, TemplateError> {
+    /// Is the template's condition `name` true for these parameters?
+    pub fn condition(&self, name: &str) -> Result<bool, TemplateError> {
+        let definition = self
+            .conditions
+            .get(name)
+            .ok_or_else(|| TemplateError::Invalid(format!("no condition {name}")))?;
+        truth(&self.resolve(definition)?)
+    }
+
+    /// The condition functions (`Fn::Equals`, `Fn::Not`, `Fn::And`, `Fn::Or`,
+    /// `Condition`), `Fn::If`, `Fn::Join` and a list parameter's `Ref`; `None` when `name`
+    /// is none of them.
+    fn logic(&self, name: &str, arg: &Value) -> Result<Option<Option<Json>>, TemplateError> {
+        let items = |n: usize| -> Result<&Vec<Value>, TemplateError> {
+            match arg {
+                Value::Sequence(s) if n == 0 || s.len() == n => Ok(s),
+                _ => Err(TemplateError::Invalid(format!("{name} expects a list"))),
+            }
+        };
+        let value = match name {
+            "Ref" => match arg.as_str() {
+                Some("AWS::NoValue") => return Ok(Some(None)),
+                Some(p) if self.list_parameters.contains(p) => {
+                    let joined = self.reference(p)?;
+                    Json::Array(joined.split(',').map(|x| Json::String(x.into())).collect())
+                }
+                _ => return Ok(None),
+            },
+            "Condition" => {
+                let c = arg.as_str().ok_or_else(|| {
+                    TemplateError::Invalid("Condition expects a condition's name".into())
+                })?;
+                Json::Bool(self.condition(c)?)
+            }
+            "Equals" => {
+                let s = items(2)?;
+                Json::Bool(scalar(&self.resolve(&s[0])?) == scalar(&self.resolve(&s[1])?))
+            }
+            "Not" => Json::Bool(!truth(&self.resolve(&items(1)?[0])?)?),
+            "And" | "Or" => {
+                let mut values = Vec::new();
+                for x in items(0)? {
+                    values.push(truth(&self.resolve(x)?)?);
+                }
+                Json::Bool(match name {
+                    "And" => values.iter().all(|v| *v),
+                    _ => values.iter().any(|v| *v),
+                })
+            }
+            "If" => {
+                let s = items(3)?;
+                let c = s[0].as_str().ok_or_else(|| {
+                    TemplateError::Invalid("If expects a condition's name first".into())
+                })?;
+                let chosen = if self.condition(c)? { &s[1] } else { &s[2] };
+                return Ok(Some(self.resolve_opt(chosen)?));
+            }
+            "Join" => {
+                let s = items(2)?;
+                let separator = s[0].as_str().unwrap_or_default();
+                let parts: Vec<String> = match self.resolve(&s[1])? {
+                    Json::Array(parts) => parts.iter().map(scalar).collect(),
+                    other => {
+                        return Err(TemplateError::Invalid(format!(
+                            "Join expects a list, got {other}"
+                        )))
+                    }
+                };
+                Json::String(parts.join(separator))
+            }
+            _ => return Ok(None),
+        };
+        Ok(Some(Some(value)))
+    }
+
+    fn intrinsic(&self, name: &str, arg: &Value) -> Result<Option<Json>, TemplateError> {
+        if let Some(value) = self.logic(name, arg)? {
+            return Ok(value);
+        }
         let text = |v: &Value| -> Result<String, TemplateError> {
             v.as_str()
                 .map(str::to_owned)
                 .ok_or_else(|| TemplateError::Invalid(format!("{name} expects a string")))
         };
-        Ok(Json::String(match name {
+        Ok(Some(Json::String(match name {
             "Ref" => self.reference(&text(arg)?)?,
             "Sub" => match arg {
                 Value::Sequence(s) if s.len() == 2 => {
@@ -512,7 +638,27 @@ impl Resolver {
                     "intrinsic {other} is not supported locally"
                 )))
             }
-        }))
+        })))
+    }
+}
+
+/// A scalar as CloudFormation compares and joins it: its text.
+fn scalar(v: &Json) -> String {
+    match v {
+        Json::String(s) => s.clone(),
+        Json::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// A condition's value.
+fn truth(v: &Json) -> Result<bool, TemplateError> {
+    match v {
+        Json::Bool(b) => Ok(*b),
+        Json::String(s) if s == "true" || s == "false" => Ok(s == "true"),
+        other => Err(TemplateError::Invalid(format!(
+            "a condition must be true or false, got {other}"
+        ))),
     }
 }
 
@@ -533,7 +679,43 @@ mod tests {
                     attributes: HashMap::from([("Arn".into(), "arn:q".into())]),
                 },
             )]),
+            ..Resolver::default()
         }
+    }
+
+    #[test]
+    fn if_picks_by_the_condition_and_no_value_removes_the_item() {
+        let t = Template::parse(
+            "Parameters:\n  Arns: {Type: CommaDelimitedList, Default: \"\"}\n  Name: {Type: String, Default: \"\"}\n\
+             Conditions:\n  HasArns: !Not [!Equals [!Join [\"\", !Ref Arns], \"\"]]\n  HasBoth: !And [!Condition HasArns, !Not [!Equals [!Ref Name, \"\"]]]\n",
+        )
+        .unwrap();
+        let v: Value = serde_norway::from_str(
+            "- a\n- !If [HasArns, {Resource: !Ref Arns}, !Ref AWS::NoValue]\n- !If [HasBoth, both, !Ref AWS::NoValue]",
+        )
+        .unwrap();
+        let with = |params: &[(&str, &str)]| {
+            let mut parameters = t.parameter_defaults();
+            for (k, v) in params {
+                parameters.insert((*k).into(), (*v).into());
+            }
+            let r = Resolver {
+                parameters,
+                conditions: t.conditions(),
+                list_parameters: t.list_parameters(),
+                ..resolver()
+            };
+            r.resolve(&v).unwrap()
+        };
+        assert_eq!(with(&[]), serde_json::json!(["a"]));
+        assert_eq!(
+            with(&[("Arns", "arn:1,arn:2")]),
+            serde_json::json!(["a", {"Resource": ["arn:1", "arn:2"]}])
+        );
+        assert_eq!(
+            with(&[("Arns", "arn:1"), ("Name", "n")]),
+            serde_json::json!(["a", {"Resource": ["arn:1"]}, "both"])
+        );
     }
 
     #[test]

@@ -334,6 +334,33 @@ pub fn needs(call: &Call, cx: &Context<'_>) -> Vec<Need> {
                 ),
             )]
         }
+        "sms-voice" => {
+            let arn =
+                |kind: &str, id: &str| format!("arn:aws:sms-voice:{region}:{account}:{kind}/{id}");
+            // The origination identity as AWS authorises it: an ARN as given, an id as its
+            // resource's ARN; a number in E.164 on its phone number's ARN, whose id
+            // (`phone-...`) the request does not carry: named `phone-{digits}` here, as the
+            // local stack names its sample number's ARN.
+            let identity = body["OriginationIdentity"].as_str().unwrap_or_default();
+            let origination = match identity {
+                i if i.starts_with("arn:") => i.to_owned(),
+                i if i.starts_with("pool-") => arn("pool", i),
+                i if i.starts_with("phone-") => arn("phone-number", i),
+                i => arn(
+                    "phone-number",
+                    &format!("phone-{}", i.trim_start_matches('+')),
+                ),
+            };
+            let mut out = vec![need(format!("sms-voice:{operation}"), origination)];
+            if let Some(set) = body["ConfigurationSetName"].as_str() {
+                let set = match set.starts_with("arn:") {
+                    true => set.to_owned(),
+                    false => arn("configuration-set", set),
+                };
+                out.push(need(format!("sms-voice:{operation}"), set));
+            }
+            out
+        }
         other => vec![need(format!("{other}:{operation}"), "*".into())],
     }
 }

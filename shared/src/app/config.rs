@@ -150,6 +150,7 @@ pub struct Clients {
     eventbridge: OnceLock<aws_sdk_eventbridge::Client>,
     ssm: OnceLock<aws_sdk_ssm::Client>,
     scheduler: OnceLock<aws_sdk_scheduler::Client>,
+    sms: OnceLock<aws_sdk_pinpointsmsvoicev2::Client>,
     /// For clients built per function (the WebSocket management endpoint).
     pub config: aws_config::SdkConfig,
     metric_sink: Arc<dyn MetricSink>,
@@ -163,6 +164,7 @@ impl Clients {
             eventbridge: OnceLock::new(),
             ssm: OnceLock::new(),
             scheduler: OnceLock::new(),
+            sms: OnceLock::new(),
             config: config.clone(),
             metric_sink: Arc::new(StdoutMetrics),
         }
@@ -206,6 +208,46 @@ impl Clients {
     pub fn scheduler(&self) -> &aws_sdk_scheduler::Client {
         self.scheduler
             .get_or_init(|| aws_sdk_scheduler::Client::new(&self.config))
+    }
+
+    /// The SMS client (AWS End User Messaging SMS), at `SMS_ENDPOINT_URL` when that is set
+    /// and not empty (the local stack's sandbox; AWS's endpoint otherwise), each attempt
+    /// abandoned after `timeout`. Without the SDK's retries: `SendTextMessage` takes no
+    /// client token, so a retry after a 5xx or a timeout could deliver twice; `hsm-send`
+    /// retries and reconciles by its own rules ([`crate::aws::sms`]).
+    pub fn sms(
+        &self,
+        env: Lookup<'_>,
+        timeout: std::time::Duration,
+    ) -> &aws_sdk_pinpointsmsvoicev2::Client {
+        use aws_sdk_pinpointsmsvoicev2::config::{retry::RetryConfig, timeout::TimeoutConfig};
+        let endpoint = env("SMS_ENDPOINT_URL").filter(|u| !u.trim().is_empty());
+        self.sms.get_or_init(|| {
+            let mut builder = aws_sdk_pinpointsmsvoicev2::config::Builder::from(&self.config)
+                .retry_config(RetryConfig::disabled())
+                .timeout_config(
+                    TimeoutConfig::builder()
+                        .operation_attempt_timeout(timeout)
+                        .build(),
+                );
+            if let Some(url) = endpoint {
+                builder = builder.endpoint_url(url);
+            }
+            aws_sdk_pinpointsmsvoicev2::Client::from_conf(builder.build())
+        })
+    }
+
+    /// The SMS provider: [`Self::sms`] sending with the configuration set
+    /// `SMS_CONFIGURATION_SET` (none when empty: no delivery events).
+    pub fn sms_provider(
+        &self,
+        env: Lookup<'_>,
+        timeout: std::time::Duration,
+    ) -> crate::aws::AwsSms {
+        crate::aws::AwsSms::new(
+            self.sms(env, timeout).clone(),
+            env("SMS_CONFIGURATION_SET"),
+        )
     }
 
     pub async fn from_env() -> Self {

@@ -284,6 +284,8 @@ pub fn hsm_send(
         campaigns: store.clone(),
         sends: store,
         provider: Arc::new(graph_api(env)?),
+        // A send's timeout is the same for both providers (`GRAPH_API_TIMEOUT_SECONDS`).
+        sms: Arc::new(clients.sms_provider(env, config::graph_api_settings(env)?.2)),
         secrets: Arc::new(SsmSecrets::new(clients.ssm().clone())),
         queue: Arc::new(clients.queue_in(env, "OUTBOUND_QUEUE_URL")),
         dead_letters: Arc::new(clients.queue_in(env, "OUTBOUND_DLQ_URL")),

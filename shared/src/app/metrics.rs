@@ -302,6 +302,14 @@ pub fn provider_error_code(e: &ProviderError) -> String {
     if message.starts_with("transport:") {
         return transport_word.to_owned();
     }
+    // AWS's named errors (SMS): `ThrottlingException: ...`, `ConflictException (...): ...`.
+    if let Some(name) = message
+        .split([':', ' '])
+        .next()
+        .filter(|w| w.ends_with("Exception") && w.bytes().all(|b| b.is_ascii_alphanumeric()))
+    {
+        return name.to_owned();
+    }
     "unknown".to_owned()
 }
 

@@ -1,4 +1,5 @@
-//! `hsm-send`: delivers outbound messages from `outbound.fifo` to the WhatsApp Cloud API.
+//! `hsm-send`: delivers outbound messages from `outbound.fifo` to the WhatsApp Cloud API,
+//! or, on an SMS channel, to AWS End User Messaging SMS.
 //!
 //! Each message is sent at most once: the send is claimed with a conditional write
 //! before the API call, so an SQS redelivery after a successful call sends nothing.
@@ -9,10 +10,12 @@ use super::events;
 use super::metrics::{provider_error_code, Metric, Metrics};
 use super::outbound_item::{callback_data, OutboundItem, ReadReceipt, READ_RECEIPT};
 use crate::domain::campaign::{self, PauseReason};
-use crate::domain::{channel::AmbiguousSend, phone::mask_phone, DeliveryStatus};
+use crate::domain::channel::{AmbiguousSend, Channel, ChannelKind};
+use crate::domain::{phone::mask_phone, DeliveryStatus};
 use crate::ports::{
     CampaignStore, ChannelStore, Clock, ContactStore, Effects, MessageLog, OutboundRequest,
-    PortError, Provider, ProviderError, Secrets, SendLedger, SendPacer, Slot, WorkQueue,
+    PortError, Provider, ProviderError, Secrets, SendLedger, SendPacer, Slot, SmsProvider,
+    SmsRequest, WorkQueue, SMS_DESTINATION_OPTED_OUT,
 };
 use crate::provider::graph::REENGAGEMENT_REQUIRED;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
@@ -25,6 +28,8 @@ pub struct Sender {
     pub messages: Arc<dyn MessageLog>,
     pub sends: Arc<dyn SendLedger>,
     pub provider: Arc<dyn Provider>,
+    /// SMS channels' sends.
+    pub sms: Arc<dyn SmsProvider>,
     pub secrets: Arc<dyn Secrets>,
     /// The channels' campaign pacing.
     pub pacer: Arc<dyn SendPacer>,
@@ -66,6 +71,12 @@ const SPAM_RATE_LIMIT: i64 = 131048;
 const MARKETING_OPT_OUT: i64 = 131050;
 /// How long the channel's campaign sends hold after the provider said "too fast".
 const THROUGHPUT_HOLD_MS: i64 = 2000;
+
+/// A provider call as prepared before the claim: the Graph token read, or the SMS built.
+enum ProviderCall {
+    Graph { token: String },
+    Sms(SmsRequest),
+}
 
 /// Exponential backoff with jitter, in seconds, for the n-th receive (1-based).
 pub fn backoff_seconds(receive_count: u32, jitter: f64) -> i32 {
@@ -187,11 +198,17 @@ impl Sender {
                 return Ok(());
             }
         }
-        let token_parameter = channel
-            .as_ref()
-            .and_then(|c| c.token_parameter.clone())
-            .unwrap_or_else(|| self.default_token_parameter.clone());
-        let token = self.secrets.secret(&token_parameter).await?;
+        let call = match self.provider_call(&item, channel.as_ref()).await? {
+            Ok(call) => call,
+            Err((code, reason)) => {
+                self.sends
+                    .record_send_failure(&item.key, None, &reason, now, &events::status_effects)
+                    .await?;
+                self.metrics.count(Metric::SendsFailed, code);
+                tracing::warn!(conversation_id = %item.key.conversation_id, reason = code, "message cannot be sent on its channel");
+                return Ok(());
+            }
+        };
         if !reclaimed && !self.sends.claim_send(&item.key, self.clock.now()).await? {
             // Claimed by an earlier delivery that never recorded an outcome (it crashed or
             // timed out mid-call): the provider may have accepted it, so it is reconciled
@@ -211,15 +228,21 @@ impl Sender {
                 return Err(e);
             }
         }
-        let mut payload = item.payload.clone();
-        // Status webhooks carry it back, so an ambiguous send can be matched to its status.
-        payload["biz_opaque_callback_data"] = serde_json::json!(callback_data(&item.key));
-        let request = OutboundRequest {
-            phone_number_id: item.channel.clone(),
-            to: item.to.clone(),
-            payload,
+        let answer = match call {
+            ProviderCall::Graph { token } => {
+                let mut payload = item.payload.clone();
+                // Status webhooks carry it back, so an ambiguous send can be matched to
+                // its status.
+                payload["biz_opaque_callback_data"] = serde_json::json!(callback_data(&item.key));
+                let request = OutboundRequest {
+                    phone_number_id: item.channel.clone(),
+                    to: item.to.clone(),
+                    payload,
+                };
+                self.provider.send(&token, &request).await
+            }
+            ProviderCall::Sms(request) => self.sms.send_text(&request).await,
         };
-        let answer = self.provider.send(&token, &request).await;
         if let Err(e) = &answer {
             self.metrics
                 .count(Metric::SendsFailed, &provider_error_code(e));
@@ -248,8 +271,9 @@ impl Sender {
                         .close_window(&item.channel, &item.to, now)
                         .await?;
                 }
-                // The contact stopped marketing messages from this business: opted out.
-                if code == Some(MARKETING_OPT_OUT) {
+                // The contact stopped marketing messages from this business (WhatsApp), or
+                // opted out of SMS from the number: opted out.
+                if code == Some(MARKETING_OPT_OUT) || code == Some(SMS_DESTINATION_OPTED_OUT) {
                     self.contacts.opt_out(&item.channel, &item.to).await?;
                 }
                 // The number is flagged for spam: its campaign stops until a person looks.
@@ -305,6 +329,48 @@ impl Sender {
         }
     }
 
+    /// What the provider call needs, read before the claim so that a claim always means
+    /// "the call may have happened". The one place the channel's kind picks the provider:
+    /// WhatsApp reads the channel's Graph token; SMS needs none and sends the text of
+    /// the message from the channel's origination identity to the contact in E.164. A
+    /// send that cannot go on its channel is `Err((code, reason))`.
+    async fn provider_call(
+        &self,
+        item: &OutboundItem,
+        channel: Option<&Channel>,
+    ) -> Result<Result<ProviderCall, (&'static str, String)>, PortError> {
+        // The kind is read from the id (`Channel::kind`), so it is known without the record.
+        match ChannelKind::of(&item.channel) {
+            ChannelKind::Whatsapp => {
+                let token_parameter = channel
+                    .and_then(|c| c.token_parameter.clone())
+                    .unwrap_or_else(|| self.default_token_parameter.clone());
+                let token = self.secrets.secret(&token_parameter).await?;
+                Ok(Ok(ProviderCall::Graph { token }))
+            }
+            ChannelKind::Sms => {
+                let Some(channel) = channel else {
+                    return Ok(Err((
+                        "unknown_channel",
+                        "unknown_channel: the SMS channel no longer exists".into(),
+                    )));
+                };
+                let Some(body) = item.payload["text"]["body"].as_str() else {
+                    return Ok(Err((
+                        "sms_text_only",
+                        "sms_text_only: an SMS channel sends text messages only".into(),
+                    )));
+                };
+                Ok(Ok(ProviderCall::Sms(SmsRequest {
+                    origination_identity: channel.sms_origination(),
+                    destination: format!("+{}", item.to),
+                    body: body.to_owned(),
+                    callback_data: callback_data(&item.key),
+                })))
+            }
+        }
+    }
+
     /// A campaign send waits for its slot on the channel: here when it is within the
     /// second, else in the queue (a slot is only taken when it is near, so a backlog never
     /// books the channel far ahead).
@@ -355,6 +421,10 @@ impl Sender {
 
     /// A read receipt: sent once or, on a retryable failure, again later (harmless).
     async fn mark_read(&self, record: &SqsMessage, receipt: &ReadReceipt) -> Result<(), SendRetry> {
+        if !ChannelKind::of(&receipt.channel).has_read_receipts() {
+            tracing::info!(conversation_id = %receipt.conversation_id, "read receipt on a channel without them; dropped");
+            return Ok(());
+        }
         let channel = self.channels.channel(&receipt.channel).await?;
         let token_parameter = channel
             .as_ref()

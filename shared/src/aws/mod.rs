@@ -5,12 +5,14 @@ pub mod jwks;
 pub mod push;
 pub mod queue;
 pub mod secrets;
+pub mod sms;
 pub mod store;
 pub mod timers;
 
 pub use events::EventBridgePublisher;
 pub use queue::SqsWorkQueue;
 pub use secrets::{read_secure_parameters, SsmSecrets};
+pub use sms::AwsSms;
 pub use store::DynamoStore;
 
 use crate::ports::PortError;

@@ -69,6 +69,12 @@ impl ChannelKind {
         matches!(self, Self::Whatsapp)
     }
 
+    /// Does the channel tell the contact their messages were read (WhatsApp's blue
+    /// ticks)? SMS has no read receipts.
+    pub fn has_read_receipts(self) -> bool {
+        matches!(self, Self::Whatsapp)
+    }
+
     /// Does the channel carry media, locations, reactions and interactive messages?
     pub fn has_rich_content(self) -> bool {
         matches!(self, Self::Whatsapp)

@@ -100,6 +100,13 @@ pub trait SmsProvider: Send + Sync {
     async fn send_text(&self, request: &SmsRequest) -> Result<String, ProviderError>;
 }
 
+/// The code of an SMS refused because the contact opted out of messages from the number
+/// (AWS's `ConflictException` with reason `DESTINATION_PHONE_NUMBER_OPTED_OUT`):
+/// `hsm-send` marks the contact opted out on it. AWS names its errors rather than
+/// numbering them, so this number is conversa's own (409, `ConflictException`'s HTTP
+/// status, and 001), kept apart from the Graph API's codes.
+pub const SMS_DESTINATION_OPTED_OUT: i64 = 409_001;
+
 /// Wakes a handler at a deadline: SQS delays up to 15 minutes, EventBridge Scheduler
 /// one-time schedules beyond.
 #[async_trait]

@@ -322,6 +322,18 @@ fn a_failed_call_is_named_by_its_code_else_by_what_happened() {
             e("ambiguous", None, "the provider's answer has no message id"),
             "unknown",
         ),
+        (
+            e("retryable", None, "ThrottlingException: Rate exceeded"),
+            "ThrottlingException",
+        ),
+        (
+            e(
+                "permanent",
+                None,
+                "ValidationException (INVALID_PARAMETER): bad",
+            ),
+            "ValidationException",
+        ),
     ] {
         assert_eq!(provider_error_code(&error), word, "{error}");
     }
