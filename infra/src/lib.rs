@@ -10,6 +10,7 @@ pub mod faults;
 pub mod provision;
 pub mod runtime;
 pub mod sandbox;
+pub mod sandbox_sms;
 pub mod scheduler;
 pub mod server;
 pub mod sms_dev;
@@ -51,6 +52,13 @@ pub mod dev {
     /// `sms-554830000099` (`ChannelKind::sms_channel_id`).
     pub const SAMPLE_SMS_NUMBER: &str = "554830000099";
     pub const SAMPLE_SMS_CHANNEL_ID: &str = "sms-554830000099";
+    /// What the local stack gives `SmsOriginationIdentityArns`: the sample number's ARN
+    /// as the stack names it (AWS's ids are `phone-` and a hex string; the emulator has no
+    /// SMS numbers), which `tests/src/iam.rs` names a send from `+554830000099` by.
+    pub const SAMPLE_SMS_NUMBER_ARN: &str =
+        "arn:aws:sms-voice:us-east-1:123456789012:phone-number/phone-554830000099";
+    /// The configuration set the local stack's SMS sends name (`SmsConfigurationSetName`).
+    pub const SMS_CONFIGURATION_SET: &str = "conversa-local-sms";
     pub const GRAPH_TOKEN: &str = "dev-graph-token";
     pub const STACK_NAME: &str = "conversa-local";
     pub const PORT: u16 = 3000;
@@ -201,10 +209,25 @@ impl LocalStack {
         base_url: &str,
         overrides: HashMap<String, String>,
     ) -> Result<Self, LocalStackError> {
-        let mut parameters = HashMap::from([(
-            "GraphApiBaseUrl".to_owned(),
-            format!("{base_url}{}", server::SANDBOX_GRAPH),
-        )]);
+        let mut parameters = HashMap::from([
+            (
+                "GraphApiBaseUrl".to_owned(),
+                format!("{base_url}{}", server::SANDBOX_GRAPH),
+            ),
+            // SMS sends go to the sandbox too (`SendTextMessage`, `crate::sandbox_sms`).
+            (
+                "SmsEndpointUrl".to_owned(),
+                format!("{base_url}{}", server::SANDBOX_SMS),
+            ),
+            (
+                "SmsOriginationIdentityArns".to_owned(),
+                dev::SAMPLE_SMS_NUMBER_ARN.to_owned(),
+            ),
+            (
+                "SmsConfigurationSetName".to_owned(),
+                dev::SMS_CONFIGURATION_SET.to_owned(),
+            ),
+        ]);
         parameters.extend(overrides);
         let stack = provision(template, stack_name, &config, &parameters).await?;
         for (param, value) in [

@@ -48,8 +48,8 @@ pub struct ProviderFault {
     pub fired: u32,
 }
 
-/// What the sandbox does with a send.
-enum Outcome {
+/// What the sandbox does with a send (WhatsApp's, and SMS's: `crate::sandbox_sms`).
+pub(crate) enum Outcome {
     Accept,
     AcceptLate(Duration),
     Fail(StatusCode, i64),
@@ -79,7 +79,7 @@ impl LocalStack {
     }
 
     /// The first rule that matches this send and still applies, counted.
-    async fn provider_outcome(&self, to: &str) -> Outcome {
+    pub(crate) async fn provider_outcome(&self, to: &str) -> Outcome {
         let mut rules = self.provider_faults.lock().await;
         // One draw per send, shared by the rules in order: 10 % + 5 % rules split it.
         let draw = self.next_draw();

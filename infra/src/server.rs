@@ -24,6 +24,9 @@ const MAX_BODY: usize = 10 * 1024 * 1024;
 /// Where the sandbox provider answers Graph API calls in the local stack.
 pub const SANDBOX_GRAPH: &str = "/_sandbox/graph";
 
+/// Where the sandbox answers AWS End User Messaging SMS calls (`SmsEndpointUrl`).
+pub const SANDBOX_SMS: &str = "/_sandbox/sms";
+
 pub fn router(stack: Arc<LocalStack>) -> Router {
     Router::new()
         .route("/console", get(crate::console::redirect))
@@ -63,6 +66,9 @@ pub fn router(stack: Arc<LocalStack>) -> Router {
             "/_sandbox/graph/{version}/{id}/message_templates",
             get(sandbox_templates),
         )
+        // The SDK posts to the endpoint's path with or without a trailing slash.
+        .route(SANDBOX_SMS, post(crate::sandbox_sms::send))
+        .route("/_sandbox/sms/", post(crate::sandbox_sms::send))
         .fallback(dispatch)
         .with_state(stack)
 }

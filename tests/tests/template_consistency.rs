@@ -380,6 +380,23 @@ async fn drive_every_function(t: &TestStack) {
     let body = webhook_body(SAMPLE_CHANNEL_ID, json!([]), json!(statuses));
     assert_eq!(t.post_webhook(&body).await.status(), 200);
     t.drain_inbound().await;
+    // hsm-send on an SMS channel: an agent starts an SMS session, its text goes out by
+    // SendTextMessage (from the sample number, naming the configuration set).
+    t.local.seed_sms_channel().await.expect("the SMS channel");
+    let (status, started) = t
+        .post_json(
+            "/v1/conversations",
+            &agent,
+            json!({"channel": conversa_infra::dev::SAMPLE_SMS_CHANNEL_ID, "phone": "5548999990055", "text": "Olá por SMS"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{started}");
+    t.drain_outbound().await;
+    let sms = campaign::outbox(t).await;
+    assert!(
+        sms.iter().any(|m| m["kind"] == "sms"),
+        "the SMS reached the sandbox: {sms:?}"
+    );
     // hsm-send's dead letters: an item it cannot read.
     let unreadable: aws_lambda_events::sqs::SqsEvent = serde_json::from_value(json!({"Records": [{
         "messageId": "unreadable-1", "receiptHandle": "test", "body": "not an outbound item",
