@@ -169,8 +169,10 @@ async fn every_variable_a_function_reads_is_set_for_it_and_every_variable_set_is
             noted.lock().unwrap().insert(name.to_owned());
             env.get(name).cloned()
         };
-        // What the binary does before its first event: build the handler, and prime
-        // the table where its main.rs does.
+        // What the binary does before its first event: build its clients
+        // (`Clients::from_env`), build the handler, and prime the table where its main.rs
+        // does.
+        let _ = Clients::from_lookup(&lookup);
         if let Err(e) = functions::build(&f.binary, &clients, &lookup, clock.clone()).await {
             problems.push(format!(
                 "{} does not build from its environment: {e}",

@@ -140,6 +140,30 @@ pub fn lambda_sdk_config(env: Lookup<'_>) -> aws_config::SdkConfig {
     builder.build()
 }
 
+/// Where the functions send their AWS calls as X-Ray subsegments ([`crate::aws::xray`]):
+/// Lambda's X-Ray daemon (`AWS_XRAY_DAEMON_ADDRESS`, set when the function is traced),
+/// when `TRACING_MODE` (the template's `TracingMode`) is `Active`. None otherwise:
+/// `PassThrough` leaves X-Ray to what Lambda records itself, and the local stack has no
+/// daemon.
+pub fn xray_daemon_address(env: Lookup<'_>) -> Option<String> {
+    if env("TRACING_MODE").as_deref() != Some("Active") {
+        return None;
+    }
+    env("AWS_XRAY_DAEMON_ADDRESS").filter(|a| !a.trim().is_empty())
+}
+
+/// A service's client configuration from a [`Clients`]' SDK configuration, with its X-Ray
+/// interceptor when tracing is on.
+macro_rules! client_config {
+    ($clients:expr, $sdk:ident) => {{
+        let mut builder = $sdk::config::Builder::from(&$clients.config);
+        if let Some(xray) = &$clients.xray {
+            builder.push_interceptor(xray.clone());
+        }
+        builder
+    }};
+}
+
 /// The AWS clients of a function, built once per cold start from one `SdkConfig`, each on
 /// first use: a function's binary carries only the clients its builder asks for. With
 /// them, where its metric lines go (standard output unless the local stack says).
@@ -154,6 +178,8 @@ pub struct Clients {
     /// For clients built per function (the WebSocket management endpoint).
     pub config: aws_config::SdkConfig,
     metric_sink: Arc<dyn MetricSink>,
+    /// Each client's X-Ray interceptor, when tracing is on.
+    xray: Option<aws_sdk_dynamodb::config::SharedInterceptor>,
 }
 
 impl Clients {
@@ -167,12 +193,20 @@ impl Clients {
             sms: OnceLock::new(),
             config: config.clone(),
             metric_sink: Arc::new(StdoutMetrics),
+            xray: None,
         }
     }
 
     /// The same clients, writing metric lines to `sink` (the local stack keeps them).
     pub fn with_metric_sink(mut self, sink: Arc<dyn MetricSink>) -> Self {
         self.metric_sink = sink;
+        self
+    }
+
+    /// The same clients, each sending its calls to X-Ray through `xray` (built before
+    /// any client is).
+    pub fn traced(mut self, xray: aws_sdk_dynamodb::config::SharedInterceptor) -> Self {
+        self.xray = Some(xray);
         self
     }
 
@@ -186,28 +220,35 @@ impl Clients {
     }
 
     pub fn dynamodb(&self) -> &aws_sdk_dynamodb::Client {
-        self.dynamodb
-            .get_or_init(|| aws_sdk_dynamodb::Client::new(&self.config))
+        self.dynamodb.get_or_init(|| {
+            aws_sdk_dynamodb::Client::from_conf(client_config!(self, aws_sdk_dynamodb).build())
+        })
     }
 
     pub fn sqs(&self) -> &aws_sdk_sqs::Client {
-        self.sqs
-            .get_or_init(|| aws_sdk_sqs::Client::new(&self.config))
+        self.sqs.get_or_init(|| {
+            aws_sdk_sqs::Client::from_conf(client_config!(self, aws_sdk_sqs).build())
+        })
     }
 
     pub fn eventbridge(&self) -> &aws_sdk_eventbridge::Client {
-        self.eventbridge
-            .get_or_init(|| aws_sdk_eventbridge::Client::new(&self.config))
+        self.eventbridge.get_or_init(|| {
+            aws_sdk_eventbridge::Client::from_conf(
+                client_config!(self, aws_sdk_eventbridge).build(),
+            )
+        })
     }
 
     pub fn ssm(&self) -> &aws_sdk_ssm::Client {
-        self.ssm
-            .get_or_init(|| aws_sdk_ssm::Client::new(&self.config))
+        self.ssm.get_or_init(|| {
+            aws_sdk_ssm::Client::from_conf(client_config!(self, aws_sdk_ssm).build())
+        })
     }
 
     pub fn scheduler(&self) -> &aws_sdk_scheduler::Client {
-        self.scheduler
-            .get_or_init(|| aws_sdk_scheduler::Client::new(&self.config))
+        self.scheduler.get_or_init(|| {
+            aws_sdk_scheduler::Client::from_conf(client_config!(self, aws_sdk_scheduler).build())
+        })
     }
 
     /// The SMS client (AWS End User Messaging SMS), at `SMS_ENDPOINT_URL` when that is set
@@ -223,7 +264,7 @@ impl Clients {
         use aws_sdk_pinpointsmsvoicev2::config::{retry::RetryConfig, timeout::TimeoutConfig};
         let endpoint = env("SMS_ENDPOINT_URL").filter(|u| !u.trim().is_empty());
         self.sms.get_or_init(|| {
-            let mut builder = aws_sdk_pinpointsmsvoicev2::config::Builder::from(&self.config)
+            let mut builder = client_config!(self, aws_sdk_pinpointsmsvoicev2)
                 .retry_config(RetryConfig::disabled())
                 .timeout_config(
                     TimeoutConfig::builder()
@@ -251,7 +292,17 @@ impl Clients {
     }
 
     pub async fn from_env() -> Self {
-        Self::new(&lambda_sdk_config(&process_env))
+        Self::from_lookup(&process_env)
+    }
+
+    /// A function's clients from its environment ([`lambda_sdk_config`]), traced when
+    /// [`xray_daemon_address`] says.
+    pub fn from_lookup(env: Lookup<'_>) -> Self {
+        let clients = Self::new(&lambda_sdk_config(env));
+        match xray_daemon_address(env).and_then(|a| crate::aws::xray::interceptor(&a)) {
+            Some(xray) => clients.traced(xray),
+            None => clients,
+        }
     }
 
     /// The table (`TABLE_NAME`), keeping closed data `RETENTION_DAYS` (90 when unset),
@@ -312,7 +363,7 @@ impl Clients {
     /// The WebSocket API's management endpoint (`WEBSOCKET_ENDPOINT`).
     pub fn push(&self, env: Lookup<'_>) -> Result<crate::aws::push::ApiGatewayPush, ConfigError> {
         Ok(crate::aws::push::ApiGatewayPush::new(
-            &self.config,
+            client_config!(self, aws_sdk_apigatewaymanagement),
             &required(env, "WEBSOCKET_ENDPOINT")?,
         ))
     }
@@ -363,6 +414,59 @@ mod tests {
             "conversa/prod"
         );
         assert_eq!(namespace(&[("METRICS_NAMESPACE", " ")]), "conversa");
+    }
+
+    #[test]
+    fn aws_calls_go_to_x_ray_only_when_tracing_is_active_and_lambda_runs_a_daemon() {
+        let address = |extra: &[(&str, &str)]| xray_daemon_address(&lookup(extra));
+        let daemon = ("AWS_XRAY_DAEMON_ADDRESS", "169.254.79.129:2000");
+        assert_eq!(
+            address(&[("TRACING_MODE", "Active"), daemon]).as_deref(),
+            Some("169.254.79.129:2000")
+        );
+        assert_eq!(address(&[("TRACING_MODE", "Active")]), None);
+        assert_eq!(
+            address(&[("TRACING_MODE", "Active"), ("AWS_XRAY_DAEMON_ADDRESS", " ")]),
+            None
+        );
+        assert_eq!(address(&[("TRACING_MODE", "PassThrough"), daemon]), None);
+        assert_eq!(address(&[("TRACING_MODE", "Disabled"), daemon]), None);
+        assert_eq!(address(&[daemon]), None);
+        assert_eq!(address(&[]), None);
+    }
+
+    #[test]
+    fn traced_clients_carry_the_x_ray_interceptor_and_others_none() {
+        use aws_sdk_dynamodb::config::Intercept;
+        use std::time::Duration;
+        let config = lambda_sdk_config(&lookup(&[("AWS_REGION", "sa-east-1")]));
+        let xray = crate::aws::xray::interceptor("127.0.0.1:2000").expect("an interceptor");
+        let traced = Clients::new(&config).traced(xray);
+        let plain = Clients::new(&config);
+        // Each client's interceptors, by name.
+        macro_rules! names {
+            ($config:expr) => {
+                $config.interceptors().map(|i| i.name()).collect::<Vec<_>>()
+            };
+        }
+        let names = |c: &Clients| {
+            let push = client_config!(c, aws_sdk_apigatewaymanagement).build();
+            [
+                names!(c.dynamodb().config()),
+                names!(c.sqs().config()),
+                names!(c.eventbridge().config()),
+                names!(c.ssm().config()),
+                names!(c.scheduler().config()),
+                names!(c.sms(&lookup(&[]), Duration::from_secs(5)).config()),
+                names!(push),
+            ]
+        };
+        for client in names(&traced) {
+            assert_eq!(client, ["XRay"]);
+        }
+        for client in names(&plain) {
+            assert!(client.is_empty(), "{client:?}");
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod secrets;
 pub mod sms;
 pub mod store;
 pub mod timers;
+pub mod xray;
 
 pub use events::EventBridgePublisher;
 pub use queue::SqsWorkQueue;

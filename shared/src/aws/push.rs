@@ -9,10 +9,11 @@ pub struct ApiGatewayPush {
 }
 
 impl ApiGatewayPush {
-    /// `endpoint`: `https://{api-id}.execute-api.{region}.amazonaws.com/{stage}`. A post
-    /// gives up after two seconds: a slow connection costs one failed post, never the bus.
-    pub fn new(config: &aws_config::SdkConfig, endpoint: &str) -> Self {
-        let conf = aws_sdk_apigatewaymanagement::config::Builder::from(config)
+    /// `config` (the function's SDK configuration) at `endpoint`:
+    /// `https://{api-id}.execute-api.{region}.amazonaws.com/{stage}`. A post gives up after
+    /// two seconds: a slow connection costs one failed post, never the bus.
+    pub fn new(config: aws_sdk_apigatewaymanagement::config::Builder, endpoint: &str) -> Self {
+        let conf = config
             .endpoint_url(endpoint)
             .timeout_config(
                 aws_config::timeout::TimeoutConfig::builder()
