@@ -194,6 +194,8 @@ async fn channel_of(s: &LocalStack, origination: &str) -> Option<String> {
 
 /// What AWS does after accepting an SMS, beyond the answer: the configuration set's event
 /// destination receives the send's delivery events (`TEXT_SUCCESSFUL`, `TEXT_DELIVERED`,
-/// with the send's `context`). Not posted yet: the SMS delivery events (SNS) come with the
-/// inbound side, and go here.
-fn after_accept(_stack: &Arc<LocalStack>, _sent: &Value) {}
+/// with the send's `context`), published on the SMS topic to `sms-inbound`
+/// ([`LocalStack::post_sms_events`], when `status_webhooks` is on).
+fn after_accept(stack: &Arc<LocalStack>, sent: &Value) {
+    stack.post_sms_events(sent);
+}

@@ -7,9 +7,12 @@
 //!   two-way SMS to one of the business's numbers (`channel`: an SMS channel id
 //!   `sms-554830000099` or the number), as AWS End User Messaging SMS publishes it.
 //! - [`LocalStack::publish_sms_event`]: a configuration set's delivery event
-//!   (`TEXT_SUCCESSFUL`, `TEXT_DELIVERED`, a failure), for the SMS sandbox's statuses.
+//!   (`TEXT_SUCCESSFUL`, `TEXT_DELIVERED`, a failure); [`LocalStack::post_sms_events`]
+//!   publishes the two of each SMS the sandbox accepts (`crate::sandbox_sms`), as the
+//!   sandbox posts WhatsApp's status webhooks.
 
 use crate::emulator::{ACCOUNT_ID, REGION};
+use crate::sandbox::STATUS_WEBHOOK_ATTEMPTS;
 use crate::LocalStack;
 use axum::{
     body::Bytes,
@@ -23,7 +26,9 @@ use conversa::ports::Clock;
 use conversa::provider::sms::OPT_OUT_KEYWORDS;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// The template's SMS topic (logical id).
 pub const SMS_TOPIC: &str = "SmsTopic";
@@ -184,6 +189,60 @@ impl LocalStack {
             payload["context"] = context.clone();
         }
         self.publish_sns(SMS_TOPIC, &payload.to_string()).await
+    }
+}
+
+impl LocalStack {
+    /// The delivery events of an SMS the sandbox accepted (`crate::sandbox_sms`: its
+    /// outbox entry), as the configuration set's SNS event destination publishes them:
+    /// `TEXT_SUCCESSFUL`, then `TEXT_DELIVERED`, with the send's `Context`, each after
+    /// `status_delay_ms` and retried as the WhatsApp status webhooks are. Only when
+    /// `status_webhooks` is on, and only for a send that named a configuration set (AWS
+    /// has nowhere to send the events of one that did not).
+    pub fn post_sms_events(self: &Arc<Self>, sent: &Value) {
+        if !self.status_webhooks.load(Ordering::Relaxed) || sent["configuration_set"].is_null() {
+            return;
+        }
+        let text = |field: &str| sent[field].as_str().unwrap_or_default().to_owned();
+        let channel = text("channel");
+        let event = |event_type: &str| SmsDeliveryEvent {
+            event_type: event_type.to_owned(),
+            message_id: text("id"),
+            origination: channel.trim_start_matches("sms-").to_owned(),
+            destination: text("to"),
+            context: sent.get("context").filter(|c| c.is_object()).cloned(),
+        };
+        let events = [event("TEXT_SUCCESSFUL"), event("TEXT_DELIVERED")];
+        let delay = Duration::from_millis(self.status_delay_ms.load(Ordering::Relaxed));
+        let stack = self.clone();
+        self.status_webhooks_in_flight
+            .fetch_add(1, Ordering::SeqCst);
+        tokio::spawn(async move {
+            let _done = InFlight(&stack.status_webhooks_in_flight);
+            for event in events {
+                tokio::time::sleep(delay).await;
+                // SNS retries a failed Lambda invocation (and Lambda its async
+                // invocations); here a few times, quickly.
+                for attempt in 0..STATUS_WEBHOOK_ATTEMPTS {
+                    match stack.publish_sms_event(&event).await {
+                        Ok(_) => break,
+                        Err(e) => {
+                            tracing::warn!(error = %e, attempt, event_type = %event.event_type, "sandbox SMS event not taken; retrying")
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
+                }
+            }
+        });
+    }
+}
+
+/// Counts an SMS-events task down when it ends, however it ends.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

@@ -438,3 +438,43 @@ async fn a_failure_event_fails_an_outbound_sms() {
         .expect("message");
     assert_eq!(m.status, Some(DeliveryStatus::Failed));
 }
+
+#[tokio::test]
+async fn the_sandbox_publishes_an_accepted_sms_s_delivery_events_which_move_it_to_delivered() {
+    use std::sync::atomic::Ordering;
+    let t = sms_stack().await;
+    t.local.status_webhooks.store(true, Ordering::SeqCst);
+    t.local.status_delay_ms.store(10, Ordering::SeqCst);
+    contact_texts(&t, CONTACT, "oi", "sms-in-1").await;
+    let id = sms_conversation(&t, CONTACT).await.expect("opened").id;
+    let agent = t.agent_token().await;
+    assert_eq!(t.op(&agent, &id, "capture", json!({})).await.0, 200);
+    let (status, answer) = t.op(&agent, &id, "messages", json!({"text": "Olá!"})).await;
+    assert_eq!(status, 202, "{answer}");
+    let message: Message = serde_json::from_value(answer["message"].clone()).expect("message");
+    t.drain_outbound().await;
+    t.status_webhooks_settled().await;
+    t.drain_inbound().await;
+
+    let outbox = conversa_tests::campaign::outbox(&t).await;
+    let sent = outbox
+        .iter()
+        .find(|m| m["kind"] == "sms")
+        .expect("the SMS reached the sandbox");
+    let stored = t
+        .store()
+        .message(&MessageKey::of(&message))
+        .await
+        .expect("read")
+        .expect("message");
+    assert_eq!(stored.provider_id.as_deref(), sent["id"].as_str());
+    assert_eq!(stored.status, Some(DeliveryStatus::Delivered));
+    let statuses: Vec<Value> = t
+        .events_of("message.status")
+        .await
+        .into_iter()
+        .filter(|e| e["detail"]["message_id"] == json!(message.id))
+        .map(|e| e["detail"]["status"].clone())
+        .collect();
+    assert_eq!(statuses, [json!("sent"), json!("delivered")]);
+}
