@@ -147,7 +147,10 @@ async fn work_a_conversation(kind: Kind) {
 
     let closed = t.events_of("conversation.closed").await;
     assert_eq!(closed.len(), 1, "{kind:?}");
-    assert_eq!(closed[0]["detail"]["conversation"]["channel"], kind.channel());
+    assert_eq!(
+        closed[0]["detail"]["conversation"]["channel"],
+        kind.channel()
+    );
 }
 
 #[tokio::test]

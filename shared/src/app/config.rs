@@ -285,10 +285,7 @@ impl Clients {
         env: Lookup<'_>,
         timeout: std::time::Duration,
     ) -> crate::aws::AwsSms {
-        crate::aws::AwsSms::new(
-            self.sms(env, timeout).clone(),
-            env("SMS_CONFIGURATION_SET"),
-        )
+        crate::aws::AwsSms::new(self.sms(env, timeout).clone(), env("SMS_CONFIGURATION_SET"))
     }
 
     pub async fn from_env() -> Self {
