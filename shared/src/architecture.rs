@@ -301,6 +301,32 @@ fn files_stay_short_enough_to_read_whole() {
     );
 }
 
+/// Where the channel kinds may be told apart by name: the kind's own rules and the one
+/// send dispatch in `hsm-send`. Everywhere else asks the kind (`window`, `has_templates`,
+/// `check_text`...), so SMS adds no `if kind == ...` across the code.
+const KIND_DISPATCH: [&[&str]; 2] = [&["domain", "channel"], &["app", "outbound"]];
+
+#[test]
+fn channel_kinds_are_told_apart_only_by_their_rules_and_the_send_dispatch() {
+    let named: Vec<String> = sources()
+        .iter()
+        .filter(|f| !KIND_DISPATCH.iter().any(|m| f.module == *m))
+        .filter(|f| f.module != ["architecture"])
+        .filter(|f| f.module.last().is_none_or(|m| m != "tests"))
+        .filter(|f| {
+            // Test modules inside a file come last: only the code before them counts.
+            let code = f.text.split("#[cfg(test)]").next().unwrap_or_default();
+            code_lines(code)
+                .any(|l| l.contains("ChannelKind::Sms") || l.contains("ChannelKind::Whatsapp"))
+        })
+        .map(|f| f.path.display().to_string())
+        .collect();
+    assert!(
+        named.is_empty(),
+        "these tell the channel kinds apart by name; ask the kind instead: {named:#?}"
+    );
+}
+
 #[test]
 fn every_module_says_what_it_owns() {
     let silent: Vec<String> = sources()
