@@ -8,7 +8,7 @@ PIP := $(VENV)/bin/pip --quiet --disable-pip-version-check
 CARGO ?= cargo
 
 
-.PHONY: run test venv fmt-check clippy build-tests unit integration integration-and-contract contract lint-template build build-tools bench bench-batch bench-campaign bench-coldstart cost soak campaign-soak load e2e clean
+.PHONY: run test venv fmt-check clippy build-tests unit integration integration-and-contract contract lint-template build build-tools bench bench-batch bench-campaign bench-coldstart cost soak crash-points campaign-soak load e2e clean
 
 ## The emulator (moto server) for `make run` and the integration tests, the linters and
 ## schemathesis for `make contract`.
@@ -95,12 +95,13 @@ integration: venv $(SAM_VENV)/.installed
 	wait $$soak; slow=$$?; cat target/slow-tests.log; \
 	test $$fast -eq 0 && test $$slow -eq 0
 
-## The integration tests beside the contract run and then docs/deploy.md's offline
+## The integration tests beside the contract run (50 examples per operation here, 100 in
+## `make contract`) and then docs/deploy.md's offline
 ## commands (each has its own emulator and stack; all mostly wait on them); the contract's
 ## and the guide's output after the tests'.
 integration-and-contract: venv
 	mkdir -p target; \
-	{ CARGO="$(CARGO)" VENV="$(VENV)" infra/contract/run.sh > target/contract.log 2>&1; c=$$?; \
+	{ CONTRACT_EXAMPLES=$${CONTRACT_EXAMPLES:-50} CARGO="$(CARGO)" VENV="$(VENV)" infra/contract/run.sh > target/contract.log 2>&1; c=$$?; \
 	  $(MAKE) --no-print-directory deploy-doc-test > target/deploy-doc.log 2>&1; d=$$?; \
 	  test $$c -eq 0 && test $$d -eq 0; } & beside=$$!; \
 	$(MAKE) --no-print-directory integration; tests=$$?; \
@@ -164,14 +165,20 @@ cost:
 
 ## The long soaks under faults (docs/reliability.md): 10,000 inbound messages over 200
 ## contacts, every webhook twice, 5 % of AWS calls failing; 1,000 agent sends with the
-## provider failing 17 % of them. `make test` runs 1,000 and 100.
+## provider failing 17 % of them. `make test` runs 500 and 100.
 soak: venv
 	SOAK_MESSAGES=10000 SOAK_CONTACTS=200 $(CARGO) test --workspace --test soak -- --nocapture
 	SOAK_SENDS=1000 $(CARGO) test --workspace --test send_soak -- --nocapture
 
+## Every crash point of every scenario (tests/tests/crash_points.rs, docs/reliability.md):
+## each AWS call failing, and each applied then answered as failed. `make test` explores
+## half of them (each call one way); CI runs this too.
+crash-points: venv
+	CRASH_POINTS=all $(CARGO) test --workspace --test crash_points -- --nocapture
+
 ## A 10,000-recipient campaign at 80/s on the local stack and the sandbox provider: each
 ## recipient sent once, counters exact, no second above the rate (docs/performance.md).
-## `make test` runs 300.
+## `make test` runs 150.
 campaign-soak: venv
 	CAMPAIGN_RECIPIENTS=10000 CAMPAIGN_RATE=80 $(CARGO) test --workspace --test campaign_soak -- --nocapture
 
