@@ -281,3 +281,54 @@ async fn template_sync_leaves_sms_channels_alone() {
     let stored = t.store().templates(SMS).await.unwrap();
     assert!(stored.is_empty(), "no template stored for the SMS channel");
 }
+
+#[tokio::test]
+async fn the_contacts_sms_reply_joins_the_session_the_agent_started() {
+    let t = sms_stack().await;
+    let token = t.agent_token().await;
+    let (status, body) = start(
+        &t,
+        &token,
+        json!({"channel": SMS, "phone": PHONE, "text": "Oi, aqui é da Conversa"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let id = body["conversation"]["id"].as_str().unwrap().to_owned();
+    let r = t
+        .http
+        .post(t.url("/_dev/sms"))
+        .json(&json!({"from": PHONE, "channel": SMS, "body": "Oi! Pode falar", "message_id": "sms-reply-1"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "POST /_dev/sms: {}", r.status());
+    t.drain_inbound().await;
+    assert_eq!(conversations_on(&t, SMS).await, 1, "no second conversation");
+    let (_, d) = t.get_json(&format!("/v1/conversations/{id}"), &token).await;
+    assert_eq!(d["state"], "assigned", "still the agent's: {d}");
+    assert_eq!(d["agent"], "agent-1");
+    let (_, log) = t
+        .get_json(
+            &format!("/v1/conversations/{id}/messages?limit=100"),
+            &token,
+        )
+        .await;
+    let lines: Vec<(String, String)> = log["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["direction"].as_str().unwrap().to_owned(),
+                m["body"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        vec![
+            ("outbound".to_owned(), "Oi, aqui é da Conversa".to_owned()),
+            ("inbound".to_owned(), "Oi! Pode falar".to_owned()),
+        ]
+    );
+}
