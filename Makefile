@@ -48,6 +48,7 @@ run: venv
 CLIPPY_DRIVER := $(shell rustc --print sysroot 2>/dev/null)/bin/clippy-driver
 test: export RUSTC_WORKSPACE_WRAPPER := $(CLIPPY_DRIVER)
 test: export CLIPPY_ARGS := -D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__
+test: export PREBUILT := 1
 test: fmt-check
 	@test -x "$(CLIPPY_DRIVER)" || { echo "make test: no clippy-driver at $(CLIPPY_DRIVER) (rustup component add clippy)"; exit 1; }
 	mkdir -p target; \
@@ -55,7 +56,7 @@ test: fmt-check
 	$(MAKE) --no-print-directory build-tests; built=$$?; \
 	wait $$tools; installed=$$?; cat target/venv.log; \
 	test $$built -eq 0 && test $$installed -eq 0
-	$(MAKE) --no-print-directory lint-template build-route-test unit integration-and-contract
+	$(MAKE) --no-print-directory unit integration-and-contract
 
 ## Every target of the workspace (libraries, binaries, tests, benchmarks) in the test
 ## profile; under `make test` with clippy's lints, warnings denied.
@@ -84,7 +85,7 @@ unit:
 # The long tests (the soaks and the crash-point exploration) run beside the others (each
 # test binary has its own emulator), so the two cores share the work; their output
 # follows the others'. The two lanes take about as long.
-SLOW_TESTS := soak send_soak campaign_soak crash_points
+SLOW_TESTS := soak send_soak campaign_soak crash_points routing
 FAST_TESTS := $(filter-out $(SLOW_TESTS),$(basename $(notdir $(wildcard tests/tests/*.rs))))
 
 integration: venv $(SAM_VENV)/.installed
@@ -95,17 +96,18 @@ integration: venv $(SAM_VENV)/.installed
 	wait $$soak; slow=$$?; cat target/slow-tests.log; \
 	test $$fast -eq 0 && test $$slow -eq 0
 
-## The integration tests beside the contract run (50 examples per operation here, 100 in
-## `make contract`) and then docs/deploy.md's offline
-## commands (each has its own emulator and stack; all mostly wait on them); the contract's
-## and the guide's output after the tests'.
+## The integration tests, and beside them the contract run (50 examples per operation
+## here, 100 in `make contract`), docs/deploy.md's offline commands and the template
+## checks (each has its own emulator and stack; all mostly wait on them); their output
+## after the tests'. Under `make test` every binary is built already (PREBUILT): the
+## scripts call no cargo, whose build lock the running tests hold until they end.
 integration-and-contract: venv
 	mkdir -p target; \
 	{ CONTRACT_EXAMPLES=$${CONTRACT_EXAMPLES:-50} CARGO="$(CARGO)" VENV="$(VENV)" infra/contract/run.sh > target/contract.log 2>&1; c=$$?; \
-	  $(MAKE) --no-print-directory deploy-doc-test > target/deploy-doc.log 2>&1; d=$$?; \
+	  $(MAKE) --no-print-directory deploy-doc-test lint-template build-route-test > target/beside.log 2>&1; d=$$?; \
 	  test $$c -eq 0 && test $$d -eq 0; } & beside=$$!; \
 	$(MAKE) --no-print-directory integration; tests=$$?; \
-	wait $$beside; checks=$$?; cat target/contract.log target/deploy-doc.log; \
+	wait $$beside; checks=$$?; cat target/contract.log target/beside.log; \
 	test $$tests -eq 0 && test $$checks -eq 0
 
 ## schemathesis against the running local stack, docs/openapi.yaml as the contract: every

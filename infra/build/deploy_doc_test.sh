@@ -53,7 +53,11 @@ if ! command -v aws >/dev/null 2>&1; then
   exit 0
 fi
 
-$CARGO build -q --workspace --bin local-stack --bin send-webhook
+# PREBUILT=1 (make test, which built every target first): no cargo call, whose build lock
+# the integration tests running beside this hold until they end.
+if [[ -z ${PREBUILT:-} ]]; then
+  $CARGO build -q --workspace --bin local-stack --bin send-webhook
+fi
 PORT=$("$VENV/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 BASE=http://127.0.0.1:$PORT
 LOG=$work/local-stack.log

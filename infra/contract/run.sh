@@ -49,7 +49,11 @@ BASE=http://127.0.0.1:$PORT
 # Build first, so the wait below only covers the stack's start (emulator, resources, seeds).
 # With the whole workspace's features, as `make test`'s other steps build: the
 # dependencies compiled for them are reused instead of built again with other features.
-$CARGO build -q --workspace --bin local-stack
+# PREBUILT=1 (make test, which built every target first): no cargo call, whose build lock
+# the integration tests running beside this hold until they end.
+if [[ -z ${PREBUILT:-} ]]; then
+  $CARGO build -q --workspace --bin local-stack
+fi
 STACK_BIN=${CARGO_TARGET_DIR:-target}/debug/local-stack
 
 mkdir -p "$REPORT_DIR"
