@@ -99,9 +99,10 @@ integration: venv $(SAM_VENV)/.installed
 ## The integration tests, and beside them the contract run (50 examples per operation
 ## here, 100 in `make contract`), docs/deploy.md's offline commands and the template
 ## checks (each has its own emulator and stack; all mostly wait on them); their output
-## after the tests'. Under `make test` every binary is built already (PREBUILT): the
-## scripts call no cargo, whose build lock the running tests hold until they end.
+## after the tests'. The stack's binaries are built first (PREBUILT under `make test`):
+## the scripts then call no cargo, whose build lock the running tests hold until they end.
 integration-and-contract: venv
+	$(CARGO) build --workspace --bin local-stack --bin send-webhook
 	mkdir -p target; \
 	{ CONTRACT_EXAMPLES=$${CONTRACT_EXAMPLES:-50} CARGO="$(CARGO)" VENV="$(VENV)" infra/contract/run.sh > target/contract.log 2>&1; c=$$?; \
 	  $(MAKE) --no-print-directory deploy-doc-test lint-template build-route-test > target/beside.log 2>&1; d=$$?; \

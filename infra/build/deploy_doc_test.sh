@@ -53,7 +53,7 @@ if ! command -v aws >/dev/null 2>&1; then
   exit 0
 fi
 
-# PREBUILT=1 (make test, which built every target first): no cargo call, whose build lock
+# PREBUILT=1 (make test, which built the stack's binaries first): no cargo call, whose build lock
 # the integration tests running beside this hold until they end.
 if [[ -z ${PREBUILT:-} ]]; then
   $CARGO build -q --workspace --bin local-stack --bin send-webhook

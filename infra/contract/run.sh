@@ -49,7 +49,7 @@ BASE=http://127.0.0.1:$PORT
 # Build first, so the wait below only covers the stack's start (emulator, resources, seeds).
 # With the whole workspace's features, as `make test`'s other steps build: the
 # dependencies compiled for them are reused instead of built again with other features.
-# PREBUILT=1 (make test, which built every target first): no cargo call, whose build lock
+# PREBUILT=1 (make test, which built the stack's binaries first): no cargo call, whose build lock
 # the integration tests running beside this hold until they end.
 if [[ -z ${PREBUILT:-} ]]; then
   $CARGO build -q --workspace --bin local-stack
