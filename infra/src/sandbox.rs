@@ -180,8 +180,8 @@ impl LocalStack {
     }
 }
 
-/// Counts a status-webhook task down when it ends, however it ends.
-struct InFlight<'a>(&'a std::sync::atomic::AtomicUsize);
+/// Counts a status-webhook or SMS-events task down when it ends, however it ends.
+pub(crate) struct InFlight<'a>(pub(crate) &'a std::sync::atomic::AtomicUsize);
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {

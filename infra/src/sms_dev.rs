@@ -26,7 +26,7 @@ use conversa::ports::Clock;
 use conversa::provider::sms::OPT_OUT_KEYWORDS;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -218,7 +218,7 @@ impl LocalStack {
         self.status_webhooks_in_flight
             .fetch_add(1, Ordering::SeqCst);
         tokio::spawn(async move {
-            let _done = InFlight(&stack.status_webhooks_in_flight);
+            let _done = crate::sandbox::InFlight(&stack.status_webhooks_in_flight);
             for event in events {
                 tokio::time::sleep(delay).await;
                 // SNS retries a failed Lambda invocation (and Lambda its async
@@ -234,15 +234,6 @@ impl LocalStack {
                 }
             }
         });
-    }
-}
-
-/// Counts an SMS-events task down when it ends, however it ends.
-struct InFlight<'a>(&'a AtomicUsize);
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

@@ -180,6 +180,20 @@ impl TestStack {
         }
     }
 
+    /// The contact texts an SMS channel (`POST /_dev/sms`, as SNS delivers it) and the
+    /// message is applied.
+    pub async fn contact_texts_sms(&self, contact: &str, channel: &str, body: &str, id: &str) {
+        let r = self
+            .http
+            .post(self.url("/_dev/sms"))
+            .json(&json!({"from": contact, "channel": channel, "body": body, "message_id": id}))
+            .send()
+            .await
+            .expect("POST /_dev/sms");
+        assert!(r.status().is_success(), "POST /_dev/sms: {}", r.status());
+        self.drain_inbound().await;
+    }
+
     /// Waits until the sandbox has posted every status webhook it owes.
     pub async fn status_webhooks_settled(&self) {
         let deadline = std::time::Instant::now() + Duration::from_secs(30);

@@ -294,15 +294,8 @@ async fn the_contacts_sms_reply_joins_the_session_the_agent_started() {
     .await;
     assert_eq!(status, 201, "{body}");
     let id = body["conversation"]["id"].as_str().unwrap().to_owned();
-    let r = t
-        .http
-        .post(t.url("/_dev/sms"))
-        .json(&json!({"from": PHONE, "channel": SMS, "body": "Oi! Pode falar", "message_id": "sms-reply-1"}))
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success(), "POST /_dev/sms: {}", r.status());
-    t.drain_inbound().await;
+    t.contact_texts_sms(PHONE, SMS, "Oi! Pode falar", "sms-reply-1")
+        .await;
     assert_eq!(conversations_on(&t, SMS).await, 1, "no second conversation");
     let (_, d) = t.get_json(&format!("/v1/conversations/{id}"), &token).await;
     assert_eq!(d["state"], "assigned", "still the agent's: {d}");

@@ -156,15 +156,8 @@ async fn free_text_is_sent_on_sms_25_hours_after_the_contacts_last_message() {
     let t = sms_stack().await;
     // Idle conversations of the channel close after 72 h, not the stack's 24.
     set_sms_channel(&t, |c| c.auto_close_hours = 72).await;
-    let r = t
-        .http
-        .post(t.url("/_dev/sms"))
-        .json(&json!({"from": PHONE, "channel": SMS, "body": "Oi, tudo bem?", "message_id": "sms-in-1"}))
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success(), "{}", r.status());
-    t.drain_inbound().await;
+    t.contact_texts_sms(PHONE, SMS, "Oi, tudo bem?", "sms-in-1")
+        .await;
     let id = t
         .store()
         .contact(SMS, PHONE)

@@ -29,17 +29,7 @@ impl Kind {
         let id = format!("in-{}", ulid::Ulid::new());
         match self {
             Kind::Whatsapp => t.contact_writes(contact, &id, t.now_secs()).await,
-            Kind::Sms => {
-                let r = t
-                    .http
-                    .post(t.url("/_dev/sms"))
-                    .json(&json!({"from": contact, "channel": SMS, "body": text, "message_id": id}))
-                    .send()
-                    .await
-                    .unwrap();
-                assert!(r.status().is_success(), "POST /_dev/sms: {}", r.status());
-                t.drain_inbound().await;
-            }
+            Kind::Sms => t.contact_texts_sms(contact, SMS, text, &id).await,
         }
         t.store()
             .contact(self.channel(), contact)
