@@ -438,7 +438,8 @@ def main():
         def awaiting_reply():
             token = json.loads(driver.execute_script("return sessionStorage.getItem('conversa.console.session')"))["token"]
             status, answer = http("POST", f"{stack.base}/v1/conversations",
-                                  {"phone": other, "template": {"name": "welcome", "language": "pt_BR", "parameters": ["Bia"]}},
+                                  {"channel": "100000000000001", "phone": other,
+                                   "template": {"name": "welcome", "language": "pt_BR", "parameters": ["Bia"]}},
                                   {"Authorization": f"Bearer {token}", "content-type": "application/json"})
             assert status == 201 and answer["conversation"]["state"] == "awaiting_reply", (status, answer)
             p.click("tab-mine")
