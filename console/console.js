@@ -6,6 +6,7 @@
 
 import { Api, ApiError, decodeToken, defaultWsUrl, trimBase } from './api.js';
 import { Live } from './live.js';
+import { wanted } from './refresh.js';
 import { rules, stateLabel, windowOpen } from './rules.js';
 
 const SETTINGS_KEY = 'conversa.console.settings'; // localStorage: what the sign-in form had
@@ -332,7 +333,7 @@ let refreshTimer = null;
 let running = false;
 
 function refresh(what) {
-  Object.assign(pending, what);
+  pending = wanted(pending, what);
   if (!refreshTimer) refreshTimer = setTimeout(runRefresh, 80);
 }
 

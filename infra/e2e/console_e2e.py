@@ -260,6 +260,18 @@ class Page:
         found = self.qs(f'[data-testid="conv-item"][data-contact="{contact}"]')
         return found[0] if found else None
 
+    def open_item(self, what, contact):
+        """Click the contact's conversation in the list once it shows. Found and clicked in
+        one attempt: a live update re-renders the list, and an element found before it is stale."""
+        def attempt():
+            element = self.item(contact)
+            if element is None:
+                return False
+            element.click()
+            return True
+
+        self.until(what, attempt)
+
     def shot(self, name):
         self.shots.mkdir(parents=True, exist_ok=True)
         self.d.save_screenshot(str(self.shots / f"{name}.png"))
@@ -328,6 +340,23 @@ def main():
 
         step("the sign-in page, the API base URL defaulting to the page's origin", sign_in_page)
 
+        def refresh_coalescing():
+            # The page's own module: a conversation just opened (conversation: true) must
+            # still load when an event about another one (conversation: false) follows
+            # within the same coalescing window.
+            merged = driver.execute_async_script("""
+                const done = arguments[arguments.length - 1];
+                import('./refresh.js').then(({ wanted }) => {
+                  let pending = {};
+                  pending = wanted(pending, { conversation: true });
+                  pending = wanted(pending, { queues: false, lists: true, conversation: false });
+                  done(pending);
+                }, (e) => done(String(e)));
+            """)
+            assert merged == {"conversation": True, "lists": True}, merged
+
+        step("refreshes coalesce without cancelling the load of the conversation just opened", refresh_coalescing)
+
         def sign_in():
             p.click("signin-dev")
             p.visible("queues")
@@ -358,7 +387,7 @@ def main():
         step("a contact's webhook arrives: the queue count and the Waiting list update without reload", webhook_arrives)
 
         def open_waiting():
-            p.item(contact).click()
+            p.open_item("the conversation in Waiting", contact)
             p.until("the conversation's title", lambda: contact in p.text("conv-title"))
             p.until("the contact's message", lambda: "preciso de ajuda" in p.text("messages"))
             text = p.q("composer-text")
@@ -443,7 +472,7 @@ def main():
                                   {"Authorization": f"Bearer {token}", "content-type": "application/json"})
             assert status == 201 and answer["conversation"]["state"] == "awaiting_reply", (status, answer)
             p.click("tab-mine")
-            p.until("the started conversation in Mine (live)", lambda: p.item(other)).click()
+            p.open_item("the started conversation in Mine (live)", other)
             p.until("its title", lambda: other in p.text("conv-title"))
             p.until("the state awaiting reply", lambda: p.text("conv-state") == "awaiting reply")
             assert not p.q("composer-text").is_enabled()
@@ -461,7 +490,7 @@ def main():
 
         def hold_resume_archive():
             p.click("tab-mine")
-            p.until("the first conversation in Mine", lambda: p.item(contact)).click()
+            p.open_item("the first conversation in Mine", contact)
             p.until("its title", lambda: contact in p.text("conv-title"))
             p.click("action-hold")
             p.until("the state on hold", lambda: p.text("conv-state") == "on hold")
@@ -479,7 +508,7 @@ def main():
             third = "55484" + run_id
             post_webhook(stack.base, third, "Quero falar com vendas", name="Caio Lima")
             p.click("tab-waiting")
-            p.until("the new conversation in Waiting (live)", lambda: p.item(third)).click()
+            p.open_item("the new conversation in Waiting (live)", third)
             p.until("its title", lambda: third in p.text("conv-title"))
             p.click("action-capture")
             p.until("the state in progress", lambda: p.text("conv-state") == "in progress")
@@ -499,7 +528,7 @@ def main():
 
         def close():
             p.click("tab-mine")
-            p.until("the first conversation in Mine", lambda: p.item(contact)).click()
+            p.open_item("the first conversation in Mine", contact)
             p.until("its title", lambda: contact in p.text("conv-title"))
             p.click("action-close")
             p.until("the close confirmation", lambda: "again" in p.text("action-close"))
@@ -537,7 +566,7 @@ def main():
                 p.q("agent-ana").get_attribute("data-online") == "true"
                 and p.q("agent-ana").get_attribute("data-status") == "available"))
             p.click("tab-waiting")
-            p.until("the conversation transferred to sales, waiting", lambda: p.item("55484" + run_id)).click()
+            p.open_item("the conversation transferred to sales, waiting", "55484" + run_id)
             p.until("the first-reply hint", lambda: "first reply" in p.text("composer-reason"))
             p.shot("07-supervisor")
             driver.close()
