@@ -603,7 +603,8 @@ function openConversation(id) {
     $('#conv').hidden = false;
     $('#conv').dataset.id = id;
     $('#conv-title').textContent = 'Loading…';
-    for (const el of [$('#messages'), $('#actions')]) {
+    // Nothing of the conversation shown before stays under the new title while it loads.
+    for (const el of [$('#conv-meta'), $('#window'), $('#messages'), $('#actions')]) {
       delete el.dataset.sig;
       put(el);
     }
