@@ -17,10 +17,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .ok()
         .and_then(|p| p.parse().ok())
         .unwrap_or(0);
+    // Bound first: the scripts that pick a free port for this stack (contract, deploy guide)
+    // hold no reservation on it, and the emulator's start takes a second or two.
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     let emulator = emulator_from_env(emulator_port)?;
     let config = emulator.sdk_config().await;
     let template = Template::load(&repo_root().join("template.yaml"))?;
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     let base_url = format!("http://127.0.0.1:{port}");
     let mut local = LocalStack::create(
         &template,
