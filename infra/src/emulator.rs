@@ -146,7 +146,10 @@ mod tests {
         match Emulator::start(&crate::repo_root(), port) {
             Err(EmulatorError::Exited(_)) => {}
             Err(e) => panic!("expected the emulator to exit on a taken port, got {e}"),
-            Ok(e) => panic!("an emulator that never listened was handed out at {}", e.endpoint),
+            Ok(e) => panic!(
+                "an emulator that never listened was handed out at {}",
+                e.endpoint
+            ),
         }
     }
 
