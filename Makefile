@@ -96,7 +96,7 @@ integration: venv $(SAM_VENV)/.installed
 	wait $$soak; slow=$$?; cat target/slow-tests.log; \
 	test $$fast -eq 0 && test $$slow -eq 0
 
-## The integration tests, and beside them the contract run (50 examples per operation
+## The integration tests, and beside them the contract run (30 examples per operation
 ## here, 100 in `make contract`), docs/deploy.md's offline commands and the template
 ## checks (each has its own emulator and stack; all mostly wait on them); their output
 ## after the tests'. The stack's binaries are built first (PREBUILT under `make test`):
@@ -104,7 +104,7 @@ integration: venv $(SAM_VENV)/.installed
 integration-and-contract: venv
 	$(CARGO) build --workspace --bin local-stack --bin send-webhook
 	mkdir -p target; \
-	{ CONTRACT_EXAMPLES=$${CONTRACT_EXAMPLES:-50} CARGO="$(CARGO)" VENV="$(VENV)" infra/contract/run.sh > target/contract.log 2>&1; c=$$?; \
+	{ CONTRACT_EXAMPLES=$${CONTRACT_EXAMPLES:-30} CARGO="$(CARGO)" VENV="$(VENV)" infra/contract/run.sh > target/contract.log 2>&1; c=$$?; \
 	  $(MAKE) --no-print-directory deploy-doc-test lint-template build-route-test > target/beside.log 2>&1; d=$$?; \
 	  test $$c -eq 0 && test $$d -eq 0; } & beside=$$!; \
 	$(MAKE) --no-print-directory integration; tests=$$?; \

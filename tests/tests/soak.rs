@@ -3,7 +3,7 @@
 //! runs as in AWS (webhook route, FIFO queue with redelivery after the visibility
 //! timeout, the relay). In the end: no message lost, none stored twice, every contact's
 //! messages applied in order, one `message.received` per message, nothing innocent in a
-//! dead-letter queue. `make test` runs 500 messages; `make soak` 10,000 over 200
+//! dead-letter queue. `make test` runs 300 messages; `make soak` 10,000 over 200
 //! contacts (`SOAK_MESSAGES`, `SOAK_CONTACTS`).
 
 use conversa::ports::store::*;
@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 #[tokio::test]
 async fn inbound_soak_under_faults_loses_nothing_and_duplicates_nothing() {
-    let messages = env_setting("SOAK_MESSAGES", 500);
+    let messages = env_setting("SOAK_MESSAGES", 300);
     let contacts = env_setting("SOAK_CONTACTS", 20).max(1);
     let started = Instant::now();
     let t = stack().await;
