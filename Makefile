@@ -98,18 +98,20 @@ integration: venv $(SAM_VENV)/.installed
 
 ## The integration tests, and beside them the contract run (30 examples per operation
 ## here, 100 in `make contract`), docs/deploy.md's offline commands and the template
-## checks (each has its own emulator and stack; all mostly wait on them); their output
-## after the tests'. The stack's binaries are built first (PREBUILT under `make test`):
-## the scripts then call no cargo, whose build lock the running tests hold until they end.
+## checks, the three at once (each has its own emulator and stack): run one after another
+## they outlasted the tests by two minutes on one core. Their output after the tests'.
+## The stack's binaries are built first (PREBUILT under `make test`): the scripts then
+## call no cargo, whose build lock the running tests hold until they end.
 integration-and-contract: venv
 	$(CARGO) build --workspace --bin local-stack --bin send-webhook
 	mkdir -p target; \
-	{ CONTRACT_EXAMPLES=$${CONTRACT_EXAMPLES:-30} CARGO="$(CARGO)" VENV="$(VENV)" infra/contract/run.sh > target/contract.log 2>&1; c=$$?; \
-	  $(MAKE) --no-print-directory deploy-doc-test lint-template build-route-test > target/beside.log 2>&1; d=$$?; \
-	  test $$c -eq 0 && test $$d -eq 0; } & beside=$$!; \
+	CONTRACT_EXAMPLES=$${CONTRACT_EXAMPLES:-30} CARGO="$(CARGO)" VENV="$(VENV)" infra/contract/run.sh > target/contract.log 2>&1 & contract=$$!; \
+	$(MAKE) --no-print-directory deploy-doc-test > target/deploy-doc.log 2>&1 & guide=$$!; \
+	$(MAKE) --no-print-directory lint-template build-route-test > target/template-checks.log 2>&1 & checks=$$!; \
 	$(MAKE) --no-print-directory integration; tests=$$?; \
-	wait $$beside; checks=$$?; cat target/contract.log target/beside.log; \
-	test $$tests -eq 0 && test $$checks -eq 0
+	wait $$contract; c=$$?; wait $$guide; g=$$?; wait $$checks; k=$$?; \
+	cat target/contract.log target/deploy-doc.log target/template-checks.log; \
+	test $$tests -eq 0 && test $$c -eq 0 && test $$g -eq 0 && test $$k -eq 0
 
 ## schemathesis against the running local stack, docs/openapi.yaml as the contract: every
 ## check, a fixed seed, bounded examples (infra/contract/run.sh; about 75 s once built).
