@@ -35,7 +35,7 @@
 Usage: venv/bin/python serialized_moto_server.py [-H 127.0.0.1] [-p 5055]"""
 import argparse, datetime, json, os, random, threading, time
 from urllib.parse import parse_qs
-from werkzeug.serving import make_server, run_simple
+from werkzeug.serving import make_server
 import moto.core.utils as mcu
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from moto.moto_server.threaded_moto_server import MotoRequestHandler
@@ -598,17 +598,15 @@ if __name__ == "__main__":
     import logging
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     app = DomainDispatcherApplication(create_backend_app)
+    # Bound here (with -p 0, on any free port the kernel picks) and then reported through
+    # --port-file: a port chosen by the owner and bound here a second later could be taken
+    # meanwhile by another emulator, which both owners would then share until the first
+    # one's owner stopped it under the other (a test failed on exactly that).
+    srv = make_server(a.host, a.port, Middleware(app), threaded=True,
+                      request_handler=MotoRequestHandler)
     if a.port_file:
-        # Port 0: the kernel picks a free port while this process binds it, and the owner
-        # learns it from the file. A port chosen by the owner and bound here later could be
-        # taken meanwhile by another emulator, which both owners would then share until the
-        # first one's owner stopped it under the other (a test failed on exactly that).
-        srv = make_server(a.host, a.port, Middleware(app), threaded=True,
-                          request_handler=MotoRequestHandler)
         tmp = a.port_file + ".tmp"
         with open(tmp, "w") as f:
             f.write(str(srv.server_port))
         os.replace(tmp, a.port_file)  # the owner never reads half a number
-        srv.serve_forever()
-    else:
-        run_simple(a.host, a.port, Middleware(app), threaded=True, request_handler=MotoRequestHandler)
+    srv.serve_forever()

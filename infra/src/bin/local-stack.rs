@@ -20,6 +20,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Bound first: the scripts that pick a free port for this stack (contract, deploy guide)
     // hold no reservation on it, and the emulator's start takes a second or two.
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    // PORT=0: the port the kernel chose, which the sandbox's webhooks must post to.
+    let port = listener.local_addr()?.port();
     let emulator = emulator_from_env(emulator_port)?;
     let config = emulator.sdk_config().await;
     let template = Template::load(&repo_root().join("template.yaml"))?;
